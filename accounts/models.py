@@ -1,0 +1,65 @@
+"""Users, their roles and their API tokens."""
+import datetime as dt
+
+from flask_login import UserMixin
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from extensions import db
+from workflows.clock import now
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+    id = db.Column(db.Integer, primary_key=True)
+    username = db.Column(db.String(80), unique=True, nullable=False)
+    display_name = db.Column(db.String(120), nullable=False, default="")
+    password_hash = db.Column(db.String(255), nullable=False)
+    active = db.Column(db.Boolean, nullable=False, default=True)
+    locale = db.Column(db.String(10))
+    created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
+    role_rows = db.relationship("UserRole", cascade="all, delete-orphan", lazy="selectin")
+
+    @property
+    def roles(self):
+        return {r.role for r in self.role_rows}
+
+    def has_role(self, *roles):
+        return bool(self.roles.intersection(roles))
+
+    @property
+    def is_active(self):
+        return self.active
+
+    def set_password(self, password):
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password):
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def label(self):
+        return self.display_name or self.username
+
+
+class UserRole(db.Model):
+    __tablename__ = "user_roles"
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id"), primary_key=True)
+    role = db.Column(db.String(40), primary_key=True)
+
+
+class ApiToken(db.Model):
+    __tablename__ = "api_tokens"
+    id = db.Column(db.Integer, primary_key=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id"), nullable=False, index=True)
+    name = db.Column(db.String(80), nullable=False, default="")
+    token_hash = db.Column(db.String(64), unique=True, nullable=False)
+    created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
+    revoked_at = db.Column(db.DateTime(timezone=True))
+    user = db.relationship("User")
+
+
+def utc(value: dt.datetime | None):
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value

@@ -1,0 +1,93 @@
+"""Daihou: create_app() wires configuration, extensions, blueprints and the CLI."""
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask, has_request_context, request, session
+from flask_login import current_user
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from extensions import babel, csrf, db, login_manager, migrate
+
+LANGUAGES = ("zh_CN", "en")
+ROOT = Path(__file__).resolve().parent
+
+
+def database_url(instance_path):
+    url = os.environ.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'daihou.db'}"
+    # psycopg 3 is the PostgreSQL driver; accept plain postgres:// URLs.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _secret_key(instance_path):
+    """Generated once into instance/secret_key, never hard-coded."""
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record):
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+
+def select_locale():
+    if not has_request_context():
+        return "zh_CN"
+    if current_user.is_authenticated and current_user.locale in LANGUAGES:
+        return current_user.locale
+    if session.get("locale") in LANGUAGES:
+        return session["locale"]
+    return request.accept_languages.best_match(LANGUAGES, default="zh_CN")
+
+
+def create_app(config=None):
+    app = Flask(__name__, instance_relative_config=True)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.update(
+        SECRET_KEY=os.environ.get("SECRET_KEY") or _secret_key(app.instance_path),
+        SQLALCHEMY_DATABASE_URI=database_url(app.instance_path),
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        BPMN_DIR=str(ROOT / "bpmn"),
+        BABEL_TRANSLATION_DIRECTORIES=str(ROOT / "translations"),
+        BABEL_DEFAULT_LOCALE="zh_CN",
+        PAGE_SIZE=20,
+        WORKER_POLL_SECONDS=10,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    app.config.update(config or {})
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+
+    from accounts.views import bp as accounts_bp
+    from api import bp as api_bp
+    from cases.views import bp as cases_bp
+    from workflows.views import bp as workflows_bp
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(workflows_bp)
+    app.register_blueprint(cases_bp)
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)
+
+    from cli import register_cli
+    register_cli(app)
+
+    from web import register_web_helpers
+    register_web_helpers(app)
+    return app

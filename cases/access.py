@@ -1,0 +1,25 @@
+"""Who may see which case."""
+from accounts.roles import CASE_READERS
+from cases.models import Loan
+from extensions import db
+from workflows.models import HumanTask
+
+
+def can_view_case(user, loan):
+    if user.roles & CASE_READERS:
+        return True
+    if "account_manager" in user.roles and loan.account_manager_id == user.id:
+        return True
+    # Anyone who holds or handled a task of the case may see it.
+    return db.session.query(HumanTask.id).filter(
+        HumanTask.case_id == loan.id,
+        (HumanTask.claimed_by_id == user.id) | (HumanTask.completed_by_id == user.id)
+    ).first() is not None
+
+
+def can_view_task(user, task):
+    """A task is visible to its role, its holder and whoever may see its case."""
+    if task.lane in user.roles or task.claimed_by_id == user.id:
+        return True
+    loan = db.session.get(Loan, task.case_id) if task.case_id else None
+    return loan is not None and can_view_case(user, loan)

@@ -1,0 +1,115 @@
+"""Command-line interface: flask --app app <group> <command>."""
+import datetime as dt
+import time
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from accounts.operations import AccountError, create_token, create_user
+from audit.operations import verify_chain
+from workflows import clock
+from workflows.definitions import deploy_paths
+from workflows.errors import DeployError
+from workflows.service import fire_due_timers
+
+users_cli = AppGroup("users", help="Manage users.")
+tokens_cli = AppGroup("tokens", help="Manage API tokens.")
+bpmn_cli = AppGroup("bpmn", help="Deploy BPMN processes.")
+timers_cli = AppGroup("timers", help="Fire due timers.")
+demo_cli = AppGroup("demo", help="Demo data.")
+audit_cli = AppGroup("audit", help="Audit log.")
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True, help="A role key; repeatable.")
+@click.option("--password", required=True)
+@click.option("--name", "display_name", default="")
+def users_create(username, roles, password, display_name):
+    try:
+        create_user(username, password, roles, display_name)
+    except AccountError as exc:
+        raise click.ClickException(str(exc))
+    click.echo(f"created {username} with roles {', '.join(sorted(roles))}")
+
+
+@tokens_cli.command("create")
+@click.argument("username")
+@click.option("--name", default="cli")
+def tokens_create(username, name):
+    try:
+        token = create_token(username, name)
+    except AccountError as exc:
+        raise click.ClickException(str(exc))
+    click.echo("API token (shown once, only its hash is stored):")
+    click.echo(token)
+
+
+def _parse_as_of(value):
+    if not value:
+        return None
+    moment = dt.datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+@bpmn_cli.command("deploy")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--comment", default="deployed from the command line")
+def bpmn_deploy(files, comment):
+    """Deploy FILES, or every .bpmn file in bpmn/ when none is given."""
+    bpmn_dir = Path(current_app.config["BPMN_DIR"])
+    paths = [Path(f) for f in files] or sorted(bpmn_dir.glob("*.bpmn"))
+    try:
+        definitions = deploy_paths(paths, bpmn_dir / "forms", comment=comment)
+    except DeployError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        raise SystemExit(1)
+    for d in definitions:
+        click.echo(f"{d.process_key}: version {d.version} ({d.sha256[:12]})")
+
+
+@timers_cli.command("run")
+@click.option("--as-of", "as_of", help="ISO-8601 moment to treat as now.")
+def timers_run(as_of):
+    with clock.frozen_at(_parse_as_of(as_of) or clock.now()):
+        fired = fire_due_timers()
+    click.echo(f"{fired} timer(s) fired")
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Run one sweep and stop.")
+def worker(once):
+    """Long-running worker: fires due timers every WORKER_POLL_SECONDS."""
+    poll = current_app.config["WORKER_POLL_SECONDS"]
+    while True:
+        fired = fire_due_timers()
+        if fired:
+            click.echo(f"{clock.now().isoformat()} {fired} timer(s) fired")
+        if once:
+            return
+        time.sleep(poll)
+
+
+@demo_cli.command("load")
+@click.option("--if-empty", is_flag=True, help="Do nothing when users already exist.")
+def demo_load(if_empty):
+    from demo import load_demo
+    click.echo(load_demo(if_empty=if_empty))
+
+
+@audit_cli.command("verify")
+def audit_verify():
+    count, bad = verify_chain()
+    if bad is not None:
+        click.echo(f"audit chain broken at event {bad.id} ({bad.action}, {bad.at}); "
+                   f"{count} events before it are intact", err=True)
+        raise SystemExit(1)
+    click.echo(f"audit chain intact: {count} events")
+
+
+def register_cli(app):
+    for group in (users_cli, tokens_cli, bpmn_cli, timers_cli, demo_cli, audit_cli, worker):
+        app.cli.add_command(group)

@@ -1,0 +1,44 @@
+"""The one source of "now". Tests and `--as-of` runs move it; the engine reads it too."""
+import contextlib
+import datetime as dt
+
+import SpiffWorkflow.bpmn.specs.event_definitions.timer as _spiff_timer
+
+_frozen: dt.datetime | None = None
+
+
+def now() -> dt.datetime:
+    return _frozen or dt.datetime.now(dt.timezone.utc)
+
+
+def today() -> dt.date:
+    return now().date()
+
+
+def set_now(value: dt.datetime | None):
+    global _frozen
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    _frozen = value
+
+
+@contextlib.contextmanager
+def frozen_at(value: dt.datetime):
+    previous = _frozen
+    set_now(value)
+    try:
+        yield
+    finally:
+        set_now(previous)
+
+
+class _EngineDatetime(dt.datetime):
+    """SpiffWorkflow's timer module asks datetime.now(); route it to our clock."""
+
+    @classmethod
+    def now(cls, tz=None):
+        value = now()
+        return value.astimezone(tz) if tz else value.replace(tzinfo=None)
+
+
+_spiff_timer.datetime = _EngineDatetime

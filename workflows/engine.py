@@ -1,0 +1,71 @@
+"""SpiffWorkflow parsing and (de)serialization. Only workflows/ imports SpiffWorkflow."""
+import datetime as dt
+import json
+from decimal import Decimal
+
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser, VALIDATOR
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+
+from workflows.scripting import make_engine
+from workflows.services import REGISTRY
+
+_registry = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
+_registry.register(dt.date, lambda v: {"value": v.isoformat()},
+                   lambda v: dt.date.fromisoformat(v["value"]))
+_registry.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["value"]))
+serializer = BpmnWorkflowSerializer(_registry)
+SERIALIZER_VERSION = serializer.VERSION
+
+
+def parse_processes(xml: bytes, filename="diagram.bpmn"):
+    """Parse one BPMN document; {process_id: (spec, subprocess_specs)} for executable processes."""
+    parser = SpiffBpmnParser(validator=VALIDATOR)
+    parser.add_bpmn_str(xml, filename=filename)
+    result = {}
+    for process_id in parser.get_process_ids():
+        result[process_id] = (parser.get_spec(process_id),
+                              parser.get_subprocess_specs(process_id))
+    return result
+
+
+def spec_to_json(spec, subprocess_specs) -> str:
+    return json.dumps({"spec": serializer.to_dict(spec),
+                       "subprocess_specs": {k: serializer.to_dict(v)
+                                            for k, v in subprocess_specs.items()}})
+
+
+def _spec_dict(definition):
+    # Parsed fresh each time: the serializer restores dicts in place.
+    return json.loads(definition.spec_json)
+
+
+def new_workflow(definition):
+    specs = _spec_dict(definition)
+    spec = serializer.from_dict(specs["spec"])
+    subs = {k: serializer.from_dict(v) for k, v in specs["subprocess_specs"].items()}
+    return BpmnWorkflow(spec, subs, script_engine=make_engine(REGISTRY))
+
+
+def dump_state(workflow) -> str:
+    """The instance's state without its spec (the spec is stored once per version)."""
+    _registry._encoder_mode = True
+    try:
+        dct = serializer.to_dict(workflow)
+    finally:
+        _registry._encoder_mode = False
+    dct.pop("spec", None)
+    dct.pop("subprocess_specs", None)
+    dct[serializer.VERSION_KEY] = serializer.VERSION
+    return json.dumps(dct, cls=serializer._encoder_cls)
+
+
+def load_state(definition, state_json: str):
+    dct = json.loads(state_json, cls=serializer.json_decoder_cls)
+    specs = _spec_dict(definition)
+    dct["spec"], dct["subprocess_specs"] = specs["spec"], specs["subprocess_specs"]
+    serializer.migrate(dct)
+    workflow = serializer.from_dict(dct)
+    workflow.script_engine = make_engine(REGISTRY)
+    return workflow

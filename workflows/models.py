@@ -1,0 +1,99 @@
+"""Tables of the workflow engine: definitions, forms, instances and the human-task projection."""
+from extensions import db
+from workflows.clock import now
+
+
+class ProcessDefinition(db.Model):
+    """One deployed version of one BPMN process; immutable once written."""
+    __tablename__ = "process_definitions"
+    __table_args__ = (db.UniqueConstraint("process_key", "version"),
+                      db.UniqueConstraint("process_key", "sha256"))
+    id = db.Column(db.Integer, primary_key=True)
+    process_key = db.Column(db.String(80), nullable=False, index=True)
+    version = db.Column(db.Integer, nullable=False)
+    name = db.Column(db.String(200), nullable=False, default="")
+    filename = db.Column(db.String(200), nullable=False, default="")
+    sha256 = db.Column(db.String(64), nullable=False)
+    bpmn_xml = db.Column(db.Text, nullable=False)
+    spec_json = db.Column(db.Text, nullable=False)
+    # form key -> form_definitions.id, the form versions deployed with this process version
+    forms = db.Column(db.JSON, nullable=False, default=dict)
+    deployed_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
+    deployed_by_id = db.Column(db.Integer, db.ForeignKey("users.id"))
+    comment = db.Column(db.Text, nullable=False, default="")
+
+
+class FormDefinition(db.Model):
+    __tablename__ = "form_definitions"
+    __table_args__ = (db.UniqueConstraint("form_key", "version"),
+                      db.UniqueConstraint("form_key", "sha256"))
+    id = db.Column(db.Integer, primary_key=True)
+    form_key = db.Column(db.String(80), nullable=False, index=True)
+    version = db.Column(db.Integer, nullable=False)
+    sha256 = db.Column(db.String(64), nullable=False)
+    spec = db.Column(db.JSON, nullable=False)
+    deployed_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
+
+
+class ProcessInstance(db.Model):
+    __tablename__ = "process_instances"
+    id = db.Column(db.Integer, primary_key=True)
+    definition_id = db.Column(db.Integer, db.ForeignKey("process_definitions.id"), nullable=False,
+                              index=True)
+    case_id = db.Column(db.Integer, db.ForeignKey("loans.id"), index=True)
+    status = db.Column(db.String(20), nullable=False, default="running", index=True)
+    state_json = db.Column(db.Text, nullable=False)
+    serializer_version = db.Column(db.String(10), nullable=False)
+    lock_version = db.Column(db.Integer, nullable=False)
+    next_timer_at = db.Column(db.DateTime(timezone=True), index=True)
+    error = db.Column(db.Text)
+    started_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
+    started_by_id = db.Column(db.Integer, db.ForeignKey("users.id"))
+    updated_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
+    completed_at = db.Column(db.DateTime(timezone=True))
+    definition = db.relationship("ProcessDefinition", lazy="joined")
+
+    # Optimistic locking: a save whose lock_version is stale raises StaleDataError.
+    __mapper_args__ = {"version_id_col": lock_version}
+
+
+class HumanTask(db.Model):
+    """A READY user task, projected from the instance state after each save."""
+    __tablename__ = "human_tasks"
+    __table_args__ = (db.Index("ix_human_tasks_state_lane_due", "state", "lane", "due_at"),
+                      db.Index("ix_human_tasks_claimed_state", "claimed_by_id", "state"))
+    id = db.Column(db.Integer, primary_key=True)
+    instance_id = db.Column(db.Integer, db.ForeignKey("process_instances.id"), nullable=False,
+                            index=True)
+    case_id = db.Column(db.Integer, db.ForeignKey("loans.id"), index=True)
+    task_guid = db.Column(db.String(36), nullable=False, unique=True)
+    process_key = db.Column(db.String(80), nullable=False, index=True)
+    bpmn_id = db.Column(db.String(80), nullable=False)
+    name = db.Column(db.String(200), nullable=False)
+    lane = db.Column(db.String(40))
+    candidate_user_id = db.Column(db.Integer, db.ForeignKey("users.id"))
+    claimed_by_id = db.Column(db.Integer, db.ForeignKey("users.id"))
+    claimed_at = db.Column(db.DateTime(timezone=True))
+    due_at = db.Column(db.DateTime(timezone=True))
+    priority = db.Column(db.Integer, nullable=False, default=2)
+    form_key = db.Column(db.String(80))
+    form_definition_id = db.Column(db.Integer, db.ForeignKey("form_definitions.id"))
+    state = db.Column(db.String(20), nullable=False, default="ready")
+    created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
+    completed_at = db.Column(db.DateTime(timezone=True))
+    completed_by_id = db.Column(db.Integer, db.ForeignKey("users.id"))
+    data = db.Column(db.JSON)
+
+    instance = db.relationship("ProcessInstance")
+    claimed_by = db.relationship("User", foreign_keys=[claimed_by_id])
+    completed_by = db.relationship("User", foreign_keys=[completed_by_id])
+    candidate_user = db.relationship("User", foreign_keys=[candidate_user_id])
+    form_definition = db.relationship("FormDefinition")
+
+
+class HumanTaskExclusion(db.Model):
+    """Users who may not take a task (four eyes), written with the task."""
+    __tablename__ = "human_task_exclusions"
+    task_id = db.Column(db.Integer, db.ForeignKey("human_tasks.id"), primary_key=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id"), primary_key=True)
+    reason_task = db.Column(db.String(80), nullable=False, default="")

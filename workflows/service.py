@@ -1,0 +1,311 @@
+"""The engine facade: start instances, claim and complete tasks, fire timers.
+
+Every state change runs load → run → save inside the caller's transaction with optimistic
+locking on the instance row (and SELECT … FOR UPDATE on PostgreSQL), then re-projects the
+READY user tasks into human_tasks, recomputes next_timer_at and appends audit events.
+"""
+import datetime as dt
+import uuid
+
+from sqlalchemy import select, update
+from sqlalchemy.orm.exc import StaleDataError
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.util.task import TaskState
+
+from accounts.models import User, utc
+from audit.operations import record
+from calendars.workdays import CalendarUnknown, add_working_days
+from extensions import db
+from forms.builder import api_formdata, build_form_class, form_data
+from workflows import clock
+from workflows.definitions import latest_definition, task_properties
+from workflows.engine import SERIALIZER_VERSION, dump_state, load_state, new_workflow
+from workflows.errors import Conflict, InvalidData, NotAllowed, NotFound
+from workflows.models import HumanTask, HumanTaskExclusion, ProcessInstance
+
+PRIORITIES = {"high": 1, "normal": 2, "low": 3}
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+# A task due in N working days is due at the end of that office day, Beijing time.
+DUE_HOUR = 18
+
+
+# ---------------------------------------------------------------- instances
+
+def start_process(process_key, case_id=None, data=None, actor=None):
+    """Start the latest version of a process for a case; flushes, the caller commits."""
+    definition = latest_definition(process_key)
+    if definition is None:
+        raise NotFound(f"process {process_key} is not deployed")
+    workflow = new_workflow(definition)
+    workflow.get_next_task(state=TaskState.READY).data.update(data or {})
+    instance = ProcessInstance(definition_id=definition.id, case_id=case_id,
+                               state_json="{}", serializer_version=SERIALIZER_VERSION,
+                               started_by_id=getattr(actor, "id", None), started_at=clock.now())
+    instance.definition = definition
+    db.session.add(instance)
+    db.session.flush()
+    record("process.started", actor=actor, case_id=case_id, instance_id=instance.id,
+           data={"process": process_key, "version": definition.version})
+    _run_and_save(instance, workflow, actor)
+    return instance
+
+
+def _run_and_save(instance, workflow, actor):
+    try:
+        workflow.do_engine_steps()
+    except SpiffWorkflowException as exc:
+        # The instance stops where it failed; the error is visible and audited.
+        instance.status, instance.error = "error", str(exc)
+        record("process.error", actor=actor, case_id=instance.case_id,
+               instance_id=instance.id, data={"error": str(exc)})
+    _save(instance, workflow, actor)
+
+
+def _save(instance, workflow, actor):
+    instance.state_json = dump_state(workflow)
+    instance.updated_at = clock.now()
+    instance.next_timer_at = _next_timer(workflow)
+    if workflow.completed and instance.status != "completed":
+        instance.status, instance.completed_at = "completed", clock.now()
+        record("process.completed", actor=actor, case_id=instance.case_id,
+               instance_id=instance.id, data={"process": instance.definition.process_key})
+    try:
+        db.session.flush()
+    except StaleDataError:
+        db.session.rollback()
+        raise Conflict("someone else changed this case at the same moment; reload and retry")
+    _project_tasks(instance, workflow)
+
+
+def _timer_value(task):
+    value = task.internal_data.get("event_value")
+    if isinstance(value, dict):
+        value = value.get("next")
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return utc(moment)
+
+
+def _next_timer(workflow):
+    times = [t for t in (_timer_value(task) for task in workflow.get_tasks(state=TaskState.WAITING))
+             if t is not None]
+    return min(times) if times else None
+
+
+def _due_at(props):
+    days = props.get("dueInWorkingDays")
+    if days is None:
+        return None
+    try:
+        day = add_working_days(clock.now().astimezone(BEIJING).date(), int(days))
+    except CalendarUnknown:
+        return None
+    return dt.datetime.combine(day, dt.time(DUE_HOUR), BEIJING).astimezone(dt.timezone.utc)
+
+
+def _project_tasks(instance, workflow):
+    """Bring human_tasks in line with the READY manual tasks of the workflow."""
+    ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+    open_rows = HumanTask.query.filter_by(instance_id=instance.id, state="ready").all()
+    for row in open_rows:
+        if row.task_guid not in ready:
+            row.state, row.completed_at = "cancelled", clock.now()
+    known = {row.task_guid for row in open_rows}
+    for guid, task in ready.items():
+        if guid not in known:
+            _create_human_task(instance, task)
+    db.session.flush()
+
+
+def _create_human_task(instance, task):
+    spec = task.task_spec
+    props = task_properties(spec)
+    form_key = props.get("formKey")
+    candidate = None
+    if props.get("candidateUserVariable"):
+        username = task.data.get(props["candidateUserVariable"])
+        candidate = db.session.scalar(select(User.id).where(User.username == username))
+    row = HumanTask(instance_id=instance.id, case_id=instance.case_id, task_guid=str(task.id),
+                    process_key=instance.definition.process_key, bpmn_id=spec.bpmn_id,
+                    name=spec.bpmn_name or spec.bpmn_id, lane=spec.lane,
+                    candidate_user_id=candidate, due_at=_due_at(props),
+                    priority=PRIORITIES.get(props.get("priority", "normal"), 2),
+                    form_key=form_key,
+                    form_definition_id=instance.definition.forms.get(form_key) if form_key else None,
+                    created_at=clock.now())
+    db.session.add(row)
+    db.session.flush()
+    # Four eyes: whoever completed a task named in notSameUserAs may not take this one.
+    others = [s.strip() for s in props.get("notSameUserAs", "").split(",") if s.strip()]
+    if others:
+        excluded = db.session.scalars(
+            select(HumanTask.completed_by_id).distinct()
+            .where(HumanTask.instance_id == instance.id, HumanTask.bpmn_id.in_(others),
+                   HumanTask.state == "completed")).all()
+        for user_id in excluded:
+            db.session.add(HumanTaskExclusion(task_id=row.id, user_id=user_id,
+                                              reason_task=",".join(others)))
+    record("task.created", case_id=instance.case_id, instance_id=instance.id, task_id=row.id,
+           data={"bpmn_id": row.bpmn_id, "name": row.name, "lane": row.lane})
+
+
+# ---------------------------------------------------------------- tasks
+
+def get_task(task_id):
+    row = db.session.get(HumanTask, task_id)
+    if row is None:
+        raise NotFound("task not found")
+    return row
+
+
+def is_excluded(row, user):
+    return db.session.get(HumanTaskExclusion, (row.id, user.id)) is not None
+
+
+def check_can_take(row, user):
+    """Raise NotAllowed unless the user may claim or complete this task."""
+    if row.lane not in user.roles:
+        raise NotAllowed(f"this task is for the role {row.lane}")
+    if row.candidate_user_id not in (None, user.id):
+        raise NotAllowed("this task is assigned to another user")
+    if is_excluded(row, user):
+        raise NotAllowed("four eyes: you completed an earlier step of this case and may not "
+                         "complete this one")
+
+
+def _check_open(row, user):
+    if row.state != "ready":
+        who = row.completed_by.label if row.completed_by else None
+        raise Conflict(f"this task was already completed by {who}" if who
+                       else "this task is no longer open")
+    if row.claimed_by_id not in (None, user.id):
+        raise Conflict(f"this task is claimed by {row.claimed_by.label}")
+
+
+def claim_task(task_id, user):
+    row = get_task(task_id)
+    check_can_take(row, user)
+    _check_open(row, user)
+    result = db.session.execute(
+        update(HumanTask).where(HumanTask.id == row.id, HumanTask.state == "ready",
+                                HumanTask.claimed_by_id.is_(None))
+        .values(claimed_by_id=user.id, claimed_at=clock.now()))
+    if result.rowcount != 1:
+        db.session.rollback()
+        db.session.refresh(row)
+        _check_open(row, user)
+        raise Conflict("this task was taken by someone else")
+    record("task.claimed", actor=user, case_id=row.case_id, instance_id=row.instance_id,
+           task_id=row.id)
+    db.session.commit()
+    return row
+
+
+def unclaim_task(task_id, user):
+    row = get_task(task_id)
+    if row.state != "ready":
+        raise Conflict("this task is no longer open")
+    if row.claimed_by_id != user.id:
+        raise NotAllowed("only the user who claimed a task can release it")
+    db.session.execute(update(HumanTask).where(HumanTask.id == row.id,
+                                               HumanTask.claimed_by_id == user.id)
+                       .values(claimed_by_id=None, claimed_at=None))
+    record("task.unclaimed", actor=user, case_id=row.case_id, instance_id=row.instance_id,
+           task_id=row.id)
+    db.session.commit()
+    return row
+
+
+def task_form_spec(row):
+    return row.form_definition.spec if row.form_definition else {"fields": []}
+
+
+def validate_submission(row, formdata):
+    """Validate posted form data against the task's form spec; JSON-safe values."""
+    spec = task_form_spec(row)
+    form = build_form_class(spec)(formdata=formdata, meta={"csrf": False})
+    if not form.validate():
+        raise InvalidData("the form has errors", field_errors={
+            name: [str(e) for e in errs] for name, errs in form.errors.items()})
+    return form_data(form, spec)
+
+
+def complete_task(task_id, user, data=None, formdata=None):
+    """Complete a task with JSON `data` (API) or posted `formdata` (web); commits."""
+    row = get_task(task_id)
+    # Lock the instance first so concurrent completions queue up (PostgreSQL) or lose
+    # the optimistic version check (SQLite); then re-read the task under that lock.
+    instance = db.session.scalars(
+        select(ProcessInstance).where(ProcessInstance.id == row.instance_id)
+        .with_for_update().execution_options(populate_existing=True)).one()
+    db.session.refresh(row)
+    check_can_take(row, user)
+    _check_open(row, user)
+    if instance.status != "running":
+        raise Conflict(f"the process is {instance.status}")
+    if formdata is None:
+        formdata = api_formdata(data or {}, task_form_spec(row))
+    values = validate_submission(row, formdata)
+    workflow = load_state(instance.definition, instance.state_json)
+    task = workflow.get_task_from_id(uuid.UUID(row.task_guid))
+    if task is None or task.state != TaskState.READY:
+        raise Conflict("this task is no longer open")
+    task.data.update(values)
+    task.data.setdefault("completed_by", {})[row.bpmn_id] = user.username
+    try:
+        task.run()
+    except SpiffWorkflowException as exc:
+        raise InvalidData(f"the process could not continue: {exc}") from exc
+    row.state, row.completed_at = "completed", clock.now()
+    row.completed_by_id, row.claimed_by_id, row.data = user.id, row.claimed_by_id or user.id, values
+    db.session.flush()
+    record("task.completed", actor=user, case_id=row.case_id, instance_id=instance.id,
+           task_id=row.id, data={"bpmn_id": row.bpmn_id, "name": row.name, "data": values})
+    _run_and_save(instance, workflow, user)
+    db.session.commit()
+    return row
+
+
+# ---------------------------------------------------------------- timers
+
+def _due_instance_ids(limit):
+    query = (select(ProcessInstance.id)
+             .where(ProcessInstance.status == "running",
+                    ProcessInstance.next_timer_at <= clock.now())
+             .order_by(ProcessInstance.next_timer_at).limit(limit))
+    if db.engine.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return db.session.scalars(query).all()
+
+
+def fire_due_timers(limit=500):
+    """Fire every due timer; returns how many timer events fired."""
+    fired, seen = 0, set()
+    while True:
+        # An instance whose timer is still due after a run (e.g. it failed) is not retried
+        # in the same sweep.
+        ids = [i for i in _due_instance_ids(limit + len(seen)) if i not in seen]
+        if not ids:
+            return fired
+        for instance_id in ids:
+            seen.add(instance_id)
+            fired += _fire_instance(instance_id)
+        db.session.commit()
+
+
+def _fire_instance(instance_id):
+    instance = db.session.get(ProcessInstance, instance_id)
+    workflow = load_state(instance.definition, instance.state_json)
+    current = clock.now()
+    due = [t for t in workflow.get_tasks(state=TaskState.WAITING)
+           if (at := _timer_value(t)) is not None and at <= current]
+    workflow.refresh_timers()
+    _run_and_save(instance, workflow, None)
+    for task in due:
+        record("timer.fired", case_id=instance.case_id, instance_id=instance.id,
+               data={"bpmn_id": task.task_spec.bpmn_id, "due": _timer_value(task)})
+    return len(due)

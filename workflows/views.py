@@ -1,0 +1,88 @@
+"""Inbox and task pages. Thin: parse, authorise, call the facade, render."""
+import math
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from accounts.auth import deny
+from cases.access import can_view_task
+from cases.models import Loan
+from extensions import db
+from forms.builder import build_form_class, localized
+from web import translate_error
+from workflows.errors import InvalidData
+from workflows.inbox import SCOPES, inbox_page, previous_data, process_keys
+from workflows.service import (claim_task, complete_task, get_task, is_excluded,
+                               task_form_spec, unclaim_task)
+
+bp = Blueprint("workflows", __name__)
+
+
+@bp.route("/inbox")
+@login_required
+def inbox():
+    scope = request.args.get("tab", "mine")
+    if scope not in SCOPES:
+        scope = "mine"
+    page = max(1, request.args.get("page", 1, type=int))
+    process = request.args.get("process") or None
+    loan_no = (request.args.get("loan_no") or "").strip() or None
+    per_page = 20
+    rows, total = inbox_page(current_user, scope, process, loan_no, page, per_page)
+    return render_template("workflows/inbox.html", rows=rows, total=total, page=page,
+                           pages=max(1, math.ceil(total / per_page)), tab=scope,
+                           process=process, loan_no=loan_no or "", processes=process_keys())
+
+
+def _task_or_403(task_id):
+    row = get_task(task_id)
+    if not can_view_task(current_user, row):
+        deny(current_user, "case")
+    return row
+
+
+def _render_task(row, form, status=200):
+    spec = task_form_spec(row)
+    loan = db.session.get(Loan, row.case_id) if row.case_id else None
+    earlier = previous_data(row)
+    shown = [earlier[name] for name in spec.get("show", []) if name in earlier]
+    return render_template("workflows/task.html", task=row, form=form, loan=loan, shown=shown,
+                           excluded=is_excluded(row, current_user),
+                           instructions=localized(spec.get("instructions")),
+                           title=localized(spec.get("title")) or row.name), status
+
+
+@bp.route("/tasks/<int:task_id>", methods=["GET", "POST"])
+@login_required
+def task(task_id):
+    row = _task_or_403(task_id)
+    form_class = build_form_class(task_form_spec(row))
+    if request.method == "POST":
+        form = form_class()
+        if not form.validate():
+            return _render_task(row, form, 400)
+        try:
+            complete_task(row.id, current_user, formdata=request.form)
+        except InvalidData as exc:
+            flash(translate_error(exc), "error")
+            return _render_task(row, form, 400)
+        flash(_("Task “%(name)s” completed.", name=row.name), "success")
+        return redirect(url_for("workflows.inbox"))
+    return _render_task(row, form_class())
+
+
+@bp.route("/tasks/<int:task_id>/claim", methods=["POST"])
+@login_required
+def claim(task_id):
+    row = claim_task(task_id, current_user)
+    flash(_("You have claimed “%(name)s”.", name=row.name), "success")
+    return redirect(url_for("workflows.task", task_id=task_id))
+
+
+@bp.route("/tasks/<int:task_id>/unclaim", methods=["POST"])
+@login_required
+def unclaim(task_id):
+    row = unclaim_task(task_id, current_user)
+    flash(_("You have released “%(name)s”.", name=row.name), "info")
+    return redirect(url_for("workflows.inbox", tab="available"))
