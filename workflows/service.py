@@ -241,7 +241,7 @@ def complete_task(task_id, user, data=None, formdata=None):
     # the optimistic version check (SQLite); then re-read the task under that lock.
     instance = db.session.scalars(
         select(ProcessInstance).where(ProcessInstance.id == row.instance_id)
-        .with_for_update().execution_options(populate_existing=True)).one()
+        .with_for_update(of=ProcessInstance).execution_options(populate_existing=True)).one()
     db.session.refresh(row)
     check_can_take(row, user)
     _check_open(row, user)

@@ -1,0 +1,52 @@
+# Daihou: `make run` serves the app on SQLite with demo data; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app app
+PORT ?= 5000
+PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+
+.PHONY: extract run test test-sqlite test-postgres setup translations browser bench clean
+
+$(BIN)/activate: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(BIN)/activate
+
+setup: $(BIN)/activate translations
+
+translations: $(BIN)/activate
+	$(BIN)/pybabel compile --use-fuzzy -d translations -f -q
+
+run: setup
+	$(FLASK) db upgrade
+	$(FLASK) bpmn deploy --comment "deployed by make run"
+	$(FLASK) demo load --if-empty
+	$(FLASK) run --host 127.0.0.1 --port $(PORT)
+
+browser:
+	@bash scripts/install-chromium.sh
+
+test: setup browser
+	$(MAKE) --no-print-directory test-sqlite
+	@bash scripts/with-postgres.sh $(MAKE) --no-print-directory test-postgres
+
+test-sqlite:
+	@echo "== test suite on SQLite =="
+	env -u DATABASE_URL $(BIN)/pytest -q tests
+
+test-postgres:
+	@echo "== test suite on PostgreSQL =="
+	$(BIN)/pytest -q tests
+
+bench: setup
+	env -u DATABASE_URL $(BIN)/python -m bench.inbox
+	@bash scripts/with-postgres.sh $(BIN)/python -m bench.inbox
+
+clean:
+	rm -rf $(VENV) instance/*.db
+
+# Re-extract the messages after changing user-facing strings, then translate the zh_CN catalog.
+extract: $(BIN)/activate
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o translations/messages.pot --no-location --sort-output --project Daihou accounts api audit cases forms workflows templates app.py web.py demo.py
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete

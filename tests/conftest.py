@@ -1,0 +1,105 @@
+"""Fixtures: one migrated database per session (SQLite file, or the PostgreSQL database named
+by DATABASE_URL), emptied after every test."""
+import datetime as dt
+import os
+import re
+from pathlib import Path
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from accounts.operations import create_token, create_user
+from app import create_app
+from cases.operations import register_loan
+from extensions import db
+from workflows import clock
+from workflows.definitions import deploy_paths
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "secret-pass"
+# A Monday in a year the statutory calendar knows.
+T0 = dt.datetime(2026, 3, 2, 2, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory):
+    if not os.environ.get("DATABASE_URL"):
+        os.environ["DATABASE_URL"] = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    app = create_app({"TESTING": True, "SECRET_KEY": "test-only", "WTF_CSRF_ENABLED": False,
+                      # fast hashing keeps per-test user creation cheap
+                      "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"})
+    with app.app_context():
+        upgrade()  # every migration, from an empty database
+    yield app
+
+
+def is_postgres(app):
+    return app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+
+
+@pytest.fixture(autouse=True)
+def _clean(app):
+    with app.app_context():
+        clock.set_now(T0)
+        yield
+        db.session.rollback()
+        clock.set_now(None)
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        if is_postgres(app):
+            db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                db.session.execute(text(f"DELETE FROM {name}"))
+        db.session.commit()
+
+
+@pytest.fixture
+def deployed(app):
+    return deploy_paths(sorted((ROOT / "bpmn").glob("*.bpmn")), ROOT / "bpmn" / "forms")
+
+
+@pytest.fixture
+def users(app):
+    """A small staff: two account managers, two post-loan officers, one holding both roles."""
+    spec = {"am": ["account_manager"], "am2": ["account_manager"],
+            "plo": ["post_loan_officer"], "plo2": ["post_loan_officer"],
+            "dual": ["account_manager", "post_loan_officer"], "admin": ["admin"],
+            "collector": ["collector"], "compliance": ["compliance"]}
+    return {name: create_user(name, PASSWORD, roles) for name, roles in spec.items()}
+
+
+def loan_payload(loan_no="L-001", manager="am", **overrides):
+    body = {"loan_no": loan_no, "borrower_name": "杭州明远贸易有限公司", "principal": "500000.00",
+            "interest_rate": "0.0435", "disbursed_on": "2026-03-02",
+            "maturity_on": "2026-09-02", "account_manager": manager}
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+def new_loan(deployed, users):
+    def make(loan_no="L-001", manager="am", **overrides):
+        return register_loan(loan_payload(loan_no, manager, **overrides), users["admin"])
+    return make
+
+
+HANDOVER_DATA = {"documents": ["contract", "iou"], "purpose": "working capital",
+                 "repayment_source": "sales receipts", "risk_points": "single customer"}
+
+
+def login(client, username, password=PASSWORD):
+    return client.post("/login", data={"username": username, "password": password})
+
+
+@pytest.fixture
+def token_for(app):
+    def make(username):
+        return {"Authorization": f"Bearer {create_token(username, 'test')}"}
+    return make
+
+
+def csrf_from(html):
+    found = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or \
+        re.search(r'name="csrf_token" value="([^"]+)"', html)
+    return found.group(1) if found else None
