@@ -9,8 +9,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from extensions import babel, csrf, db, login_manager, migrate
+from i18n import LANGUAGES
 
-LANGUAGES = ("zh_CN", "en")
 ROOT = Path(__file__).resolve().parent
 
 

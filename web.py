@@ -2,7 +2,7 @@
 import datetime as dt
 
 from flask import flash, redirect, render_template, request
-from flask_babel import format_datetime, get_locale
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -13,6 +13,7 @@ from audit.labels import action_label
 from cases.models import STATUS_LABELS
 from extensions import login_manager
 from forms.builder import localized
+from i18n import current_language
 from workflows.errors import Conflict, InvalidData, NotAllowed, NotFound, WorkflowError
 
 
@@ -31,7 +32,7 @@ def register_web_helpers(app):
     @app.context_processor
     def globals_():
         return {"ROLES": ROLES, "STATUS_LABELS": STATUS_LABELS, "localized": localized,
-                "action_label": action_label, "current_locale": str(get_locale())}
+                "action_label": action_label, "current_locale": current_language()}
 
     @app.errorhandler(WorkflowError)
     def workflow_error(exc):

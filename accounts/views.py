@@ -6,7 +6,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 import accounts.auth  # noqa: F401  (registers the user loader)
 from accounts.forms import LoginForm
 from accounts.operations import authenticate, set_locale
-from app import LANGUAGES
+from i18n import LANGUAGES
 
 bp = Blueprint("accounts", __name__)
 

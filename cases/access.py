@@ -19,7 +19,9 @@ def can_view_case(user, loan):
 
 def can_view_task(user, task):
     """A task is visible to its role, its holder and whoever may see its case."""
-    if task.lane in user.roles or task.claimed_by_id == user.id:
+    if task.claimed_by_id == user.id or task.completed_by_id == user.id:
+        return True
+    if task.lane in user.roles and task.candidate_user_id in (None, user.id):
         return True
     loan = db.session.get(Loan, task.case_id) if task.case_id else None
     return loan is not None and can_view_case(user, loan)

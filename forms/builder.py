@@ -8,11 +8,13 @@ Spec: {"key", "title": {lang: text}, "instructions": {lang: text}, "show": [data
 import datetime as dt
 from decimal import Decimal
 
-from flask_babel import get_locale, lazy_gettext as _l
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 from wtforms import (BooleanField, DateField, DecimalField, IntegerField, SelectField,
                      SelectMultipleField, StringField, TextAreaField, validators, widgets)
+
+from i18n import current_language
 
 FIELD_TYPES = ("text", "textarea", "integer", "decimal", "date", "boolean", "select",
                "multiselect")
@@ -26,14 +28,20 @@ def localized(value, locale=None):
     """Pick the user's language from a {lang: text} dict (plain strings pass through)."""
     if not isinstance(value, dict):
         return value or ""
-    lang = str(locale or get_locale() or "en")
-    return value.get(lang) or value.get(lang.split("_")[0]) or value.get("en") or next(
-        iter(value.values()), "")
+    lang = locale or current_language()
+    return value.get(lang) or value.get("en") or next(iter(value.values()), "")
+
+
+class _OptionalCheckbox(widgets.CheckboxInput):
+    """One box of a checkbox group. A required group must not mark every box `required`:
+    browsers would then refuse the form until all boxes are ticked. The server still
+    requires at least one (InputRequired on the group)."""
+    validation_attrs = ["disabled"]
 
 
 class _MultiCheckbox(SelectMultipleField):
     widget = widgets.ListWidget(prefix_label=False)
-    option_widget = widgets.CheckboxInput()
+    option_widget = _OptionalCheckbox()
 
 
 def check_spec(spec):

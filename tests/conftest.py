@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
+from flask import has_app_context
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import text
 
@@ -22,6 +24,19 @@ PASSWORD = "secret-pass"
 T0 = dt.datetime(2026, 3, 2, 2, 0, tzinfo=dt.timezone.utc)
 
 
+class FreshContextClient(FlaskClient):
+    """Each request runs in its own app context, as in production: a fresh `g` (logged-in
+    user, locale) and a fresh database session. The test's own session is expired after
+    each request so it sees what the request wrote."""
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            response = super().open(*args, **kwargs)
+        if has_app_context():
+            db.session.expire_all()
+        return response
+
+
 @pytest.fixture(scope="session")
 def app(tmp_path_factory):
     if not os.environ.get("DATABASE_URL"):
@@ -29,6 +44,7 @@ def app(tmp_path_factory):
     app = create_app({"TESTING": True, "SECRET_KEY": "test-only", "WTF_CSRF_ENABLED": False,
                       # fast hashing keeps per-test user creation cheap
                       "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"})
+    app.test_client_class = FreshContextClient
     with app.app_context():
         upgrade()  # every migration, from an empty database
     yield app

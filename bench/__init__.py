@@ -1,0 +1,1 @@
+"""Benchmarks. They print figures and never fail on speed; run e.g. `python -m bench.inbox`."""
