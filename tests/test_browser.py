@@ -4,6 +4,7 @@ Available tab, fills the handover form and completes it; the file then waits for
 Headless Debian Chromium driven by Playwright (never a downloaded browser). Without
 /usr/bin/chromium the test is skipped, except in CI (CI=true), where it fails.
 """
+import contextlib
 import os
 import sys
 import threading
@@ -23,16 +24,16 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 TIMEOUT_MS = 5000
 
 
-@pytest.fixture
-def chromium_path(capsys):
+def require_chromium(capsys):
+    """Skip without Chromium, except in CI (CI=true), where its absence is a failure."""
     if os.path.exists(CHROMIUM):
-        return CHROMIUM
+        return
     if os.environ.get("CI") == "true":
         pytest.fail(f"chromium not installed at {CHROMIUM}: CI requires the browser test "
                     "(run `make browser`)", pytrace=False)
     notice = "chromium not installed: browser test skipped"
     with capsys.disabled():  # straight to the terminal, past pytest's capture
-        print(f"NOTICE: {notice}", file=sys.stderr)
+        print(f"\nNOTICE: {notice}", file=sys.stderr)
     pytest.skip(notice)
 
 
@@ -49,43 +50,47 @@ def live_server(app):
 
 
 @pytest.fixture
-def page(chromium_path, live_server, tmp_path):
-    from playwright.sync_api import sync_playwright
+def open_page(live_server):
+    """Launches headless Chromium on demand (after the Chromium check) and returns a page
+    whose relative URLs go to the live server; everything is closed after the test."""
+    stack = contextlib.ExitStack()
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_path, headless=True,
-                                     args=CHROMIUM_ARGS)
+    def launch():
+        from playwright.sync_api import sync_playwright
+        pw = stack.enter_context(sync_playwright())
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        stack.callback(browser.close)
         context = browser.new_context(base_url=live_server, locale="en-US")
+        stack.callback(context.close)
         context.set_default_timeout(TIMEOUT_MS)
-        page = context.new_page()
-        yield page
-        context.close()
-        browser.close()
+        return context.new_page()
+
+    with stack:
+        yield launch
 
 
-@pytest.fixture
-def screenshot_on_failure(page, tmp_path):
-    """Run a block; on failure keep a screenshot of the page in tmp_path and re-raise."""
-    def run(block):
+def screenshot_on_failure(page, path, block):
+    """Run block(); on failure keep a screenshot of the page at path and re-raise."""
+    try:
+        block()
+    except BaseException:
         try:
-            block()
-        except BaseException:
-            shot = tmp_path / "failure.png"
-            try:
-                page.screenshot(path=str(shot), full_page=True)
-                print(f"screenshot: {shot} (at {page.url})", file=sys.stderr)
-            except Exception as exc:  # the browser may be gone; keep the original error
-                print(f"screenshot failed: {exc}", file=sys.stderr)
-            raise
-    return run
+            page.screenshot(path=str(path), full_page=True)
+            print(f"screenshot: {path} (at {page.url})", file=sys.stderr)
+        except Exception as exc:  # the browser may be gone; keep the original error
+            print(f"screenshot failed: {exc}", file=sys.stderr)
+        raise
 
 
-def test_account_manager_hands_over_the_file(new_loan, users, page, screenshot_on_failure):
+def test_account_manager_hands_over_the_file(capsys, new_loan, users, open_page, tmp_path):
+    require_chromium(capsys)
     loan = new_loan()
     (handover,) = open_tasks_of_case(loan.id)
     assert (handover.bpmn_id, handover.candidate_user_id, handover.claimed_by_id) == (
         "handover_file", users["am"].id, None)
     task_id, task_name, loan_id, am_id = handover.id, handover.name, loan.id, users["am"].id
+
+    page = open_page()
 
     def in_the_browser():
         page.goto("/login")
@@ -112,7 +117,7 @@ def test_account_manager_hands_over_the_file(new_loan, users, page, screenshot_o
         assert flash.count() == 1
         assert task_name in flash.inner_text()
 
-    screenshot_on_failure(in_the_browser)
+    screenshot_on_failure(page, tmp_path / "failure.png", in_the_browser)
 
     db.session.rollback()  # forget anything read before the server thread committed
     done = db.session.get(HumanTask, task_id)

@@ -37,15 +37,17 @@ class FormDefinition(db.Model):
 
 class ProcessInstance(db.Model):
     __tablename__ = "process_instances"
+    # The timer sweep: WHERE status = 'running' AND next_timer_at <= now ORDER BY next_timer_at
+    __table_args__ = (db.Index("ix_process_instances_timer_due", "status", "next_timer_at"),)
     id = db.Column(db.Integer, primary_key=True)
     definition_id = db.Column(db.Integer, db.ForeignKey("process_definitions.id"), nullable=False,
                               index=True)
     case_id = db.Column(db.Integer, db.ForeignKey("loans.id"), index=True)
-    status = db.Column(db.String(20), nullable=False, default="running", index=True)
+    status = db.Column(db.String(20), nullable=False, default="running")
     state_json = db.Column(db.Text, nullable=False)
     serializer_version = db.Column(db.String(10), nullable=False)
     lock_version = db.Column(db.Integer, nullable=False)
-    next_timer_at = db.Column(db.DateTime(timezone=True), index=True)
+    next_timer_at = db.Column(db.DateTime(timezone=True))
     error = db.Column(db.Text)
     started_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
     started_by_id = db.Column(db.Integer, db.ForeignKey("users.id"))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 22:25:22.546395
+Create Date: 2026-11-25 22:32:15.462318
 
 """
 from alembic import op
@@ -126,8 +126,7 @@ def upgrade():
     with op.batch_alter_table('process_instances', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_process_instances_case_id'), ['case_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_process_instances_definition_id'), ['definition_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_process_instances_next_timer_at'), ['next_timer_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_process_instances_status'), ['status'], unique=False)
+        batch_op.create_index('ix_process_instances_timer_due', ['status', 'next_timer_at'], unique=False)
 
     op.create_table('human_tasks',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -234,8 +233,7 @@ def downgrade():
 
     op.drop_table('human_tasks')
     with op.batch_alter_table('process_instances', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_process_instances_status'))
-        batch_op.drop_index(batch_op.f('ix_process_instances_next_timer_at'))
+        batch_op.drop_index('ix_process_instances_timer_due')
         batch_op.drop_index(batch_op.f('ix_process_instances_definition_id'))
         batch_op.drop_index(batch_op.f('ix_process_instances_case_id'))
 

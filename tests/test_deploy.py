@@ -1,0 +1,60 @@
+"""Deploying BPMN: versions by content, every problem reported, nothing half-deployed."""
+import pytest
+
+from tests.conftest import ROOT
+from workflows.definitions import deploy_paths, deploy_xml
+from workflows.errors import DeployError
+from workflows.models import FormDefinition, ProcessDefinition
+
+FORMS = ROOT / "bpmn" / "forms"
+HANDOVER = (ROOT / "bpmn" / "handover.bpmn").read_bytes()
+
+
+def test_same_content_same_version_and_change_bumps(app):
+    first = deploy_paths([ROOT / "bpmn" / "handover.bpmn"], FORMS)[0]
+    again = deploy_paths([ROOT / "bpmn" / "handover.bpmn"], FORMS)[0]
+    assert (first.id, first.version) == (again.id, 1)
+    changed = deploy_xml(HANDOVER.replace(b"Check the loan file", b"Check the file"),
+                         "handover.bpmn", FORMS)[0]
+    assert changed.version == 2
+    assert ProcessDefinition.query.count() == 2
+    assert FormDefinition.query.count() == 3  # forms unchanged: not duplicated
+
+
+def broken(old, new):
+    return HANDOVER.replace(old, new)
+
+
+@pytest.mark.parametrize("xml, expected", [
+    (b"not xml at all", "handover.bpmn"),
+    (broken(b'name="post_loan_officer"', b'name="janitor"'), "lane 'janitor' is not a role"),
+    (broken(b'value="handover_check"', b'value="no_such_form"'), "form 'no_such_form' not found"),
+    (broken(b'check_result == "complete"', b'check_result ==== 1'), "does not compile"),
+    (broken(b'check_result == "complete"', b'check_result.__class__'), "does not compile"),
+    (broken(b'name="dueInWorkingDays" value="2"', b'name="dueInWorkingDays" value="two"'),
+     "dueInWorkingDays"),
+])
+def test_broken_definitions_are_refused(app, xml, expected):
+    with pytest.raises(DeployError) as err:
+        deploy_xml(xml, "handover.bpmn", FORMS)
+    assert any(expected in p for p in err.value.problems), err.value.problems
+    assert ProcessDefinition.query.count() == 0
+
+
+def test_all_problems_listed_at_once(app):
+    xml = broken(b'name="post_loan_officer"', b'name="janitor"').replace(
+        b'value="handover_check"', b'value="no_such_form"')
+    with pytest.raises(DeployError) as err:
+        deploy_xml(xml, "handover.bpmn", FORMS)
+    assert len(err.value.problems) >= 2
+
+
+def test_cli_deploy_reports_errors(app, tmp_path):
+    bad = tmp_path / "bad.bpmn"
+    bad.write_bytes(broken(b'name="post_loan_officer"', b'name="janitor"'))
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["bpmn", "deploy", str(bad)])
+    assert result.exit_code == 1
+    assert "janitor" in result.output
+    ok = runner.invoke(args=["bpmn", "deploy"])
+    assert ok.exit_code == 0 and "handover: version 1" in ok.output

@@ -1,0 +1,79 @@
+"""Timers: evaluated when reached, indexed next_timer_at, fired by the sweep and the CLI."""
+import datetime as dt
+from pathlib import Path
+
+from sqlalchemy import text
+
+from extensions import db
+from tests.conftest import ROOT, is_postgres
+from workflows import clock
+from workflows.definitions import deploy_paths
+from workflows.models import HumanTask, ProcessInstance
+from workflows.service import fire_due_timers, start_process
+
+PROBE = Path(__file__).parent / "bpmn" / "reminder_probe.bpmn"
+UTC = dt.timezone.utc
+
+
+def deploy_probe():
+    deploy_paths([PROBE], ROOT / "bpmn" / "forms")
+
+
+def test_working_day_timer_fires_once_when_due(app):
+    deploy_probe()
+    # Due Monday 2026-10-12, after the National Day holiday (Oct 1-7) and a make-up
+    # Saturday (Oct 10): 5 working days before is Sep 29, 09:00 Beijing = 01:00 UTC.
+    instance = start_process("reminder_probe", data={"due_on": "2026-10-12"})
+    db.session.commit()
+    expected = dt.datetime(2026, 9, 29, 1, 0, tzinfo=UTC)
+    instance = db.session.get(ProcessInstance, instance.id)
+    assert instance.next_timer_at.replace(tzinfo=UTC) == expected
+    assert HumanTask.query.count() == 0
+
+    with clock.frozen_at(expected - dt.timedelta(minutes=1)):
+        assert fire_due_timers() == 0
+    with clock.frozen_at(expected + dt.timedelta(minutes=1)):
+        assert fire_due_timers() == 1
+        assert fire_due_timers() == 0
+    task = HumanTask.query.one()
+    assert (task.bpmn_id, task.lane) == ("remind", "back_office")
+    assert db.session.get(ProcessInstance, instance.id).next_timer_at is None
+
+
+def test_statutory_calendar_differs_from_weekdays():
+    from calendars.workdays import add_working_days, is_working_day
+    assert not is_working_day(dt.date(2026, 10, 1))   # National Day
+    assert is_working_day(dt.date(2026, 2, 28))        # a Saturday make-up working day
+    assert is_working_day(dt.date(2026, 10, 10))       # Saturday, made a working day
+    assert add_working_days(dt.date(2026, 9, 30), 1) == dt.date(2026, 10, 8)
+    # 5 working days before Monday Oct 12 (Oct 10, 9, 8, Sep 30, 29) is Sep 29, not Oct 5.
+    assert add_working_days(dt.date(2026, 10, 12), -5) == dt.date(2026, 9, 29)
+
+
+def test_unknown_year_fails_loudly():
+    import pytest
+    from calendars.workdays import CalendarUnknown, is_working_day
+    with pytest.raises(CalendarUnknown):
+        is_working_day(dt.date(2031, 5, 6))
+
+
+def test_timers_cli_as_of(app):
+    deploy_probe()
+    start_process("reminder_probe", data={"due_on": "2026-06-15"})
+    db.session.commit()
+    runner = app.test_cli_runner()
+    early = runner.invoke(args=["timers", "run", "--as-of", "2026-06-01T00:00:00+00:00"])
+    assert early.exit_code == 0 and "0 timer(s) fired" in early.output
+    late = runner.invoke(args=["timers", "run", "--as-of", "2026-06-14T00:00:00+00:00"])
+    assert "1 timer(s) fired" in late.output
+    worker = runner.invoke(args=["worker", "--once"])
+    assert worker.exit_code == 0
+
+
+def test_timer_sweep_uses_the_index(app):
+    if not is_postgres(app):
+        plan = db.session.execute(text(
+            "EXPLAIN QUERY PLAN SELECT id FROM process_instances "
+            "WHERE status='running' AND next_timer_at <= '2026-01-01' "
+            "ORDER BY next_timer_at")).all()
+        assert any("ix_process_instances_timer_due" in str(row) for row in plan), plan
