@@ -14,6 +14,7 @@ from cases.models import STATUS_LABELS
 from extensions import login_manager
 from forms.builder import localized
 from i18n import current_language
+from workflows.inbox import task_title
 from workflows.errors import Conflict, InvalidData, NotAllowed, NotFound, WorkflowError
 
 
@@ -32,7 +33,7 @@ def register_web_helpers(app):
     @app.context_processor
     def globals_():
         return {"ROLES": ROLES, "STATUS_LABELS": STATUS_LABELS, "localized": localized,
-                "action_label": action_label, "current_locale": current_language()}
+                "action_label": action_label, "task_title": task_title, "current_locale": current_language()}
 
     @app.errorhandler(WorkflowError)
     def workflow_error(exc):

@@ -13,6 +13,7 @@ from cases.access import can_view_case
 from cases.forms import LoanForm
 from cases.models import Loan
 from cases.operations import get_loan, register_loan
+from cases.presenters import history_rows
 from web import translate_error
 from workflows.errors import InvalidData
 from workflows.inbox import open_tasks_of_case
@@ -68,4 +69,4 @@ def show(loan_no):
     if not can_view_case(current_user, loan):
         deny(current_user, "case")
     return render_template("cases/show.html", loan=loan, tasks=open_tasks_of_case(loan.id),
-                           events=case_events(loan.id))
+                           history=history_rows(case_events(loan.id)))

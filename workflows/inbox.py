@@ -1,5 +1,6 @@
 """Read side of the human-task projection: the inbox never deserializes a workflow."""
 from sqlalchemy import exists, or_, select
+from sqlalchemy.orm import selectinload
 
 from accounts.models import utc
 from cases.models import Loan
@@ -32,8 +33,9 @@ def inbox_query(user, scope, process=None, loan_no=None):
         query = query.where(HumanTask.process_key == process)
     if loan_no:
         query = query.where(Loan.loan_no == loan_no)
-    return query.order_by(HumanTask.due_at.asc().nulls_last(), HumanTask.priority,
-                          HumanTask.id)
+    return (query.options(selectinload(HumanTask.form_definition),
+                          selectinload(HumanTask.claimed_by))
+            .order_by(HumanTask.due_at.asc().nulls_last(), HumanTask.priority, HumanTask.id))
 
 
 def inbox_page(user, scope, process=None, loan_no=None, page=1, per_page=20):
@@ -47,6 +49,12 @@ def inbox_page(user, scope, process=None, loan_no=None, page=1, per_page=20):
 def process_keys():
     return db.session.scalars(select(ProcessDefinition.process_key).distinct()
                               .order_by(ProcessDefinition.process_key)).all()
+
+
+def task_title(row):
+    """The task's name in the user's language: its form's title, else the BPMN name."""
+    title = row.form_definition.spec.get("title") if row.form_definition else None
+    return localized(title) if title else row.name
 
 
 def task_summary(row, loan_no):

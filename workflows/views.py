@@ -12,7 +12,7 @@ from extensions import db
 from forms.builder import build_form_class, localized
 from web import translate_error
 from workflows.errors import InvalidData
-from workflows.inbox import SCOPES, inbox_page, previous_data, process_keys
+from workflows.inbox import SCOPES, inbox_page, previous_data, process_keys, task_title
 from workflows.service import (claim_task, complete_task, get_task, is_excluded,
                                task_form_spec, unclaim_task)
 
@@ -50,7 +50,7 @@ def _render_task(row, form, status=200):
     return render_template("workflows/task.html", task=row, form=form, loan=loan, shown=shown,
                            excluded=is_excluded(row, current_user),
                            instructions=localized(spec.get("instructions")),
-                           title=localized(spec.get("title")) or row.name), status
+                           title=task_title(row)), status
 
 
 @bp.route("/tasks/<int:task_id>", methods=["GET", "POST"])
@@ -67,7 +67,7 @@ def task(task_id):
         except InvalidData as exc:
             flash(translate_error(exc), "error")
             return _render_task(row, form, 400)
-        flash(_("Task “%(name)s” completed.", name=row.name), "success")
+        flash(_("Task “%(name)s” completed.", name=task_title(row)), "success")
         return redirect(url_for("workflows.inbox"))
     return _render_task(row, form_class())
 
@@ -76,7 +76,7 @@ def task(task_id):
 @login_required
 def claim(task_id):
     row = claim_task(task_id, current_user)
-    flash(_("You have claimed “%(name)s”.", name=row.name), "success")
+    flash(_("You have claimed “%(name)s”.", name=task_title(row)), "success")
     return redirect(url_for("workflows.task", task_id=task_id))
 
 
@@ -84,5 +84,5 @@ def claim(task_id):
 @login_required
 def unclaim(task_id):
     row = unclaim_task(task_id, current_user)
-    flash(_("You have released “%(name)s”.", name=row.name), "info")
+    flash(_("You have released “%(name)s”.", name=task_title(row)), "info")
     return redirect(url_for("workflows.inbox", tab="available"))
