@@ -16,7 +16,7 @@ $(BIN)/activate: requirements.txt requirements-dev.txt
 setup: $(BIN)/activate translations
 
 translations: $(BIN)/activate
-	$(BIN)/pybabel compile --use-fuzzy -d translations -f -q
+	$(BIN)/pybabel compile -d translations
 
 run: setup
 	$(FLASK) db upgrade
