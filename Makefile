@@ -15,6 +15,8 @@ $(BIN)/activate: requirements.txt requirements-dev.txt
 
 setup: $(BIN)/activate translations
 
+# Simplified Chinese (zh_CN) lives in translations/zh_Hans_CN: Babel parses zh_CN as
+# zh_Hans_CN and looks for the catalog under that name.
 translations: $(BIN)/activate
 	$(BIN)/pybabel compile -d translations
 

@@ -4,18 +4,19 @@ import datetime as dt
 from flask import flash, redirect, render_template, request
 from flask_babel import format_datetime
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from accounts.auth import record_denial
 from accounts.models import utc
 from accounts.roles import ROLES
 from audit.labels import action_label
-from cases.models import STATUS_LABELS
+from cases.models import FREQUENCY_LABELS, RISK_GROUP_LABELS, STATUS_LABELS
 from extensions import login_manager
 from forms.builder import localized
 from i18n import current_language
 from workflows.inbox import task_title
-from workflows.errors import Conflict, InvalidData, NotAllowed, NotFound, WorkflowError
+from workflows.errors import NotAllowed, WorkflowError
 
 
 def register_web_helpers(app):
@@ -32,7 +33,8 @@ def register_web_helpers(app):
 
     @app.context_processor
     def globals_():
-        return {"ROLES": ROLES, "STATUS_LABELS": STATUS_LABELS, "localized": localized,
+        return {"ROLES": ROLES, "STATUS_LABELS": STATUS_LABELS,
+                "RISK_GROUP_LABELS": RISK_GROUP_LABELS, "FREQUENCY_LABELS": FREQUENCY_LABELS, "localized": localized,
                 "action_label": action_label, "task_title": task_title, "current_locale": current_language()}
 
     @app.errorhandler(WorkflowError)
@@ -59,24 +61,25 @@ def register_web_helpers(app):
         return redirect("/inbox")
 
 
+ERROR_MESSAGES = {
+    "four_eyes": _l("Four eyes: you completed an earlier step of this case and may not "
+                    "complete this one."),
+    "wrong_role": _l("This task is for another role."),
+    "assigned_other": _l("This task is assigned to another user."),
+    "not_holder": _l("Only the user who claimed a task can release it."),
+    "not_open": _l("This task is no longer open: someone else has completed it."),
+    "claimed_other": _l("This task has been claimed by someone else."),
+    "stale": _l("Someone else changed this case at the same moment; please reload."),
+    "process_stopped": _l("The process of this task has stopped; contact an administrator."),
+    "process_failed": _l("The process could not continue with these values."),
+    "invalid": _l("Please correct the errors below."),
+    "loan_exists": _l("A loan with this number already exists."),
+    "loan_missing": _l("No loan with this number."),
+    "task_missing": _l("This task does not exist."),
+    "process_missing": _l("This process is not deployed."),
+}
+
+
 def translate_error(exc):
     """User-facing message for a facade error, in the user's language."""
-    text = exc.message
-    if isinstance(exc, NotAllowed):
-        if text.startswith("four eyes"):
-            return _("Four eyes: you completed an earlier step of this case and may not "
-                     "complete this one.")
-        return _("You may not take this task: %(reason)s", reason=text)
-    if isinstance(exc, Conflict):
-        if "completed by" in text:
-            return _("This task was already completed by someone else.")
-        if "claimed by" in text or "taken by" in text:
-            return _("This task has been claimed by someone else.")
-        if "same moment" in text:
-            return _("Someone else changed this case at the same moment; please reload.")
-        return _("This task is no longer open.")
-    if isinstance(exc, NotFound):
-        return _("Not found.")
-    if isinstance(exc, InvalidData):
-        return _("Please correct the errors below.")
-    return text
+    return str(ERROR_MESSAGES.get(exc.code, _l("The request could not be completed.")))

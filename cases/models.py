@@ -5,6 +5,9 @@ from extensions import db
 from workflows.clock import now
 
 STATUS_LABELS = {"handover": _l("Handover"), "servicing": _l("Servicing")}
+RISK_GROUP_LABELS = {"high": _l("High"), "normal": _l("Normal"), "low": _l("Low")}
+FREQUENCY_LABELS = {"monthly": _l("Monthly"), "bimonthly": _l("Every two months"),
+                    "quarterly": _l("Quarterly")}
 
 
 class Loan(db.Model):

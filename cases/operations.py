@@ -16,13 +16,19 @@ RISK_GROUPS = ("high", "normal", "low")
 FREQUENCIES = ("monthly", "bimonthly", "quarterly")
 
 
+def N_(message):
+    """Mark a message for extraction only: the API returns it in English, the web pages
+    translate it when they show it."""
+    return message
+
+
 def _parse_loan(payload):
     """Check and convert a loan payload; InvalidData lists every bad field at once."""
     errors, values = {}, {}
     for name in LOAN_FIELDS:
         raw = payload.get(name)
         if raw is None or str(raw).strip() == "":
-            errors[name] = ["This field is required."]
+            errors[name] = [N_("This field is required.")]
     text = {k: str(payload.get(k, "")).strip() for k in LOAN_FIELDS}
     for name in ("principal", "interest_rate"):
         if name in errors:
@@ -32,26 +38,26 @@ def _parse_loan(payload):
             if values[name] <= 0 or not values[name].is_finite():
                 raise InvalidOperation
         except InvalidOperation:
-            errors[name] = ["Must be a positive number."]
+            errors[name] = [N_("Must be a positive number.")]
     for name in ("disbursed_on", "maturity_on"):
         if name in errors:
             continue
         try:
             values[name] = dt.date.fromisoformat(text[name])
         except ValueError:
-            errors[name] = ["Must be a date as YYYY-MM-DD."]
+            errors[name] = [N_("Must be a date as YYYY-MM-DD.")]
     if "disbursed_on" in values and "maturity_on" in values \
             and values["maturity_on"] <= values["disbursed_on"]:
-        errors["maturity_on"] = ["Must be after the disbursement date."]
+        errors["maturity_on"] = [N_("Must be after the disbursement date.")]
     if "account_manager" not in errors:
         manager = User.query.filter_by(username=text["account_manager"]).first()
         if manager is None or "account_manager" not in manager.roles:
-            errors["account_manager"] = ["No account manager with this user name."]
+            errors["account_manager"] = [N_("No account manager with this user name.")]
         values["account_manager"] = manager
     if len(text["loan_no"]) > 40:
-        errors["loan_no"] = ["At most 40 characters."]
+        errors["loan_no"] = [N_("At most 40 characters.")]
     if errors:
-        raise InvalidData("the loan has errors", field_errors=errors)
+        raise InvalidData("the loan has errors", field_errors=errors, code="invalid")
     values["loan_no"], values["borrower_name"] = text["loan_no"], text["borrower_name"]
     return values
 
@@ -60,7 +66,7 @@ def register_loan(payload, actor):
     """Create the case for a disbursed loan and start its handover; commits."""
     values = _parse_loan(payload)
     if Loan.query.filter_by(loan_no=values["loan_no"]).first():
-        raise Conflict(f"loan {values['loan_no']} already exists")
+        raise Conflict(f"loan {values['loan_no']} already exists", code="loan_exists")
     manager = values.pop("account_manager")
     loan = Loan(account_manager_id=manager.id, **values)
     db.session.add(loan)
@@ -78,7 +84,7 @@ def register_loan(payload, actor):
 def get_loan(loan_no):
     loan = Loan.query.filter_by(loan_no=loan_no).first()
     if loan is None:
-        raise NotFound(f"no loan {loan_no}")
+        raise NotFound(f"no loan {loan_no}", code="loan_missing")
     return loan
 
 

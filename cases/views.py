@@ -53,7 +53,7 @@ def new():
         except InvalidData as exc:
             for name, errors in exc.field_errors.items():
                 if name in form:
-                    form[name].errors = list(form[name].errors) + errors
+                    form[name].errors = list(form[name].errors) + [_(e) for e in errors]
             flash(translate_error(exc), "error")
         else:
             flash(_("Loan %(no)s registered; the handover has started.", no=loan.loan_no),

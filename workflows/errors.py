@@ -4,10 +4,11 @@
 class WorkflowError(Exception):
     status = 400
 
-    def __init__(self, message, field_errors=None):
+    def __init__(self, message, field_errors=None, code=None):
         super().__init__(message)
-        self.message = message
+        self.message = message  # English, for the API and the logs
         self.field_errors = field_errors or {}
+        self.code = code  # stable key the web pages translate (web.translate_error)
 
 
 class InvalidData(WorkflowError):

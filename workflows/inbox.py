@@ -14,7 +14,7 @@ SCOPES = ("mine", "available")
 
 def inbox_query(user, scope, process=None, loan_no=None):
     if scope not in SCOPES:
-        raise InvalidData(f"scope must be one of {', '.join(SCOPES)}",
+        raise InvalidData(f"scope must be one of {', '.join(SCOPES)}", code="invalid",
                           field_errors={"scope": [f"one of {', '.join(SCOPES)}"]})
     query = (select(HumanTask, Loan.loan_no)
              .outerjoin(Loan, Loan.id == HumanTask.case_id)

@@ -35,7 +35,7 @@ def start_process(process_key, case_id=None, data=None, actor=None):
     """Start the latest version of a process for a case; flushes, the caller commits."""
     definition = latest_definition(process_key)
     if definition is None:
-        raise NotFound(f"process {process_key} is not deployed")
+        raise NotFound(f"process {process_key} is not deployed", code="process_missing")
     workflow = new_workflow(definition)
     workflow.get_next_task(state=TaskState.READY).data.update(data or {})
     instance = ProcessInstance(definition_id=definition.id, case_id=case_id,
@@ -73,7 +73,8 @@ def _save(instance, workflow, actor):
         db.session.flush()
     except StaleDataError:
         db.session.rollback()
-        raise Conflict("someone else changed this case at the same moment; reload and retry")
+        raise Conflict("someone else changed this case at the same moment; reload and retry",
+                       code="stale")
     _project_tasks(instance, workflow)
 
 
@@ -158,7 +159,7 @@ def _create_human_task(instance, task):
 def get_task(task_id):
     row = db.session.get(HumanTask, task_id)
     if row is None:
-        raise NotFound("task not found")
+        raise NotFound("task not found", code="task_missing")
     return row
 
 
@@ -169,21 +170,21 @@ def is_excluded(row, user):
 def check_can_take(row, user):
     """Raise NotAllowed unless the user may claim or complete this task."""
     if row.lane not in user.roles:
-        raise NotAllowed(f"this task is for the role {row.lane}")
+        raise NotAllowed(f"this task is for the role {row.lane}", code="wrong_role")
     if row.candidate_user_id not in (None, user.id):
-        raise NotAllowed("this task is assigned to another user")
+        raise NotAllowed("this task is assigned to another user", code="assigned_other")
     if is_excluded(row, user):
         raise NotAllowed("four eyes: you completed an earlier step of this case and may not "
-                         "complete this one")
+                         "complete this one", code="four_eyes")
 
 
 def _check_open(row, user):
     if row.state != "ready":
         who = row.completed_by.label if row.completed_by else None
         raise Conflict(f"this task was already completed by {who}" if who
-                       else "this task is no longer open")
+                       else "this task is no longer open", code="not_open")
     if row.claimed_by_id not in (None, user.id):
-        raise Conflict(f"this task is claimed by {row.claimed_by.label}")
+        raise Conflict(f"this task is claimed by {row.claimed_by.label}", code="claimed_other")
 
 
 def claim_task(task_id, user):
@@ -198,7 +199,7 @@ def claim_task(task_id, user):
         db.session.rollback()
         db.session.refresh(row)
         _check_open(row, user)
-        raise Conflict("this task was taken by someone else")
+        raise Conflict("this task was taken by someone else", code="claimed_other")
     record("task.claimed", actor=user, case_id=row.case_id, instance_id=row.instance_id,
            task_id=row.id)
     db.session.commit()
@@ -208,9 +209,9 @@ def claim_task(task_id, user):
 def unclaim_task(task_id, user):
     row = get_task(task_id)
     if row.state != "ready":
-        raise Conflict("this task is no longer open")
+        raise Conflict("this task is no longer open", code="not_open")
     if row.claimed_by_id != user.id:
-        raise NotAllowed("only the user who claimed a task can release it")
+        raise NotAllowed("only the user who claimed a task can release it", code="not_holder")
     db.session.execute(update(HumanTask).where(HumanTask.id == row.id,
                                                HumanTask.claimed_by_id == user.id)
                        .values(claimed_by_id=None, claimed_at=None))
@@ -229,7 +230,7 @@ def validate_submission(row, formdata):
     spec = task_form_spec(row)
     form = build_form_class(spec)(formdata=formdata, meta={"csrf": False})
     if not form.validate():
-        raise InvalidData("the form has errors", field_errors={
+        raise InvalidData("the form has errors", code="invalid", field_errors={
             name: [str(e) for e in errs] for name, errs in form.errors.items()})
     return form_data(form, spec)
 
@@ -246,20 +247,21 @@ def complete_task(task_id, user, data=None, formdata=None):
     check_can_take(row, user)
     _check_open(row, user)
     if instance.status != "running":
-        raise Conflict(f"the process is {instance.status}")
+        raise Conflict(f"the process is {instance.status}", code="process_stopped")
     if formdata is None:
         formdata = api_formdata(data or {}, task_form_spec(row))
     values = validate_submission(row, formdata)
     workflow = load_state(instance.definition, instance.state_json)
     task = workflow.get_task_from_id(uuid.UUID(row.task_guid))
     if task is None or task.state != TaskState.READY:
-        raise Conflict("this task is no longer open")
+        raise Conflict("this task is no longer open", code="not_open")
     task.data.update(values)
     task.data.setdefault("completed_by", {})[row.bpmn_id] = user.username
     try:
         task.run()
     except SpiffWorkflowException as exc:
-        raise InvalidData(f"the process could not continue: {exc}") from exc
+        raise InvalidData(f"the process could not continue: {exc}",
+                          code="process_failed") from exc
     row.state, row.completed_at = "completed", clock.now()
     row.completed_by_id, row.claimed_by_id, row.data = user.id, row.claimed_by_id or user.id, values
     db.session.flush()
