@@ -69,6 +69,10 @@ def create_app(config=None):
     )
     app.config.update(config or {})
 
+    # Every table module, so Alembic sees the whole schema.
+    import accounts.models, audit.models, calendars.models, cases.models  # noqa: E401,F401
+    import notifications.models, workflows.models  # noqa: E401,F401
+
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     login_manager.init_app(app)
@@ -76,6 +80,7 @@ def create_app(config=None):
     babel.init_app(app, locale_selector=select_locale)
 
     from accounts.views import bp as accounts_bp
+    from admin.views import bp as admin_bp
     from api import bp as api_bp
     from cases.views import bp as cases_bp
     from workflows.views import bp as workflows_bp
@@ -83,6 +88,7 @@ def create_app(config=None):
     app.register_blueprint(workflows_bp)
     app.register_blueprint(cases_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(admin_bp)
     csrf.exempt(api_bp)
 
     from cli import register_cli

@@ -111,5 +111,9 @@ def audit_verify():
 
 
 def register_cli(app):
-    for group in (users_cli, tokens_cli, bpmn_cli, timers_cli, demo_cli, audit_cli, worker):
+    from calendars.cli import calendar_cli
+    from cases.cli import loans_cli
+    from notifications.cli import notifications_cli
+    for group in (users_cli, tokens_cli, bpmn_cli, timers_cli, demo_cli, audit_cli, worker,
+                  calendar_cli, loans_cli, notifications_cli):
         app.cli.add_command(group)

@@ -4,7 +4,15 @@ from flask_babel import lazy_gettext as _l
 from extensions import db
 from workflows.clock import now
 
-STATUS_LABELS = {"handover": _l("Handover"), "servicing": _l("Servicing")}
+STATUS_LABELS = {"handover": _l("Handover"), "servicing": _l("Servicing"),
+                 "closing": _l("Closing"), "closed": _l("Closed")}
+PRODUCT_LABELS = {"term": _l("Term loan"), "installment": _l("Installment loan"),
+                  "bridge": _l("Short bridge loan")}
+# DOMAIN.md §7: stage by days past due; the upper bounds are a setting (DPD_STAGES).
+STAGES = ("current", "dpd_1_3", "dpd_4_7", "dpd_8_30", "M2", "M3", "M3+")
+STAGE_LABELS = {"current": _l("Current"), "dpd_1_3": _l("DPD 1–3"), "dpd_4_7": _l("DPD 4–7"),
+                "dpd_8_30": _l("DPD 8–30"), "M2": _l("M2 (31–60)"), "M3": _l("M3 (61–90)"),
+                "M3+": _l("M3+ (over 90)")}
 RISK_GROUP_LABELS = {"high": _l("High"), "normal": _l("Normal"), "low": _l("Low")}
 FREQUENCY_LABELS = {"monthly": _l("Monthly"), "bimonthly": _l("Every two months"),
                     "quarterly": _l("Quarterly")}
@@ -26,4 +34,191 @@ class Loan(db.Model):
     risk_group = db.Column(db.String(10))
     inspection_frequency = db.Column(db.String(20))
     created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
+    product = db.Column(db.String(20), nullable=False, default="term")
+    purpose = db.Column(db.Text, nullable=False, default="")
+    repayment_account = db.Column(db.String(40), nullable=False, default="")
+    borrower_id = db.Column(db.Integer, db.ForeignKey("borrowers.id"), index=True)
+    # The canonical intake payload, to answer a repeated POST idempotently.
+    intake = db.Column(db.JSON)
+    # Written by the daily staging run (cases/staging.py), never by hand.
+    dpd = db.Column(db.Integer, nullable=False, default=0)
+    stage = db.Column(db.String(10), nullable=False, default="current", index=True)
+    stage_since = db.Column(db.Date)
+    closed_at = db.Column(db.DateTime(timezone=True))
     account_manager = db.relationship("User")
+    borrower = db.relationship("Borrower")
+    installments = db.relationship("Installment", order_by="Installment.seq",
+                                   back_populates="loan", cascade="all, delete-orphan")
+    contacts = db.relationship("Contact", order_by="Contact.id", cascade="all, delete-orphan")
+    guarantors = db.relationship("Guarantor", order_by="Guarantor.id",
+                                 cascade="all, delete-orphan")
+    collateral = db.relationship("Collateral", order_by="Collateral.id",
+                                 cascade="all, delete-orphan")
+
+    @property
+    def is_closed(self):
+        return self.status == "closed"
+
+    @property
+    def outstanding(self):
+        return sum((i.outstanding for i in self.installments), start=0)
+
+
+class Product(db.Model):
+    """Per-product settings: how many working days ahead reminders go out."""
+    __tablename__ = "products"
+    code = db.Column(db.String(20), primary_key=True)
+    maturity_lead_days = db.Column(db.Integer, nullable=False, default=5)
+    installment_lead_days = db.Column(db.Integer, nullable=False, default=1)
+
+
+class Borrower(db.Model):
+    __tablename__ = "borrowers"
+    id = db.Column(db.Integer, primary_key=True)
+    kind = db.Column(db.String(10), nullable=False)  # person | company
+    name = db.Column(db.String(200), nullable=False)
+    # Resident ID number for a person, unified social credit code for a company.
+    id_number = db.Column(db.String(40), nullable=False, default="")
+    phones = db.Column(db.JSON, nullable=False, default=list)
+    addresses = db.Column(db.JSON, nullable=False, default=list)
+
+
+class Contact(db.Model):
+    __tablename__ = "contacts"
+    id = db.Column(db.Integer, primary_key=True)
+    loan_id = db.Column(db.Integer, db.ForeignKey("loans.id"), nullable=False, index=True)
+    name = db.Column(db.String(120), nullable=False)
+    relationship = db.Column(db.String(40), nullable=False, default="")
+    phone = db.Column(db.String(40), nullable=False, default="")
+    address = db.Column(db.String(300), nullable=False, default="")
+    # DOMAIN.md §5.3: never reveal the loan to a contact who does not know of it.
+    knows_about_loan = db.Column(db.Boolean, nullable=False, default=False)
+
+
+class Guarantor(db.Model):
+    __tablename__ = "guarantors"
+    id = db.Column(db.Integer, primary_key=True)
+    loan_id = db.Column(db.Integer, db.ForeignKey("loans.id"), nullable=False, index=True)
+    kind = db.Column(db.String(10), nullable=False, default="person")
+    name = db.Column(db.String(200), nullable=False)
+    id_number = db.Column(db.String(40), nullable=False, default="")
+    phone = db.Column(db.String(40), nullable=False, default="")
+    address = db.Column(db.String(300), nullable=False, default="")
+
+
+class Collateral(db.Model):
+    __tablename__ = "collateral"
+    id = db.Column(db.Integer, primary_key=True)
+    loan_id = db.Column(db.Integer, db.ForeignKey("loans.id"), nullable=False, index=True)
+    kind = db.Column(db.String(10), nullable=False)  # mortgage | pledge
+    description = db.Column(db.String(300), nullable=False)
+    location = db.Column(db.String(300), nullable=False, default="")
+    area = db.Column(db.Numeric(12, 2))
+    valuation = db.Column(db.Numeric(18, 2))
+    registration_no = db.Column(db.String(80), nullable=False, default="")
+    released_at = db.Column(db.DateTime(timezone=True))
+
+
+class Installment(db.Model):
+    """One due date of the schedule; a term loan has a single one at maturity."""
+    __tablename__ = "installments"
+    __table_args__ = (db.UniqueConstraint("loan_id", "seq"),
+                      db.Index("ix_installments_unpaid_due", "loan_id", "paid_off_on", "due_on"))
+    id = db.Column(db.Integer, primary_key=True)
+    loan_id = db.Column(db.Integer, db.ForeignKey("loans.id"), nullable=False)
+    seq = db.Column(db.Integer, nullable=False)
+    due_on = db.Column(db.Date, nullable=False)
+    principal_due = db.Column(db.Numeric(18, 2), nullable=False)
+    interest_due = db.Column(db.Numeric(18, 2), nullable=False, default=0)
+    penalty_due = db.Column(db.Numeric(18, 2), nullable=False, default=0)
+    principal_paid = db.Column(db.Numeric(18, 2), nullable=False, default=0)
+    interest_paid = db.Column(db.Numeric(18, 2), nullable=False, default=0)
+    penalty_paid = db.Column(db.Numeric(18, 2), nullable=False, default=0)
+    paid_off_on = db.Column(db.Date)
+    loan = db.relationship("Loan", back_populates="installments")
+
+    @property
+    def outstanding(self):
+        return (self.principal_due + self.interest_due + self.penalty_due
+                - self.principal_paid - self.interest_paid - self.penalty_paid)
+
+
+class Repayment(db.Model):
+    __tablename__ = "repayments"
+    id = db.Column(db.Integer, primary_key=True)
+    loan_id = db.Column(db.Integer, db.ForeignKey("loans.id"), nullable=False, index=True)
+    # Core banking's reference; a repayment is posted once per reference.
+    external_ref = db.Column(db.String(80), nullable=False, unique=True)
+    amount = db.Column(db.Numeric(18, 2), nullable=False)
+    paid_at = db.Column(db.DateTime(timezone=True), nullable=False)
+    principal = db.Column(db.Numeric(18, 2), nullable=False, default=0)
+    interest = db.Column(db.Numeric(18, 2), nullable=False, default=0)
+    penalty = db.Column(db.Numeric(18, 2), nullable=False, default=0)
+    allocation = db.Column(db.JSON, nullable=False, default=list)  # per installment
+    posted_by_id = db.Column(db.Integer, db.ForeignKey("users.id"))
+    created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
+
+
+class ContactLogEntry(db.Model):
+    """The trace of every contact with the client (DOMAIN.md §3, 客户痕迹化管理)."""
+    __tablename__ = "contact_log"
+    id = db.Column(db.Integer, primary_key=True)
+    loan_id = db.Column(db.Integer, db.ForeignKey("loans.id"), nullable=False, index=True)
+    at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
+    kind = db.Column(db.String(20), nullable=False)  # call | visit | sms | reminder | note
+    number = db.Column(db.String(40), nullable=False, default="")
+    answered_by = db.Column(db.String(120), nullable=False, default="")
+    outcome = db.Column(db.String(40), nullable=False, default="")
+    note = db.Column(db.Text, nullable=False, default="")
+    promised_on = db.Column(db.Date)
+    promised_amount = db.Column(db.Numeric(18, 2))
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id"))
+    task_id = db.Column(db.Integer, db.ForeignKey("human_tasks.id"))
+    user = db.relationship("User")
+
+
+class Document(db.Model):
+    __tablename__ = "documents"
+    id = db.Column(db.Integer, primary_key=True)
+    loan_id = db.Column(db.Integer, db.ForeignKey("loans.id"), nullable=False, index=True)
+    kind = db.Column(db.String(30), nullable=False, default="other")
+    filename = db.Column(db.String(200), nullable=False)
+    stored_name = db.Column(db.String(80), nullable=False, unique=True)
+    content_type = db.Column(db.String(100), nullable=False)
+    size = db.Column(db.Integer, nullable=False)
+    sha256 = db.Column(db.String(64), nullable=False)
+    uploaded_by_id = db.Column(db.Integer, db.ForeignKey("users.id"))
+    uploaded_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
+    uploaded_by = db.relationship("User")
+
+
+class StageChange(db.Model):
+    __tablename__ = "stage_changes"
+    id = db.Column(db.Integer, primary_key=True)
+    loan_id = db.Column(db.Integer, db.ForeignKey("loans.id"), nullable=False, index=True)
+    changed_on = db.Column(db.Date, nullable=False)
+    from_stage = db.Column(db.String(10), nullable=False)
+    to_stage = db.Column(db.String(10), nullable=False)
+    dpd = db.Column(db.Integer, nullable=False)
+
+
+class CaseProblem(db.Model):
+    """Something that blocks the system from doing its job on a case, for administrators."""
+    __tablename__ = "case_problems"
+    id = db.Column(db.Integer, primary_key=True)
+    loan_id = db.Column(db.Integer, db.ForeignKey("loans.id"), nullable=False, index=True)
+    kind = db.Column(db.String(40), nullable=False)  # calendar_year_missing
+    year = db.Column(db.Integer)
+    detail = db.Column(db.JSON, nullable=False, default=dict)
+    opened_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
+    resolved_at = db.Column(db.DateTime(timezone=True))
+    loan = db.relationship("Loan")
+
+
+class DailyRun(db.Model):
+    """One row per day the daily staging ran, so the worker runs it once a day."""
+    __tablename__ = "daily_runs"
+    run_on = db.Column(db.Date, primary_key=True)
+    started_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
+    loans = db.Column(db.Integer, nullable=False, default=0)
+    stage_changes = db.Column(db.Integer, nullable=False, default=0)

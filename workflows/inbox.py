@@ -33,8 +33,9 @@ def inbox_query(user, scope, process=None, loan_no=None):
         query = query.where(HumanTask.process_key == process)
     if loan_no:
         query = query.where(Loan.loan_no == loan_no)
-    return (query.options(selectinload(HumanTask.form_definition),
-                          selectinload(HumanTask.claimed_by))
+    # No eager load of claimed_by: it is the viewer ("mine") or NULL ("available"), so a
+    # lazy load costs nothing, while selectinload re-reads the user and its roles.
+    return (query.options(selectinload(HumanTask.form_definition))
             .order_by(HumanTask.due_at.asc().nulls_last(), HumanTask.priority, HumanTask.id))
 
 

@@ -1,0 +1,12 @@
+"""Holidays and make-up working days entered by administrators; they override the package."""
+from extensions import db
+from workflows.clock import now
+
+
+class CalendarDay(db.Model):
+    __tablename__ = "calendar_days"
+    day = db.Column(db.Date, primary_key=True)
+    is_working = db.Column(db.Boolean, nullable=False)  # False: holiday; True: make-up day
+    note = db.Column(db.String(120), nullable=False, default="")
+    entered_by_id = db.Column(db.Integer, db.ForeignKey("users.id"))
+    entered_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
