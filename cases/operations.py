@@ -98,4 +98,7 @@ def set_monitoring_plan(data, risk_group, inspection_frequency):
         risk_group, inspection_frequency, "servicing")
     record("case.monitoring_plan", case_id=loan.id,
            data={"risk_group": risk_group, "inspection_frequency": inspection_frequency})
+    # DOMAIN.md §5.1 step 4: the servicing processes start once the loan is registered.
+    from cases.reminders import schedule_reminders
+    schedule_reminders(loan)
     return {"risk_group": risk_group, "inspection_frequency": inspection_frequency}

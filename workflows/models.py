@@ -38,11 +38,14 @@ class FormDefinition(db.Model):
 class ProcessInstance(db.Model):
     __tablename__ = "process_instances"
     # The timer sweep: WHERE status = 'running' AND next_timer_at <= now ORDER BY next_timer_at
-    __table_args__ = (db.Index("ix_process_instances_timer_due", "status", "next_timer_at"),)
+    __table_args__ = (db.Index("ix_process_instances_timer_due", "status", "next_timer_at"),
+                      db.Index("ix_process_instances_case_key", "case_id", "business_key"))
     id = db.Column(db.Integer, primary_key=True)
     definition_id = db.Column(db.Integer, db.ForeignKey("process_definitions.id"), nullable=False,
                               index=True)
     case_id = db.Column(db.Integer, db.ForeignKey("loans.id"), index=True)
+    # What the instance is about within its case, e.g. "installment:3" for a reminder.
+    business_key = db.Column(db.String(80))
     status = db.Column(db.String(20), nullable=False, default="running")
     state_json = db.Column(db.Text, nullable=False)
     serializer_version = db.Column(db.String(10), nullable=False)
@@ -85,6 +88,8 @@ class HumanTask(db.Model):
     completed_at = db.Column(db.DateTime(timezone=True))
     completed_by_id = db.Column(db.Integer, db.ForeignKey("users.id"))
     data = db.Column(db.JSON)
+    # Process data the form asks to show (its spec's show_data), copied when the task is made.
+    context = db.Column(db.JSON)
 
     instance = db.relationship("ProcessInstance")
     claimed_by = db.relationship("User", foreign_keys=[claimed_by_id])

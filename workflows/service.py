@@ -9,19 +9,22 @@ import uuid
 
 from sqlalchemy import select, update
 from sqlalchemy.orm.exc import StaleDataError
+from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
 from accounts.models import User, utc
 from audit.operations import record
 from calendars.workdays import CalendarUnknown, add_working_days
 from extensions import db
-from forms.builder import api_formdata, build_form_class, form_data
+from forms.builder import api_formdata, build_form_class, form_data, to_json_value
 from workflows import clock
 from workflows.definitions import latest_definition, task_properties
 from workflows.engine import SERIALIZER_VERSION, dump_state, load_state, new_workflow
 from workflows.errors import Conflict, InvalidData, NotAllowed, NotFound
-from workflows.models import HumanTask, HumanTaskExclusion, ProcessInstance
+from workflows.models import (FormDefinition, HumanTask, HumanTaskExclusion, ProcessDefinition,
+                              ProcessInstance)
 
 PRIORITIES = {"high": 1, "normal": 2, "low": 3}
 BEIJING = dt.timezone(dt.timedelta(hours=8))
@@ -31,7 +34,7 @@ DUE_HOUR = 18
 
 # ---------------------------------------------------------------- instances
 
-def start_process(process_key, case_id=None, data=None, actor=None):
+def start_process(process_key, case_id=None, data=None, actor=None, business_key=None):
     """Start the latest version of a process for a case; flushes, the caller commits."""
     definition = latest_definition(process_key)
     if definition is None:
@@ -39,13 +42,14 @@ def start_process(process_key, case_id=None, data=None, actor=None):
     workflow = new_workflow(definition)
     workflow.get_next_task(state=TaskState.READY).data.update(data or {})
     instance = ProcessInstance(definition_id=definition.id, case_id=case_id,
-                               state_json="{}", serializer_version=SERIALIZER_VERSION,
+                               business_key=business_key, state_json="{}", serializer_version=SERIALIZER_VERSION,
                                started_by_id=getattr(actor, "id", None), started_at=clock.now())
     instance.definition = definition
     db.session.add(instance)
     db.session.flush()
     record("process.started", actor=actor, case_id=case_id, instance_id=instance.id,
-           data={"process": process_key, "version": definition.version})
+           data={"process": process_key, "version": definition.version,
+                 "business_key": business_key})
     _run_and_save(instance, workflow, actor)
     return instance
 
@@ -130,13 +134,16 @@ def _create_human_task(instance, task):
     if props.get("candidateUserVariable"):
         username = task.data.get(props["candidateUserVariable"])
         candidate = db.session.scalar(select(User.id).where(User.username == username))
+    form_id = instance.definition.forms.get(form_key) if form_key else None
+    form = db.session.get(FormDefinition, form_id) if form_id else None
+    shown = [item["name"] for item in (form.spec.get("show_data", []) if form else [])]
+    context = {name: to_json_value(task.data.get(name)) for name in shown if name in task.data}
     row = HumanTask(instance_id=instance.id, case_id=instance.case_id, task_guid=str(task.id),
                     process_key=instance.definition.process_key, bpmn_id=spec.bpmn_id,
                     name=spec.bpmn_name or spec.bpmn_id, lane=spec.lane,
                     candidate_user_id=candidate, due_at=_due_at(props),
                     priority=PRIORITIES.get(props.get("priority", "normal"), 2),
-                    form_key=form_key,
-                    form_definition_id=instance.definition.forms.get(form_key) if form_key else None,
+                    form_key=form_key, form_definition_id=form_id, context=context,
                     created_at=clock.now())
     db.session.add(row)
     db.session.flush()
@@ -240,9 +247,7 @@ def complete_task(task_id, user, data=None, formdata=None):
     row = get_task(task_id)
     # Lock the instance first so concurrent completions queue up (PostgreSQL) or lose
     # the optimistic version check (SQLite); then re-read the task under that lock.
-    instance = db.session.scalars(
-        select(ProcessInstance).where(ProcessInstance.id == row.instance_id)
-        .with_for_update(of=ProcessInstance).execution_options(populate_existing=True)).one()
+    instance = _lock_instance(row.instance_id)
     db.session.refresh(row)
     check_can_take(row, user)
     _check_open(row, user)
@@ -270,6 +275,63 @@ def complete_task(task_id, user, data=None, formdata=None):
     _run_and_save(instance, workflow, user)
     db.session.commit()
     return row
+
+
+# ---------------------------------------------------------------- messages, cancellation
+
+def _lock_instance(instance_id):
+    return db.session.scalars(
+        select(ProcessInstance).where(ProcessInstance.id == instance_id)
+        .with_for_update(of=ProcessInstance).execution_options(populate_existing=True)).one()
+
+
+def running_instances(case_id, process_key=None):
+    query = (select(ProcessInstance).join(ProcessInstance.definition)
+             .where(ProcessInstance.case_id == case_id, ProcessInstance.status == "running"))
+    if process_key:
+        query = query.where(ProcessDefinition.process_key == process_key)
+    return db.session.scalars(query.order_by(ProcessInstance.id)).all()
+
+
+def deliver_message(case_id, name, payload, actor=None):
+    """Deliver a BPMN message to every running instance of the case waiting for it.
+
+    Returns the ids of the instances that caught it; nobody waiting is a normal outcome,
+    recorded in the audit log. Flushes; the caller commits.
+    """
+    caught = []
+    for instance in running_instances(case_id):
+        instance = _lock_instance(instance.id)
+        workflow = load_state(instance.definition, instance.state_json)
+        if not any(event.name == name for event in workflow.waiting_events()):
+            continue
+        workflow.send_event(BpmnEvent(MessageEventDefinition(name), payload=payload))
+        record("message.delivered", actor=actor, case_id=case_id, instance_id=instance.id,
+               data={"message": name, "payload": payload})
+        _run_and_save(instance, workflow, actor)
+        caught.append(instance.id)
+    if not caught:
+        record("message.unclaimed", actor=actor, case_id=case_id,
+               data={"message": name, "payload": payload})
+    return caught
+
+
+def cancel_instance(instance, reason, actor=None):
+    """End a running instance cleanly: its open tasks are cancelled, its timers dropped."""
+    instance = _lock_instance(instance.id)
+    if instance.status != "running":
+        return instance
+    workflow = load_state(instance.definition, instance.state_json)
+    workflow.cancel()
+    instance.status, instance.completed_at = "cancelled", clock.now()
+    instance.state_json = dump_state(workflow)
+    instance.next_timer_at = None
+    for row in HumanTask.query.filter_by(instance_id=instance.id, state="ready"):
+        row.state, row.completed_at = "cancelled", clock.now()
+    record("process.cancelled", actor=actor, case_id=instance.case_id, instance_id=instance.id,
+           data={"process": instance.definition.process_key, "reason": reason})
+    db.session.flush()
+    return instance
 
 
 # ---------------------------------------------------------------- timers

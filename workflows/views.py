@@ -46,7 +46,9 @@ def _render_task(row, form, status=200):
     spec = task_form_spec(row)
     loan = db.session.get(Loan, row.case_id) if row.case_id else None
     earlier = previous_data(row)
-    shown = [earlier[name] for name in spec.get("show", []) if name in earlier]
+    shown = [(localized(item.get("label") or item["name"]), row.context[item["name"]])
+             for item in spec.get("show_data", []) if (row.context or {}).get(item["name"])]
+    shown += [earlier[name] for name in spec.get("show", []) if name in earlier]
     return render_template("workflows/task.html", task=row, form=form, loan=loan, shown=shown,
                            excluded=is_excluded(row, current_user),
                            instructions=localized(spec.get("instructions")),
