@@ -18,6 +18,7 @@ from RestrictedPython.Guards import (full_write_guard, guarded_iter_unpack_seque
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
 from calendars.workdays import add_working_days, is_working_day, subtract_working_days
+from workflows.clock import now
 
 MAX_ITERATIONS = 100_000
 
@@ -63,7 +64,13 @@ def _at_local_time(day, hour=9, minute=0):
     return moment.astimezone(dt.timezone.utc).isoformat()
 
 
+def _today():
+    """Today in Beijing, from the application clock (tests and --as-of runs move it)."""
+    return now().astimezone(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
+
+
 HELPERS = {
+    "today": _today,
     "add_working_days": lambda day, n: add_working_days(_to_date(day), n).isoformat(),
     "subtract_working_days": lambda day, n: subtract_working_days(_to_date(day), n).isoformat(),
     "is_working_day": lambda day: is_working_day(_to_date(day)),

@@ -10,7 +10,7 @@ import uuid
 from sqlalchemy import select, update
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn.util import BpmnEvent
-from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
@@ -303,9 +303,10 @@ def deliver_message(case_id, name, payload, actor=None):
     for instance in running_instances(case_id):
         instance = _lock_instance(instance.id)
         workflow = load_state(instance.definition, instance.state_json)
-        if not any(event.name == name for event in workflow.waiting_events()):
-            continue
-        workflow.send_event(BpmnEvent(MessageEventDefinition(name), payload=payload))
+        try:
+            workflow.send_event(BpmnEvent(MessageEventDefinition(name), payload=payload))
+        except WorkflowException:
+            continue  # this instance is not waiting for the message
         record("message.delivered", actor=actor, case_id=case_id, instance_id=instance.id,
                data={"message": name, "payload": payload})
         _run_and_save(instance, workflow, actor)
