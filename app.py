@@ -82,11 +82,13 @@ def create_app(config=None):
     from accounts.views import bp as accounts_bp
     from admin.views import bp as admin_bp
     from api import bp as api_bp
+    from cases.repayment_views import bp as repayments_bp
     from cases.views import bp as cases_bp
     from workflows.views import bp as workflows_bp
     app.register_blueprint(accounts_bp)
     app.register_blueprint(workflows_bp)
     app.register_blueprint(cases_bp)
+    app.register_blueprint(repayments_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(admin_bp)
     csrf.exempt(api_bp)

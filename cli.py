@@ -82,15 +82,41 @@ def timers_run(as_of):
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Run one sweep and stop.")
 def worker(once):
-    """Long-running worker: fires due timers every WORKER_POLL_SECONDS."""
+    """Long-running worker: fires due timers and sends due notifications every
+    WORKER_POLL_SECONDS."""
+    from calendars.workdays import clear_cache as clear_calendar_cache
+    from notifications.outbox import SenderConfigError, deliver_due
     poll = current_app.config["WORKER_POLL_SECONDS"]
     while True:
+        clear_calendar_cache()  # see the days entered since the last sweep
         fired = fire_due_timers()
         if fired:
             click.echo(f"{clock.now().isoformat()} {fired} timer(s) fired")
+        try:
+            sent, failed = deliver_due()
+        except SenderConfigError as exc:  # timers keep firing; the outbox waits
+            click.echo(f"{clock.now().isoformat()} notifications not sent: {exc}", err=True)
+        else:
+            if sent or failed:
+                click.echo(f"{clock.now().isoformat()} {sent} notification(s) sent, "
+                           f"{failed} failed")
         if once:
             return
         time.sleep(poll)
+
+
+@click.command("daily")
+@click.option("--as-of", "as_of", help="The date to stage as of (YYYY-MM-DD, Beijing).")
+def daily(as_of):
+    """Compute every loan's days past due and stage; start collection for new overdue."""
+    from cases.staging import run_daily
+    try:
+        day = dt.date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        raise click.BadParameter("use YYYY-MM-DD", param_hint="--as-of")
+    counts = run_daily(day)
+    click.echo(f"staged {counts['loans']} loan(s): {counts['stage_changes']} stage change(s), "
+               f"{counts['overdue']} newly overdue")
 
 
 @demo_cli.command("load")
@@ -114,6 +140,6 @@ def register_cli(app):
     from calendars.cli import calendar_cli
     from cases.cli import loans_cli
     from notifications.cli import notifications_cli
-    for group in (users_cli, tokens_cli, bpmn_cli, timers_cli, demo_cli, audit_cli, worker,
+    for group in (users_cli, tokens_cli, bpmn_cli, timers_cli, demo_cli, audit_cli, worker, daily,
                   calendar_cli, loans_cli, notifications_cli):
         app.cli.add_command(group)

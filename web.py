@@ -75,8 +75,11 @@ ERROR_MESSAGES = {
     "invalid": _l("Please correct the errors below."),
     "loan_exists": _l("A loan with this number already exists."),
     "loan_missing": _l("No loan with this number."),
+    "case_read_only": _l("This case is closed: its records can no longer be changed."),
     "task_missing": _l("This task does not exist."),
     "process_missing": _l("This process is not deployed."),
+    "duplicate_repayment": _l("This repayment was already posted; nothing was changed."),
+    "case_closed": _l("This loan is fully repaid or closed; nothing was changed."),
 }
 
 

@@ -16,10 +16,11 @@ def authenticate():
         return error(401, "a valid bearer token is required (Authorization: Bearer …)")
 
 
-def error(status, message, field_errors=None):
+def error(status, message, field_errors=None, details=None):
     body = {"error": message}
     if field_errors:
         body["field_errors"] = field_errors
+    body.update(details or {})
     return jsonify(body), status
 
 
@@ -32,7 +33,7 @@ def forbidden(reason):
 def workflow_error(exc):
     if isinstance(exc, NotAllowed):
         record_denial(g.api_user, exc.message)
-    return error(exc.status, exc.message, exc.field_errors)
+    return error(exc.status, exc.message, exc.field_errors, exc.details)
 
 
 @bp.errorhandler(HTTPException)
@@ -49,4 +50,4 @@ def page_args(request, default_size=20):
     return page, size
 
 
-from api import cases, tasks  # noqa: E402,F401  (routes register on bp)
+from api import cases, repayments, tasks  # noqa: E402,F401  (routes register on bp)

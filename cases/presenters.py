@@ -1,5 +1,7 @@
 """Plain-data views of a case, shared by the web pages and the API."""
 from accounts.models import utc
+from cases.models import CaseProblem, ContactLogEntry, Document, Repayment, StageChange
+from cases.records import visit_address
 from extensions import db
 from workflows.inbox import display_value, open_tasks_of_case, task_summary, task_title
 from workflows.models import HumanTask
@@ -12,6 +14,9 @@ def loan_dict(loan):
             "maturity_on": loan.maturity_on.isoformat(),
             "account_manager": loan.account_manager.username, "status": loan.status,
             "risk_group": loan.risk_group, "inspection_frequency": loan.inspection_frequency,
+            "product": loan.product, "outstanding": str(loan.outstanding),
+            "dpd": loan.dpd, "stage": loan.stage,
+            "closed_at": utc(loan.closed_at).isoformat() if loan.closed_at else None,
             "created_at": utc(loan.created_at).isoformat()}
 
 
@@ -35,3 +40,30 @@ def history_rows(events):
         pairs = [display_value(fields.get(k, {"name": k}), v) for k, v in (submitted or {}).items()]
         rows.append((event, task_title(task) if task is not None else None, pairs))
     return rows
+
+
+def plain(item):
+    """A borrower's phone or address as stored (a string, or a mapping such as
+    {"type": "home", "value": "…"}) as one line of text."""
+    if isinstance(item, dict):
+        return " · ".join(str(v) for v in item.values() if v not in (None, ""))
+    return str(item)
+
+
+def case_records(loan):
+    """What the case page lists besides tasks and history, each oldest first except the
+    contact log and the documents (newest first)."""
+    by_loan = {"loan_id": loan.id}
+    log = (ContactLogEntry.query.filter_by(**by_loan)
+           .order_by(ContactLogEntry.at.desc(), ContactLogEntry.id.desc()).all())
+    return {
+        "contact_log": [(entry, *visit_address(entry)) for entry in log],
+        "repayments": Repayment.query.filter_by(**by_loan)
+        .order_by(Repayment.paid_at, Repayment.id).all(),
+        "documents": Document.query.filter_by(**by_loan)
+        .order_by(Document.uploaded_at.desc(), Document.id.desc()).all(),
+        "stage_changes": StageChange.query.filter_by(**by_loan)
+        .order_by(StageChange.changed_on, StageChange.id).all(),
+        "problems": CaseProblem.query.filter_by(resolved_at=None, **by_loan)
+        .order_by(CaseProblem.opened_at).all(),
+    }

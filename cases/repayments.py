@@ -8,14 +8,17 @@ import datetime as dt
 from decimal import Decimal, InvalidOperation
 
 from audit.operations import record
-from cases.models import Repayment
+from cases.models import Loan, Repayment
 from cases.reminders import cancel_reminder
 from extensions import db
 from workflows import clock
 from workflows.errors import Conflict, InvalidData
+from workflows.services import service
 from workflows.service import cancel_instance, deliver_message, running_instances, start_process
 
 CENT = Decimal("0.01")
+# Who may post a repayment: core banking's integration user (admin) and the back office.
+REPAYMENT_POSTERS = ("admin", "back_office", "post_loan_officer")
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
@@ -127,3 +130,18 @@ def start_closure(loan, actor=None):
     start_process("closure", case_id=loan.id, actor=actor, data={
         "loan_no": loan.loan_no, "borrower_name": loan.borrower_name,
         "account_manager": loan.account_manager.username})
+
+
+@service("archive_case")
+def archive_case(data, contract_disposition):
+    """Closure's last step: release the collateral, end every other process, close the case."""
+    loan = Loan.query.filter_by(loan_no=data["loan_no"]).one()
+    for item in loan.collateral:
+        if item.released_at is None:
+            item.released_at = clock.now()
+    for instance in running_instances(loan.id):
+        if instance.definition.process_key != "closure":
+            cancel_instance(instance, "case closed", None)
+    loan.status, loan.closed_at = "closed", clock.now()
+    record("case.closed", case_id=loan.id, data={"contract_disposition": contract_disposition})
+    return {"closed": True}

@@ -340,7 +340,8 @@ def cancel_instance(instance, reason, actor=None):
 def _due_instance_ids(limit):
     query = (select(ProcessInstance.id)
              .where(ProcessInstance.status == "running",
-                    ProcessInstance.next_timer_at <= clock.now())
+                    # strictly earlier, as SpiffWorkflow fires a timer only after its time
+                    ProcessInstance.next_timer_at < clock.now())
              .order_by(ProcessInstance.next_timer_at).limit(limit))
     if db.engine.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
@@ -367,7 +368,7 @@ def _fire_instance(instance_id):
     workflow = load_state(instance.definition, instance.state_json)
     current = clock.now()
     due = [t for t in workflow.get_tasks(state=TaskState.WAITING)
-           if (at := _timer_value(t)) is not None and at <= current]
+           if (at := _timer_value(t)) is not None and at < current]
     workflow.refresh_timers()
     _run_and_save(instance, workflow, None)
     for task in due:

@@ -1,0 +1,113 @@
+"""Daily delinquency staging (DOMAIN.md §7), set-based: no Python loop over all loans.
+
+DPD is the number of days since the earliest unpaid due date. Stage changes are recorded with
+their date; a loan that turns overdue gets an "overdue" case event that starts collection.
+"""
+import datetime as dt
+
+from flask import current_app
+from sqlalchemy import and_, case, func, insert, literal, select, update
+
+from audit.operations import record
+from cases.models import DailyRun, Installment, Loan, StageChange
+from extensions import db
+from workflows import clock
+from workflows.definitions import latest_definition
+from workflows.service import running_instances, start_process
+
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+# Upper DPD bound of each stage; above the last bound the loan is M3+.
+DEFAULT_STAGES = (("current", 0), ("dpd_1_3", 3), ("dpd_4_7", 7), ("dpd_8_30", 30),
+                  ("M2", 60), ("M3", 90))
+
+
+def beijing_today():
+    return clock.now().astimezone(BEIJING).date()
+
+
+def _days_since(due_column, as_of):
+    if db.engine.dialect.name == "postgresql":
+        return literal(as_of) - due_column
+    return func.cast(func.julianday(literal(as_of.isoformat())) - func.julianday(due_column),
+                     db.Integer)
+
+
+def _stage_expression(dpd):
+    bounds = current_app.config.get("DPD_STAGES", DEFAULT_STAGES)
+    return case(*[(dpd <= upper, literal(name)) for name, upper in bounds], else_=literal("M3+"))
+
+
+def _computed(as_of):
+    earliest = (select(Installment.loan_id, func.min(Installment.due_on).label("due_on"))
+                .where(Installment.paid_off_on.is_(None), Installment.due_on < as_of)
+                .group_by(Installment.loan_id).subquery())
+    dpd = func.coalesce(_days_since(earliest.c.due_on, as_of), 0)
+    return (select(Loan.id.label("loan_id"), dpd.label("dpd"),
+                   _stage_expression(dpd).label("stage"))
+            .outerjoin(earliest, earliest.c.loan_id == Loan.id)
+            .where(Loan.status.not_in(("closed",)))
+            .subquery())
+
+
+def run_daily(as_of=None, actor=None):
+    """Stage every open loan as of `as_of` (Beijing date); commits. Returns the counts."""
+    as_of = as_of or beijing_today()
+    computed = _computed(as_of)
+    changed = and_(Loan.id == computed.c.loan_id, Loan.stage != computed.c.stage)
+    db.session.execute(insert(StageChange).from_select(
+        ["loan_id", "changed_on", "from_stage", "to_stage", "dpd"],
+        select(Loan.id, literal(as_of), Loan.stage, computed.c.stage, computed.c.dpd)
+        .where(changed)))
+    db.session.execute(
+        update(Loan).where(Loan.id == computed.c.loan_id)
+        .values(dpd=computed.c.dpd, stage=computed.c.stage,
+                stage_since=case((Loan.stage != computed.c.stage, literal(as_of)),
+                                 else_=Loan.stage_since))
+        .execution_options(synchronize_session=False))
+    changes = db.session.execute(
+        select(StageChange, Loan.loan_no).join(Loan, Loan.id == StageChange.loan_id)
+        .where(StageChange.changed_on == as_of)).all()
+    overdue = 0
+    for change, loan_no in changes:
+        record("case.stage_changed", actor=actor, case_id=change.loan_id, data={
+            "from": change.from_stage, "to": change.to_stage, "dpd": change.dpd,
+            "on": as_of.isoformat()})
+        if change.from_stage == "current" and change.to_stage != "current":
+            overdue += _emit_overdue(change, loan_no, actor)
+    loans = db.session.scalar(select(func.count()).select_from(computed))
+    run = db.session.get(DailyRun, as_of) or DailyRun(run_on=as_of)
+    run.started_at, run.loans, run.stage_changes = clock.now(), loans, len(changes)
+    db.session.add(run)
+    record("daily.staging", actor=actor, data={"as_of": as_of.isoformat(), "loans": loans,
+                                                "stage_changes": len(changes),
+                                                "overdue": overdue})
+    db.session.commit()
+    return {"loans": loans, "stage_changes": len(changes), "overdue": overdue}
+
+
+def _emit_overdue(change, loan_no, actor):
+    """The "overdue" case event: start collection unless one is already running."""
+    record("case.overdue", actor=actor, case_id=change.loan_id,
+           data={"dpd": change.dpd, "stage": change.to_stage})
+    if latest_definition("collection") is None or running_instances(change.loan_id,
+                                                                      "collection"):
+        return 0
+    overdue_amount = db.session.scalar(
+        select(func.sum(Installment.principal_due + Installment.interest_due
+                        + Installment.penalty_due - Installment.principal_paid
+                        - Installment.interest_paid - Installment.penalty_paid))
+        .where(Installment.loan_id == change.loan_id, Installment.paid_off_on.is_(None),
+               Installment.due_on < change.changed_on))
+    start_process("collection", case_id=change.loan_id, actor=actor, data={
+        "loan_no": loan_no, "dpd": change.dpd, "stage": change.to_stage,
+        "overdue_amount": str(overdue_amount or 0)})
+    return 1
+
+
+def daily_run_due(now=None):
+    """Whether the worker should run today's staging: after DAILY_RUN_AT, not yet run."""
+    moment = (now or clock.now()).astimezone(BEIJING)
+    hour, minute = (int(x) for x in current_app.config.get("DAILY_RUN_AT", "06:00").split(":"))
+    if moment.time() < dt.time(hour, minute):
+        return False
+    return db.session.get(DailyRun, moment.date()) is None
