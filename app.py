@@ -72,6 +72,8 @@ def create_app(config=None):
     # Every table module, so Alembic sees the whole schema.
     import accounts.models, audit.models, calendars.models, cases.models  # noqa: E401,F401
     import notifications.models, workflows.models  # noqa: E401,F401
+    # Modules that register the operations BPMN service tasks may call.
+    import cases.operations, cases.reminders, cases.repayments  # noqa: E401,F401
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))

@@ -33,6 +33,8 @@ def broken(old, new):
     (broken(b'check_result == "complete"', b'check_result.__class__'), "does not compile"),
     (broken(b'name="dueInWorkingDays" value="2"', b'name="dueInWorkingDays" value="two"'),
      "dueInWorkingDays"),
+    (broken(b'id="set_monitoring_plan"', b'id="launch_rockets"'),
+     "service operation 'launch_rockets' does not exist"),
 ])
 def test_broken_definitions_are_refused(app, xml, expected):
     with pytest.raises(DeployError) as err:

@@ -14,6 +14,7 @@ from workflows.engine import parse_processes, spec_to_json
 from workflows.errors import DeployError
 from workflows.models import FormDefinition, ProcessDefinition
 from workflows.scripting import ScriptError, compile_expression, compile_script
+from workflows.services import REGISTRY
 
 
 def task_properties(task_spec):
@@ -51,6 +52,10 @@ def check_definition(process_id, spec, form_specs):
                     compile_expression(expression)
                 except (ScriptError, SyntaxError) as exc:
                     problems.append(f"{where}: condition '{expression}' does not compile: {exc}")
+        operation = getattr(ts, "operation_name", None)
+        if operation and operation not in REGISTRY:
+            problems.append(f"{where}: service operation '{operation}' does not exist "
+                            f"(known: {', '.join(sorted(REGISTRY))})")
         due = props.get("dueInWorkingDays")
         if due is not None and not str(due).isdigit():
             problems.append(f"{where}: dueInWorkingDays must be a whole number")
