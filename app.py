@@ -62,6 +62,10 @@ def create_app(config=None):
         BPMN_DIR=str(ROOT / "bpmn"),
         BABEL_TRANSLATION_DIRECTORIES=str(ROOT / "translations"),
         BABEL_DEFAULT_LOCALE="zh_CN",
+        # Times are stored in UTC and shown in the lender's time zone.
+        BABEL_DEFAULT_TIMEZONE="Asia/Shanghai",
+        # The worker runs the daily delinquency staging once a day after this Beijing time.
+        DAILY_RUN_AT="06:00",
         PAGE_SIZE=20,
         WORKER_POLL_SECONDS=10,
         SESSION_COOKIE_HTTPONLY=True,

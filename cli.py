@@ -82,13 +82,17 @@ def timers_run(as_of):
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Run one sweep and stop.")
 def worker(once):
-    """Long-running worker: fires due timers and sends due notifications every
-    WORKER_POLL_SECONDS."""
+    """Long-running worker: runs the daily staging once a day after DAILY_RUN_AT, fires due
+    timers and sends due notifications every WORKER_POLL_SECONDS."""
+    from cases.staging import daily_run_due, run_daily
     from calendars.workdays import clear_cache as clear_calendar_cache
     from notifications.outbox import SenderConfigError, deliver_due
     poll = current_app.config["WORKER_POLL_SECONDS"]
     while True:
         clear_calendar_cache()  # see the days entered since the last sweep
+        if daily_run_due():
+            counts = run_daily()
+            click.echo(f"{clock.now().isoformat()} daily staging: {counts}")
         fired = fire_due_timers()
         if fired:
             click.echo(f"{clock.now().isoformat()} {fired} timer(s) fired")

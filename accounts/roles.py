@@ -19,3 +19,7 @@ ROLES = {
 CASE_READERS = frozenset(ROLES) - {"account_manager", "process_owner"}
 # Roles that may register loans (core banking integration uses an admin token).
 LOAN_REGISTRARS = frozenset({"admin", "post_loan_officer", "account_manager"})
+# Roles that may add contacts, log contacts and upload documents on any case they may see;
+# an account manager may on the loans they manage. Compliance and process owners never.
+CASE_RECORDERS = frozenset({"post_loan_officer", "back_office", "collector", "risk_manager",
+                            "dept_head", "legal", "admin"})

@@ -6,7 +6,7 @@ from accounts.roles import LOAN_REGISTRARS
 from api import bp, error, forbidden
 from audit.queries import case_events, event_dict
 from cases.access import can_view_case
-from cases.operations import get_loan, register_loan
+from cases.operations import get_loan, receive_loan
 from cases.presenters import case_dict
 
 
@@ -16,8 +16,10 @@ def create_loan():
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return error(400, "the body must be a JSON object")
-    loan = register_loan(body, g.api_user)
-    return jsonify(case_dict(loan)), 201
+    # Idempotent on loan_no: the same loan again answers 200 with its case, different data
+    # for the same number a 409 listing the differing fields under "differences".
+    loan, created = receive_loan(body, g.api_user, source="api")
+    return jsonify(case_dict(loan)), 201 if created else 200
 
 
 def _visible_loan(loan_no):

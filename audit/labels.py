@@ -3,7 +3,11 @@ from flask_babel import lazy_gettext as _l
 
 ACTION_LABELS = {
     "case.created": _l("Case opened"),
+    "case.intake_repeated": _l("Loan sent again unchanged"),
     "case.monitoring_plan": _l("Monitoring plan set"),
+    "contact.added": _l("Contact added"),
+    "contact.logged": _l("Contact logged"),
+    "document.uploaded": _l("Document uploaded"),
     "process.started": _l("Process started"),
     "process.completed": _l("Process completed"),
     "process.error": _l("Process error"),
@@ -18,6 +22,10 @@ ACTION_LABELS = {
     "permission.denied": _l("Permission denied"),
     "user.created": _l("User created"),
     "token.created": _l("API token created"),
+    "calendar.days_entered": _l("Calendar days entered"),
+    "calendar.day_removed": _l("Calendar day removed"),
+    "notification.failed": _l("Notification failed"),
+    "notification.retried": _l("Notification retried"),
 }
 
 

@@ -1,11 +1,25 @@
 """Chinese statutory working days.
 
-Backed by the `chinese-calendar` package for the years it knows. A date outside those
-years raises CalendarUnknown instead of silently counting weekends only (DOMAIN.md §4).
+Backed by the `chinese-calendar` package for the years it knows, overridden by the days an
+administrator entered (calendars.models.CalendarDay: is_working False = holiday, True =
+make-up working day). A year is known when the package knows it or at least one day of it
+was entered; a date in any other year raises CalendarUnknown instead of silently counting
+weekends only (DOMAIN.md §4).
+
+Inside an app context the entered days of a year are loaded with one query and memoized in
+`flask.g` for the rest of the app context (one web request, one CLI command, one worker
+sweep); calendars.operations clears the memo when it changes the days. Outside an app
+context only the package is used.
 """
 import datetime as dt
 
 import chinese_calendar
+from flask import g, has_app_context
+
+_G_KEY = "_calendar_overrides"
+# The package raises NotImplementedError outside [min year, max year] of its holidays table.
+PACKAGE_YEARS = range(min(chinese_calendar.holidays).year,
+                      max(chinese_calendar.holidays).year + 1)
 
 
 class CalendarUnknown(ValueError):
@@ -24,12 +38,65 @@ def _as_date(value):
     return value
 
 
+def package_knows(year):
+    return year in PACKAGE_YEARS
+
+
+def entered_days(year):
+    """{date: is_working} entered for `year` (memoized per app context); {} outside one."""
+    if not has_app_context():
+        return {}
+    cache = g.get(_G_KEY)
+    if cache is None:
+        cache = {}
+        setattr(g, _G_KEY, cache)
+    if year not in cache:
+        from calendars.models import CalendarDay
+        from extensions import db
+        # No autoflush: this runs in the middle of other operations (task projection,
+        # scripts) and only reads its own table.
+        with db.session.no_autoflush:
+            rows = db.session.execute(
+                db.select(CalendarDay.day, CalendarDay.is_working)
+                .where(CalendarDay.day >= dt.date(year, 1, 1),
+                       CalendarDay.day <= dt.date(year, 12, 31))).all()
+        cache[year] = {day: is_working for day, is_working in rows}
+    return cache[year]
+
+
+def entered_rows(year):
+    """The CalendarDay rows of `year` (not memoized; for display)."""
+    from calendars.models import CalendarDay
+    return (CalendarDay.query.filter(CalendarDay.day >= dt.date(year, 1, 1),
+                                     CalendarDay.day <= dt.date(year, 12, 31))
+            .order_by(CalendarDay.day).all())
+
+
+def clear_cache():
+    """Forget the memoized entered days (after entering or removing days)."""
+    if has_app_context():
+        g.pop(_G_KEY, None)
+
+
+def year_source(year):
+    """'package', 'entered' (not in the package, known from entered days) or 'unknown'.
+    A package year may still have entered days overriding it: see entered_days()."""
+    if package_knows(year):
+        return "package"
+    return "entered" if entered_days(year) else "unknown"
+
+
 def is_working_day(day):
     day = _as_date(day)
-    try:
+    overrides = entered_days(day.year)
+    if day in overrides:
+        return overrides[day]
+    if package_knows(day.year):
         return chinese_calendar.is_workday(day)
-    except NotImplementedError:
-        raise CalendarUnknown(day.year) from None
+    if overrides:
+        # An entered year: its holidays and make-up days are the entered ones.
+        return day.weekday() < 5
+    raise CalendarUnknown(day.year)
 
 
 def add_working_days(day, n):
@@ -46,3 +113,43 @@ def add_working_days(day, n):
 
 def subtract_working_days(day, n):
     return add_working_days(day, -n)
+
+
+def holiday_name(day):
+    """The package's (English, Chinese) name of a holiday or make-up day, or None."""
+    if not package_knows(day.year):
+        return None
+    _, name = chinese_calendar.get_holiday_detail(day)  # make-up days carry it too
+    if not name:
+        return None
+    try:
+        return name, chinese_calendar.Holiday(name).chinese
+    except ValueError:
+        return name, name
+
+
+def non_standard_days(year):
+    """The days of `year` that differ from 'weekdays work, weekends rest', plus every
+    entered day (even one that changes nothing, so it can be seen and removed).
+
+    A list of dicts ordered by date: day, is_working, source ('package' | 'entered'),
+    package_value (what the package says of an entered day; None when it does not know the
+    year), name (the package's (English, Chinese) holiday name or None), row (the
+    CalendarDay of an entered day, else None)."""
+    entered = entered_days(year)
+    rows = {row.day: row for row in entered_rows(year)} if entered else {}
+    days = {}
+    if package_knows(year):
+        for day in set(chinese_calendar.holidays) | set(chinese_calendar.workdays):
+            if day.year != year:
+                continue
+            working = chinese_calendar.is_workday(day)
+            if working != (day.weekday() < 5):
+                days[day] = {"day": day, "is_working": working, "source": "package",
+                             "package_value": None, "name": holiday_name(day), "row": None}
+    for day, working in entered.items():
+        package_value = chinese_calendar.is_workday(day) if package_knows(year) else None
+        days[day] = {"day": day, "is_working": working, "source": "entered",
+                     "package_value": package_value, "name": holiday_name(day),
+                     "row": rows.get(day)}
+    return [days[d] for d in sorted(days)]

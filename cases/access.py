@@ -1,5 +1,5 @@
 """Who may see which case."""
-from accounts.roles import CASE_READERS
+from accounts.roles import CASE_READERS, CASE_RECORDERS
 from cases.models import Loan
 from extensions import db
 from workflows.models import HumanTask
@@ -15,6 +15,14 @@ def can_view_case(user, loan):
         HumanTask.case_id == loan.id,
         (HumanTask.claimed_by_id == user.id) | (HumanTask.completed_by_id == user.id)
     ).first() is not None
+
+
+def can_change_case(user, loan):
+    """May add contacts, contact log entries and documents to the case; whether the case
+    is closed (then read-only) is checked separately."""
+    if user.roles & CASE_RECORDERS:
+        return True
+    return "account_manager" in user.roles and loan.account_manager_id == user.id
 
 
 def can_view_task(user, task):

@@ -15,9 +15,8 @@ class LoanForm(FlaskForm):
     loan_no = StringField(_l("Loan number"), [validators.InputRequired(),
                                               validators.Length(max=40)])
     product = SelectField(_l("Product"), choices=list(PRODUCT_LABELS.items()), default="term")
-    borrower_kind = SelectField(_l("The borrower is"), default="person",
-                                choices=[("person", _l("a person")),
-                                         ("company", _l("a company"))])
+    borrower_kind = SelectField(_l("Kind of borrower"), default="person",
+                                choices=[("person", _l("Person")), ("company", _l("Company"))])
     borrower_name = StringField(_l("Borrower"), [validators.InputRequired(),
                                                  validators.Length(max=200)])
     borrower_id_number = StringField(
@@ -39,7 +38,7 @@ class LoanForm(FlaskForm):
     disbursed_on = DateField(_l("Disbursement date"), [validators.InputRequired()])
     maturity_on = DateField(_l("Maturity date"), [validators.InputRequired()])
     account_manager = SelectField(_l("Account manager"), [validators.InputRequired()])
-    purpose = TextAreaField(_l("Purpose of the funds"),
+    purpose = TextAreaField(_l("Purpose of funds"),
                             [validators.Optional(), validators.Length(max=2000)])
     repayment_account = StringField(_l("Repayment account"),
                                     [validators.Optional(), validators.Length(max=40)])

@@ -1,84 +1,197 @@
 """Case operations: each is one transaction, audited."""
 import datetime as dt
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass, field
+from decimal import Decimal
 
-from accounts.models import User
+from sqlalchemy.exc import IntegrityError
+
 from audit.operations import record
+from cases.intake import (N_, LoanIntake, differences, parse_flat,  # noqa: F401 (N_ re-exported)
+                          parse_intake)
+from cases.models import Borrower, Collateral, Contact, Guarantor, Installment, Loan
 from extensions import db
-from cases.models import Loan
 from workflows.errors import Conflict, InvalidData, NotFound
 from workflows.service import start_process
 from workflows.services import service
 
-LOAN_FIELDS = ("loan_no", "borrower_name", "principal", "interest_rate", "disbursed_on",
-               "maturity_on", "account_manager")
 RISK_GROUPS = ("high", "normal", "low")
 FREQUENCIES = ("monthly", "bimonthly", "quarterly")
 
 
-def N_(message):
-    """Mark a message for extraction only: the API returns it in English, the web pages
-    translate it when they show it."""
-    return message
+def _decimal(value):
+    return None if value is None else Decimal(value)
 
 
-def _parse_loan(payload):
-    """Check and convert a loan payload; InvalidData lists every bad field at once."""
-    errors, values = {}, {}
-    for name in LOAN_FIELDS:
-        raw = payload.get(name)
-        if raw is None or str(raw).strip() == "":
-            errors[name] = [N_("This field is required.")]
-    text = {k: str(payload.get(k, "")).strip() for k in LOAN_FIELDS}
-    for name in ("principal", "interest_rate"):
-        if name in errors:
-            continue
+def add_loan(intake, actor):
+    """Create the case of a checked, new loan with its borrower, contacts, guarantors,
+    collateral and schedule, and start its handover. Flushes; the caller commits."""
+    c = intake.canonical
+    b = c["borrower"]
+    borrower = Borrower(kind=b["kind"], name=b["name"], id_number=b["id_number"],
+                        phones=list(b["phones"]), addresses=list(b["addresses"]))
+    loan = Loan(loan_no=c["loan_no"], product=c["product"], borrower_name=b["name"],
+                principal=Decimal(c["principal"]), interest_rate=Decimal(c["interest_rate"]),
+                disbursed_on=dt.date.fromisoformat(c["disbursed_on"]),
+                maturity_on=dt.date.fromisoformat(c["maturity_on"]),
+                account_manager_id=intake.manager.id, purpose=c["purpose"],
+                repayment_account=c["repayment_account"], borrower=borrower, intake=c)
+    loan.contacts = [Contact(**item) for item in c["contacts"]]
+    loan.guarantors = [Guarantor(**item) for item in c["guarantors"]]
+    loan.collateral = [Collateral(**(item | {"area": _decimal(item["area"]),
+                                             "valuation": _decimal(item["valuation"])}))
+                       for item in c["collateral"]]
+    loan.installments = [
+        Installment(seq=seq, due_on=dt.date.fromisoformat(item["due_on"]),
+                    principal_due=Decimal(item["principal"]),
+                    interest_due=Decimal(item["interest"]))
+        for seq, item in enumerate(c["schedule"], start=1)]
+    db.session.add(loan)
+    db.session.flush()
+    record("case.created", actor=actor, case_id=loan.id, data=c)
+    start_process("handover", case_id=loan.id, actor=actor, data={
+        "loan_no": loan.loan_no, "borrower_name": loan.borrower_name,
+        "account_manager": intake.manager.username,
+        "maturity_on": loan.maturity_on.isoformat()})
+    return loan
+
+
+def stored_intake(loan):
+    """The canonical intake a loan was created from; rebuilt from the case for a loan
+    registered before intakes were stored."""
+    if loan.intake is not None:
+        return loan.intake
+    b = loan.borrower
+
+    def text(value):
+        return None if value is None else str(value)
+    return {
+        "loan_no": loan.loan_no, "product": loan.product, "principal": text(loan.principal),
+        "interest_rate": text(loan.interest_rate),
+        "disbursed_on": loan.disbursed_on.isoformat(),
+        "maturity_on": loan.maturity_on.isoformat(),
+        "account_manager": loan.account_manager.username, "purpose": loan.purpose,
+        "repayment_account": loan.repayment_account,
+        "borrower": {"kind": b.kind, "name": b.name, "id_number": b.id_number,
+                     "phones": list(b.phones), "addresses": list(b.addresses)} if b else
+        {"kind": "person", "name": loan.borrower_name, "id_number": "", "phones": [],
+         "addresses": []},
+        "contacts": [{"name": x.name, "relationship": x.relationship, "phone": x.phone,
+                      "address": x.address, "knows_about_loan": x.knows_about_loan}
+                     for x in loan.contacts],
+        "guarantors": [{"kind": x.kind, "name": x.name, "id_number": x.id_number,
+                        "phone": x.phone, "address": x.address} for x in loan.guarantors],
+        "collateral": [{"kind": x.kind, "description": x.description, "location": x.location,
+                        "area": text(x.area), "valuation": text(x.valuation),
+                        "registration_no": x.registration_no} for x in loan.collateral],
+        "schedule": [{"due_on": i.due_on.isoformat(), "principal": text(i.principal_due),
+                      "interest": text(i.interest_due)} for i in loan.installments]}
+
+
+def existing_loan(intake):
+    """(loan, differences) for a loan number already registered, or (None, None)."""
+    loan = Loan.query.filter_by(loan_no=intake.loan_no).first()
+    if loan is None:
+        return None, None
+    return loan, differences(stored_intake(loan), intake.canonical)
+
+
+def loan_conflict(loan_no, changed):
+    return Conflict(f"loan {loan_no} already exists with different data", code="loan_exists",
+                    details={"differences": changed})
+
+
+def _repeat(intake, actor, source):
+    """The loan already registered under this number, when the intake is the same (audited);
+    Conflict listing what differs otherwise; None when the number is new."""
+    loan, changed = existing_loan(intake)
+    if loan is None:
+        return None
+    if changed:
+        raise loan_conflict(intake.loan_no, changed)
+    record("case.intake_repeated", actor=actor, case_id=loan.id,
+           data={"loan_no": loan.loan_no, "source": source})
+    return loan
+
+
+def receive_loan(payload, actor, source="api"):
+    """Register a loan, idempotently on its number: returns (loan, created). The same loan
+    again (once normalized) returns the existing case; different data is a Conflict whose
+    `details["differences"]` lists the paths that differ. Commits."""
+    intake = payload if isinstance(payload, LoanIntake) else parse_intake(payload)
+    loan = _repeat(intake, actor, source)
+    if loan is None:
         try:
-            values[name] = Decimal(text[name])
-            if values[name] <= 0 or not values[name].is_finite():
-                raise InvalidOperation
-        except InvalidOperation:
-            errors[name] = [N_("Must be a positive number.")]
-    for name in ("disbursed_on", "maturity_on"):
-        if name in errors:
-            continue
-        try:
-            values[name] = dt.date.fromisoformat(text[name])
-        except ValueError:
-            errors[name] = [N_("Must be a date as YYYY-MM-DD.")]
-    if "disbursed_on" in values and "maturity_on" in values \
-            and values["maturity_on"] <= values["disbursed_on"]:
-        errors["maturity_on"] = [N_("Must be after the disbursement date.")]
-    if "account_manager" not in errors:
-        manager = User.query.filter_by(username=text["account_manager"]).first()
-        if manager is None or "account_manager" not in manager.roles:
-            errors["account_manager"] = [N_("No account manager with this user name.")]
-        values["account_manager"] = manager
-    if len(text["loan_no"]) > 40:
-        errors["loan_no"] = [N_("At most 40 characters.")]
-    if errors:
-        raise InvalidData("the loan has errors", field_errors=errors, code="invalid")
-    values["loan_no"], values["borrower_name"] = text["loan_no"], text["borrower_name"]
-    return values
+            loan = add_loan(intake, actor)
+            db.session.commit()
+            return loan, True
+        except IntegrityError:
+            # Registered at the same moment by another request: answer as for a repeat.
+            db.session.rollback()
+            loan = _repeat(intake, actor, source)
+            if loan is None:
+                raise
+    db.session.commit()
+    return loan, False
 
 
 def register_loan(payload, actor):
-    """Create the case for a disbursed loan and start its handover; commits."""
-    values = _parse_loan(payload)
-    if Loan.query.filter_by(loan_no=values["loan_no"]).first():
-        raise Conflict(f"loan {values['loan_no']} already exists", code="loan_exists")
-    manager = values.pop("account_manager")
-    loan = Loan(account_manager_id=manager.id, **values)
-    db.session.add(loan)
-    db.session.flush()
-    record("case.created", actor=actor, case_id=loan.id,
-           data={k: str(v) for k, v in values.items()} | {"account_manager": manager.username})
-    start_process("handover", case_id=loan.id, actor=actor, data={
-        "loan_no": loan.loan_no, "borrower_name": loan.borrower_name,
-        "account_manager": manager.username,
-        "maturity_on": loan.maturity_on.isoformat()})
+    """Create the case for a disbursed loan and start its handover (or return the case already
+    registered with the same data); commits."""
+    return receive_loan(payload, actor)[0]
+
+
+@dataclass
+class ImportReport:
+    imported: list = field(default_factory=list)   # (line, loan_no)
+    unchanged: list = field(default_factory=list)  # (line, loan_no)
+    errors: list = field(default_factory=list)     # (line, [reason, …])
+
+
+def import_loans(rows, actor=None, skip_errors=False):
+    """Register the loans of flat rows [(line, {column: text})] in one transaction. Every row
+    is checked first; any bad row imports nothing unless skip_errors (then the good rows are
+    imported). A row repeating a registered loan (or an earlier row) unchanged counts as
+    unchanged; with different data it is an error. Commits when it imports."""
+    report, new, repeats, seen = ImportReport(), [], [], {}
+    for line, row in rows:
+        try:
+            intake = parse_flat(row)
+        except InvalidData as exc:
+            report.errors.append((line, [f"{name}: {message}"
+                                         for name, messages in exc.field_errors.items()
+                                         for message in messages]))
+            continue
+        if intake.loan_no in seen:
+            first_line, canonical = seen[intake.loan_no]
+            changed = differences(canonical, intake.canonical)
+            if changed:
+                report.errors.append((line, [
+                    f"loan {intake.loan_no} is also on line {first_line} with different "
+                    f"data: {', '.join(changed)}"]))
+            else:
+                report.unchanged.append((line, intake.loan_no))
+            continue
+        seen[intake.loan_no] = (line, intake.canonical)
+        loan, changed = existing_loan(intake)
+        if loan is None:
+            new.append((line, intake))
+        elif changed:
+            report.errors.append((line, [f"loan {intake.loan_no} already exists with "
+                                         f"different data: {', '.join(changed)}"]))
+        else:
+            repeats.append(loan)
+            report.unchanged.append((line, intake.loan_no))
+    if report.errors and not skip_errors:
+        db.session.rollback()
+        return report
+    for line, intake in new:
+        add_loan(intake, actor)
+        report.imported.append((line, intake.loan_no))
+    for loan in repeats:
+        record("case.intake_repeated", actor=actor, case_id=loan.id,
+               data={"loan_no": loan.loan_no, "source": "csv"})
     db.session.commit()
-    return loan
+    return report
 
 
 def get_loan(loan_no):

@@ -20,8 +20,40 @@ def loan_dict(loan):
             "created_at": utc(loan.created_at).isoformat()}
 
 
+def _text(value):
+    return None if value is None else str(value)
+
+
+def loan_details(loan):
+    """What intake registered besides the loan's figures: borrower, contacts, guarantors,
+    collateral and the installment schedule (with what is paid)."""
+    b = loan.borrower
+    return {
+        "purpose": loan.purpose, "repayment_account": loan.repayment_account,
+        "borrower": {"kind": b.kind, "name": b.name, "id_number": b.id_number,
+                     "phones": list(b.phones or []), "addresses": list(b.addresses or [])}
+        if b is not None else {"kind": "person", "name": loan.borrower_name, "id_number": "",
+                               "phones": [], "addresses": []},
+        "contacts": [{"name": c.name, "relationship": c.relationship, "phone": c.phone,
+                      "address": c.address, "knows_about_loan": c.knows_about_loan}
+                     for c in loan.contacts],
+        "guarantors": [{"kind": g.kind, "name": g.name, "id_number": g.id_number,
+                        "phone": g.phone, "address": g.address} for g in loan.guarantors],
+        "collateral": [{"kind": c.kind, "description": c.description, "location": c.location,
+                        "area": _text(c.area), "valuation": _text(c.valuation),
+                        "registration_no": c.registration_no,
+                        "released_at": utc(c.released_at).isoformat() if c.released_at else None}
+                       for c in loan.collateral],
+        "schedule": [{"seq": i.seq, "due_on": i.due_on.isoformat(),
+                      "principal": _text(i.principal_due), "interest": _text(i.interest_due),
+                      "penalty": _text(i.penalty_due), "outstanding": _text(i.outstanding),
+                      "paid_off_on": i.paid_off_on.isoformat() if i.paid_off_on else None}
+                     for i in loan.installments],
+    }
+
+
 def case_dict(loan):
-    body = loan_dict(loan)
+    body = loan_dict(loan) | loan_details(loan)
     body["open_tasks"] = [task_summary(t, loan.loan_no) for t in open_tasks_of_case(loan.id)]
     return body
 

@@ -67,7 +67,7 @@ def test_timers_cli_as_of(app):
     late = runner.invoke(args=["timers", "run", "--as-of", "2026-06-14T00:00:00+00:00"])
     assert "1 timer(s) fired" in late.output
     worker = runner.invoke(args=["worker", "--once"])
-    assert worker.exit_code == 0
+    assert worker.exit_code == 0, worker.output
 
 
 def test_timer_sweep_uses_the_index(app):
@@ -77,3 +77,18 @@ def test_timer_sweep_uses_the_index(app):
             "WHERE status='running' AND next_timer_at <= '2026-01-01' "
             "ORDER BY next_timer_at")).all()
         assert any("ix_process_instances_timer_due" in str(row) for row in plan), plan
+
+
+def test_worker_runs_the_daily_staging_once_a_day(app):
+    from cases.models import DailyRun
+    runner = app.test_cli_runner()
+    app.config["DAILY_RUN_AT"] = "06:00"
+    # 05:59 Beijing: too early.
+    with clock.frozen_at(dt.datetime(2026, 3, 2, 21, 59, tzinfo=UTC)):
+        runner.invoke(args=["worker", "--once"])
+    assert DailyRun.query.count() == 0
+    with clock.frozen_at(dt.datetime(2026, 3, 2, 22, 1, tzinfo=UTC)):
+        first = runner.invoke(args=["worker", "--once"])
+        second = runner.invoke(args=["worker", "--once"])
+    assert "daily staging" in first.output and "daily staging" not in second.output
+    assert [r.run_on for r in DailyRun.query] == [dt.date(2026, 3, 3)]

@@ -4,11 +4,13 @@
 class WorkflowError(Exception):
     status = 400
 
-    def __init__(self, message, field_errors=None, code=None):
+    def __init__(self, message, field_errors=None, code=None, details=None):
         super().__init__(message)
         self.message = message  # English, for the API and the logs
         self.field_errors = field_errors or {}
         self.code = code  # stable key the web pages translate (web.translate_error)
+        # Further JSON-safe members of the API's error body, e.g. {"differences": [...]}.
+        self.details = details or {}
 
 
 class InvalidData(WorkflowError):
