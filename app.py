@@ -67,6 +67,9 @@ def create_app(config=None):
         # The worker runs the daily delinquency staging once a day after this Beijing time.
         DAILY_RUN_AT="06:00",
         PAGE_SIZE=20,
+        # Uploads are checked against MAX_DOCUMENT_BYTES; refuse far larger bodies outright.
+        MAX_DOCUMENT_BYTES=10 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=12 * 1024 * 1024,
         WORKER_POLL_SECONDS=10,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",

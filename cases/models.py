@@ -167,6 +167,7 @@ class ContactLogEntry(db.Model):
     at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
     kind = db.Column(db.String(20), nullable=False)  # call | visit | sms | reminder | note
     number = db.Column(db.String(40), nullable=False, default="")
+    address = db.Column(db.String(300), nullable=False, default="")  # of a visit
     answered_by = db.Column(db.String(120), nullable=False, default="")
     outcome = db.Column(db.String(40), nullable=False, default="")
     note = db.Column(db.Text, nullable=False, default="")

@@ -1,7 +1,6 @@
 """Plain-data views of a case, shared by the web pages and the API."""
 from accounts.models import utc
 from cases.models import CaseProblem, ContactLogEntry, Document, Repayment, StageChange
-from cases.records import visit_address
 from extensions import db
 from workflows.inbox import display_value, open_tasks_of_case, task_summary, task_title
 from workflows.models import HumanTask
@@ -89,7 +88,7 @@ def case_records(loan):
     log = (ContactLogEntry.query.filter_by(**by_loan)
            .order_by(ContactLogEntry.at.desc(), ContactLogEntry.id.desc()).all())
     return {
-        "contact_log": [(entry, *visit_address(entry)) for entry in log],
+        "contact_log": [(entry, entry.address, entry.note) for entry in log],
         "repayments": Repayment.query.filter_by(**by_loan)
         .order_by(Repayment.paid_at, Repayment.id).all(),
         "documents": Document.query.filter_by(**by_loan)

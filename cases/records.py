@@ -36,9 +36,6 @@ DOCUMENT_KIND_LABELS = {"contract": _l("Loan contract"), "iou": _l("IOU"),
                         "visit_photo": _l("Visit photo"), "court_filing": _l("Court filing"),
                         "other": _l("Other")}
 
-# contact_log has no address column: a visit keeps the address visited as the first line of
-# its note, behind this marker (see visit_address()).
-VISIT_ADDRESS_MARK = "地址 Address: "
 PHONE = re.compile(r"^\+?[0-9][0-9 ()\-]{2,38}$")
 
 DEFAULT_MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
@@ -124,10 +121,9 @@ def log_contact(loan, actor, kind, outcome="", number="", answered_by="", note="
     if promised_amount is not None and not (promised_amount.is_finite() and promised_amount > 0):
         errors["promised_amount"] = [N_("Must be a positive number.")]
     _invalid(errors)
-    if kind == "visit":
-        note = f"{VISIT_ADDRESS_MARK}{address}\n{note}".rstrip("\n")
     entry = ContactLogEntry(loan_id=loan.id, at=clock.now(), kind=kind, number=number,
                             answered_by=answered_by, outcome=outcome, note=note,
+                            address=address if kind == "visit" else "",
                             promised_on=promised_on, promised_amount=promised_amount,
                             user_id=actor.id)
     db.session.add(entry)
@@ -138,14 +134,6 @@ def log_contact(loan, actor, kind, outcome="", number="", answered_by="", note="
                  "promised_on": promised_on, "promised_amount": promised_amount})
     db.session.commit()
     return entry
-
-
-def visit_address(entry):
-    """(address visited or "", the rest of the note) of a contact log entry."""
-    first, _sep, rest = entry.note.partition("\n")
-    if entry.kind == "visit" and first.startswith(VISIT_ADDRESS_MARK):
-        return first[len(VISIT_ADDRESS_MARK):], rest
-    return "", entry.note
 
 
 def documents_dir():

@@ -245,7 +245,8 @@ def test_admin_page_and_retry_button(app, users, loan, instance_dir):
     assert page.status_code == 200
     assert f'data-id="{failed_id}"' in html and f'data-id="{pending_id}"' in html
     assert "connection refused" in html and "HTTP Error 502" in html
-    assert loan.loan_no in html and "2026-03-02 02:02" in html  # the next attempt
+    # the next attempt, shown in Beijing time
+    assert loan.loan_no in html and "2026-03-02 10:02" in html
     assert f"/admin/notifications/{failed_id}/retry" in html
     assert f"/admin/notifications/{pending_id}/retry" not in html
 

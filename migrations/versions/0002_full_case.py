@@ -203,6 +203,7 @@ def upgrade():
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('kind', sa.String(length=20), nullable=False),
     sa.Column('number', sa.String(length=40), nullable=False),
+    sa.Column('address', sa.String(length=300), nullable=False),
     sa.Column('answered_by', sa.String(length=120), nullable=False),
     sa.Column('outcome', sa.String(length=40), nullable=False),
     sa.Column('note', sa.Text(), nullable=False),
