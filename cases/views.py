@@ -13,11 +13,12 @@ from accounts.models import User, UserRole
 from accounts.roles import CASE_READERS, LOAN_REGISTRARS
 from audit.queries import case_events
 from cases.access import can_change_case, can_view_case
-from cases.forms import ContactForm, ContactLogForm, DocumentForm, LoanForm
+from cases.forms import ContactForm, ContactLogForm, DocumentForm, LoanForm, RepaymentForm
 from cases.intake import FLAT_COLUMNS, flat_field, payload_from_flat
 from cases.models import PRODUCT_LABELS, STAGE_LABELS, Document, Loan
 from cases.operations import get_loan, receive_loan
 from cases.presenters import case_records, history_rows, plain
+from cases.repayments import REPAYMENT_POSTERS
 from cases.records import (CONTACT_KIND_LABELS, CONTENT_TYPES, DOCUMENT_KIND_LABELS,
                            OUTCOME_LABELS, add_contact, document_path, ensure_open, log_contact,
                            max_document_bytes, upload_document)
@@ -138,6 +139,9 @@ def _render_case(loan, status=200, open_form=None, **forms):
         forms = {"contact_form": ContactForm(formdata=None),
                  "log_form": ContactLogForm(formdata=None),
                  "document_form": DocumentForm(formdata=None)} | forms
+        if current_user.has_role(*REPAYMENT_POSTERS) and loan.status in ("handover",
+                                                                         "servicing"):
+            forms.setdefault("repayment_form", RepaymentForm(formdata=None))
         forms["document_form"].file.description = _(
             "PDF, JPEG, PNG, DOCX or XLSX, at most %(mb)s MB.",
             mb=f"{max_document_bytes() / (1024 * 1024):g}")

@@ -283,3 +283,28 @@ def test_daily_staging_on_thousands_of_loans(app, users):
     assert stages == {k: v * n // 120 for k, v in per_cycle.items()}
     assert counts["stage_changes"] == n - n // 120
     assert StageChange.query.count() == n - n // 120
+
+
+def test_repayment_through_the_case_page(app, serviced, users):
+    from accounts.operations import create_user
+    from tests.conftest import login
+    create_user("clerk", "secret-pass", ["back_office"])
+    loan = serviced()
+    client = app.test_client()
+    login(client, "clerk")
+    page = client.get(f"/cases/{loan.loan_no}", headers={"Accept-Language": "en"})
+    assert 'id="repayment-form"' in page.get_data(as_text=True)
+    done = client.post(f"/cases/{loan.loan_no}/repayments", follow_redirects=True,
+                       data={"amount": "1000.00", "paid_at": "2026-04-01",
+                             "external_ref": "WEB-1"}, headers={"Accept-Language": "en"})
+    assert "Repayment of 1000.00 posted" in done.get_data(as_text=True)
+    again = client.post(f"/cases/{loan.loan_no}/repayments", follow_redirects=True,
+                        data={"amount": "1000.00", "paid_at": "2026-04-01",
+                              "external_ref": "WEB-1"}, headers={"Accept-Language": "en"})
+    assert "already posted" in again.get_data(as_text=True)
+    assert Loan.query.get(loan.id).outstanding == Decimal("302000.00")
+    collector = app.test_client()
+    login(collector, "collector")
+    refused = collector.post(f"/cases/{loan.loan_no}/repayments",
+                             data={"amount": "1", "paid_at": "2026-04-01", "external_ref": "X"})
+    assert refused.status_code == 403
