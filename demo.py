@@ -1,4 +1,5 @@
-"""Demo users and about twenty loans at different points of the handover."""
+"""Demo users and loans at every point of their life: in handover, in servicing with
+reminders, overdue in collection, and fully repaid in closure."""
 import datetime as dt
 
 from accounts.models import User
@@ -6,6 +7,8 @@ from accounts.operations import create_user
 from accounts.roles import ROLES
 from cases.models import Loan
 from cases.operations import register_loan
+from cases.repayments import post_repayment
+from cases.staging import beijing_today, run_daily
 from workflows.inbox import open_tasks_of_case
 from workflows.service import claim_task, complete_task
 
@@ -52,6 +55,39 @@ def _walk(loan, step):
             "inspection_frequency": "monthly"})
 
 
+def _payload(i, borrower, disbursed, maturity, schedule=None):
+    company = borrower.endswith(("公司", "合作社"))
+    body = {"loan_no": f"DH2026-{i:04d}", "borrower_name": borrower,
+            "product": "installment" if schedule else "term",
+            "principal": str(100000 * (1 + i % 7)), "interest_rate": "0.0435",
+            "disbursed_on": disbursed.isoformat(), "maturity_on": maturity.isoformat(),
+            "account_manager": "account_manager" if i % 2 else "account_manager2",
+            "purpose": "采购原材料 / purchase of raw materials",
+            "repayment_account": f"6222 0202 0011 {i:04d}",
+            "borrower": {"kind": "company" if company else "person", "name": borrower,
+                         "phones": [f"1380013{i:04d}"],
+                         "addresses": [f"浙江省杭州市西湖区文三路{i}号"]},
+            "contacts": [] if company else [
+                {"name": "配偶 (spouse)", "relationship": "spouse", "phone": f"1390013{i:04d}",
+                 "knows_about_loan": True},
+                {"name": "同事 (colleague)", "relationship": "colleague",
+                 "phone": f"1370013{i:04d}", "knows_about_loan": False}],
+            "collateral": [{"kind": "mortgage", "description": "厂房 / factory building",
+                            "location": "杭州市余杭区", "registration_no": f"浙(2026)余杭不动产第{i:05d}号"}]
+            if company else []}
+    if schedule:
+        body["schedule"] = schedule
+    return body
+
+
+def _schedule(principal, dates):
+    """Equal principal on each date (the last takes the rounding), a round interest figure."""
+    share = round(principal / len(dates), 2)
+    amounts = [share] * (len(dates) - 1) + [round(principal - share * (len(dates) - 1), 2)]
+    return [{"due_on": d.isoformat(), "principal": f"{a:.2f}", "interest": "1200.00"}
+            for d, a in zip(dates, amounts)]
+
+
 def load_demo(if_empty=False):
     if User.query.first() is not None:
         if if_empty:
@@ -63,21 +99,54 @@ def load_demo(if_empty=False):
         if not User.query.filter_by(username=name).first():
             create_user(name, DEMO_PASSWORD, roles, display_name=f"demo {name}")
     admin = _user("admin")
+    today = beijing_today()
     # Stages: 0 new, 1 claimed, 2 handed over, 3 returned incomplete, 4 checked, 5 registered.
     stages = [0] * 6 + [1] * 3 + [2] * 4 + [3] * 2 + [4] * 2 + [5] * 3
     created = 0
     for i, (borrower, stage) in enumerate(zip(BORROWERS, stages), start=1):
-        loan_no = f"DH2026-{i:04d}"
-        if Loan.query.filter_by(loan_no=loan_no).first():
+        if Loan.query.filter_by(loan_no=f"DH2026-{i:04d}").first():
             continue
-        disbursed = dt.date(2026, 11, 2) + dt.timedelta(days=i)
-        loan = register_loan({
-            "loan_no": loan_no, "borrower_name": borrower,
-            "principal": str(100000 * (1 + i % 7)), "interest_rate": "0.0435",
-            "disbursed_on": disbursed.isoformat(),
-            "maturity_on": (disbursed + dt.timedelta(days=180 + 30 * (i % 6))).isoformat(),
-            "account_manager": "account_manager" if i % 2 else "account_manager2"}, admin)
+        disbursed = today - dt.timedelta(days=25 - i)
+        maturity = disbursed + dt.timedelta(days=180 + 30 * (i % 6))
+        schedule = None
+        if stage == 5:  # registered loans: installments soon, so reminders are near
+            dates = [today + dt.timedelta(days=14), today + dt.timedelta(days=45), maturity]
+            schedule = _schedule(100000 * (1 + i % 7), dates)
+        elif i % 3 == 0:  # every third other loan repays in three installments
+            dates = [disbursed + dt.timedelta(days=60), disbursed + dt.timedelta(days=120),
+                     maturity]
+            schedule = _schedule(100000 * (1 + i % 7), dates)
+        loan = register_loan(_payload(i, borrower, disbursed, maturity, schedule), admin)
         _walk(loan, stage)
         created += 1
-    return f"demo data loaded: {len(ROLES) + len(EXTRA_USERS)} users, {created} loans " \
+    created += _servicing_stories(admin, today)
+    counts = run_daily(today)
+    return f"demo data loaded: {len(ROLES) + len(EXTRA_USERS)} users, {created} loans, " \
+           f"{counts['overdue']} overdue today " \
            f"(password for every demo user: {DEMO_PASSWORD})"
+
+
+def _servicing_stories(admin, today):
+    """Two loans overdue since nine days ago and one repaid in full, relative to today."""
+    stories = [(21, "钱坤"), (22, "衢州宏达五金有限公司"), (23, "孙悦")]
+    created = 0
+    for i, borrower in stories:
+        if Loan.query.filter_by(loan_no=f"DH2026-{i:04d}").first():
+            continue
+        disbursed = today - dt.timedelta(days=180)
+        if i < 23:
+            dates = [today - dt.timedelta(days=70), today - dt.timedelta(days=9),
+                     today + dt.timedelta(days=90)]
+            payload = _payload(i, borrower, disbursed, dates[-1],
+                               _schedule(100000 * (1 + i % 7), dates))
+        else:
+            payload = _payload(i, borrower, disbursed, today + dt.timedelta(days=120))
+        loan = register_loan(payload, admin)
+        _walk(loan, 5)
+        first = loan.installments[0]
+        amount = first.outstanding if i < 23 else loan.outstanding
+        post_repayment(loan, {"amount": str(amount), "paid_at": first.due_on.isoformat()
+                              if i < 23 else today.isoformat(),
+                              "external_ref": f"DEMO-{i}"}, admin)
+        created += 1
+    return created

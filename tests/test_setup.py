@@ -46,14 +46,17 @@ def test_demo_load(app, deployed):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["demo", "load", "--if-empty"])
     assert result.exit_code == 0, result.output
-    assert Loan.query.count() == 20
-    assert {"handover", "servicing"} == {loan.status for loan in Loan.query}
+    assert Loan.query.count() == 23
+    assert {"handover", "servicing", "closing"} == {loan.status for loan in Loan.query}
     bpmn_ids = {t.bpmn_id for t in HumanTask.query.filter_by(state="ready")}
-    assert bpmn_ids == {"handover_file", "check_file", "register_loan"}
+    assert bpmn_ids == {"handover_file", "check_file", "register_loan", "phone_collection",
+                        "verify_settlement"}
+    overdue = Loan.query.filter(Loan.dpd > 0).all()
+    assert len(overdue) == 2 and {loan.stage for loan in overdue} == {"dpd_8_30"}
     assert User.query.filter_by(username="dual").one().roles == {"account_manager",
                                                                  "post_loan_officer"}
     again = runner.invoke(args=["demo", "load", "--if-empty"])
-    assert "not loaded" in again.output and Loan.query.count() == 20
+    assert "not loaded" in again.output and Loan.query.count() == 23
 
 
 def test_audit_chain_detects_tampering(app, new_loan, users):
