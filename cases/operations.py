@@ -56,35 +56,9 @@ def add_loan(intake, actor):
 
 
 def stored_intake(loan):
-    """The canonical intake a loan was created from; rebuilt from the case for a loan
-    registered before intakes were stored."""
-    if loan.intake is not None:
-        return loan.intake
-    b = loan.borrower
-
-    def text(value):
-        return None if value is None else str(value)
-    return {
-        "loan_no": loan.loan_no, "product": loan.product, "principal": text(loan.principal),
-        "interest_rate": text(loan.interest_rate),
-        "disbursed_on": loan.disbursed_on.isoformat(),
-        "maturity_on": loan.maturity_on.isoformat(),
-        "account_manager": loan.account_manager.username, "purpose": loan.purpose,
-        "repayment_account": loan.repayment_account,
-        "borrower": {"kind": b.kind, "name": b.name, "id_number": b.id_number,
-                     "phones": list(b.phones), "addresses": list(b.addresses)} if b else
-        {"kind": "person", "name": loan.borrower_name, "id_number": "", "phones": [],
-         "addresses": []},
-        "contacts": [{"name": x.name, "relationship": x.relationship, "phone": x.phone,
-                      "address": x.address, "knows_about_loan": x.knows_about_loan}
-                     for x in loan.contacts],
-        "guarantors": [{"kind": x.kind, "name": x.name, "id_number": x.id_number,
-                        "phone": x.phone, "address": x.address} for x in loan.guarantors],
-        "collateral": [{"kind": x.kind, "description": x.description, "location": x.location,
-                        "area": text(x.area), "valuation": text(x.valuation),
-                        "registration_no": x.registration_no} for x in loan.collateral],
-        "schedule": [{"due_on": i.due_on.isoformat(), "principal": text(i.principal_due),
-                      "interest": text(i.interest_due)} for i in loan.installments]}
+    """The canonical intake the loan was created from (every loan registered through
+    receive_loan or the import stores it)."""
+    return loan.intake or {}
 
 
 def existing_loan(intake):
