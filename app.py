@@ -49,7 +49,14 @@ def select_locale():
         return current_user.locale
     if session.get("locale") in LANGUAGES:
         return session["locale"]
-    return request.accept_languages.best_match(LANGUAGES, default="zh_CN")
+    # By primary language, so en-US, en-GB, zh-TW… all find one of the two catalogs.
+    for tag, _quality in request.accept_languages:
+        primary = tag.lower().replace("_", "-").split("-")[0]
+        if primary == "zh":
+            return "zh_CN"
+        if primary == "en":
+            return "en"
+    return "zh_CN"
 
 
 def create_app(config=None):

@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from audit.operations import record
 from cases.models import Loan, Repayment
 from cases.reminders import cancel_reminder
+from cases.staging import restage_loan
 from extensions import db
 from workflows import clock
 from workflows.errors import Conflict, InvalidData
@@ -109,6 +110,7 @@ def post_repayment(loan, payload, actor):
         "outstanding": str(remaining)})
     for inst in paid_off:
         cancel_reminder(loan, inst, "installment paid off", actor)
+    restage_loan(loan, actor)
     today = clock.now().astimezone(BEIJING).date()
     overdue_left = any(i.outstanding > 0 and i.due_on < today for i in loan.installments)
     deliver_message(loan.id, "repayment", {

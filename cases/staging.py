@@ -37,22 +37,24 @@ def _stage_expression(dpd):
     return case(*[(dpd <= upper, literal(name)) for name, upper in bounds], else_=literal("M3+"))
 
 
-def _computed(as_of):
+def _computed(as_of, loan_id=None):
     earliest = (select(Installment.loan_id, func.min(Installment.due_on).label("due_on"))
                 .where(Installment.paid_off_on.is_(None), Installment.due_on < as_of)
                 .group_by(Installment.loan_id).subquery())
     dpd = func.coalesce(_days_since(earliest.c.due_on, as_of), 0)
-    return (select(Loan.id.label("loan_id"), dpd.label("dpd"),
-                   _stage_expression(dpd).label("stage"))
-            .outerjoin(earliest, earliest.c.loan_id == Loan.id)
-            .where(Loan.status.not_in(("closed",)))
-            .subquery())
+    query = (select(Loan.id.label("loan_id"), dpd.label("dpd"),
+                    _stage_expression(dpd).label("stage"))
+             .outerjoin(earliest, earliest.c.loan_id == Loan.id)
+             .where(Loan.status.not_in(("closed",))))
+    if loan_id is not None:
+        query = query.where(Loan.id == loan_id)
+    return query.subquery()
 
 
-def run_daily(as_of=None, actor=None):
-    """Stage every open loan as of `as_of` (Beijing date); commits. Returns the counts."""
-    as_of = as_of or beijing_today()
-    computed = _computed(as_of)
+def _stage(as_of, actor, loan_id=None):
+    """Recompute DPD and stage (of one loan or all); record and return the changes made."""
+    computed = _computed(as_of, loan_id)
+    last_before = db.session.scalar(select(func.max(StageChange.id))) or 0
     changed = and_(Loan.id == computed.c.loan_id, Loan.stage != computed.c.stage)
     db.session.execute(insert(StageChange).from_select(
         ["loan_id", "changed_on", "from_stage", "to_stage", "dpd"],
@@ -66,23 +68,38 @@ def run_daily(as_of=None, actor=None):
         .execution_options(synchronize_session=False))
     changes = db.session.execute(
         select(StageChange, Loan.loan_no).join(Loan, Loan.id == StageChange.loan_id)
-        .where(StageChange.changed_on == as_of)).all()
-    overdue = 0
-    for change, loan_no in changes:
+        .where(StageChange.id > last_before).order_by(StageChange.id)).all()
+    for change, _loan_no in changes:
         record("case.stage_changed", actor=actor, case_id=change.loan_id, data={
             "from": change.from_stage, "to": change.to_stage, "dpd": change.dpd,
             "on": as_of.isoformat()})
+    return changes, computed
+
+
+def run_daily(as_of=None, actor=None):
+    """Stage every open loan as of `as_of` (Beijing date); commits. Returns the counts."""
+    as_of = as_of or beijing_today()
+    changes, computed = _stage(as_of, actor)
+    overdue = 0
+    for change, loan_no in changes:
         if change.from_stage == "current" and change.to_stage != "current":
             overdue += _emit_overdue(change, loan_no, actor)
     loans = db.session.scalar(select(func.count()).select_from(computed))
     run = db.session.get(DailyRun, as_of) or DailyRun(run_on=as_of)
-    run.started_at, run.loans, run.stage_changes = clock.now(), loans, len(changes)
+    run.started_at, run.loans = clock.now(), loans
+    run.stage_changes = (run.stage_changes or 0) + len(changes)
     db.session.add(run)
     record("daily.staging", actor=actor, data={"as_of": as_of.isoformat(), "loans": loans,
                                                 "stage_changes": len(changes),
                                                 "overdue": overdue})
     db.session.commit()
     return {"loans": loans, "stage_changes": len(changes), "overdue": overdue}
+
+
+def restage_loan(loan, actor=None):
+    """After a repayment: the loan's DPD and stage as of today, without waiting a day."""
+    _stage(beijing_today(), actor, loan.id)
+    db.session.refresh(loan)
 
 
 def _emit_overdue(change, loan_no, actor):

@@ -308,3 +308,20 @@ def test_repayment_through_the_case_page(app, serviced, users):
     refused = collector.post(f"/cases/{loan.loan_no}/repayments",
                              data={"amount": "1", "paid_at": "2026-04-01", "external_ref": "X"})
     assert refused.status_code == 403
+
+
+def test_a_second_daily_run_records_nothing_twice_and_repayment_restages(app, serviced, users):
+    from audit.models import AuditEvent
+    loan = serviced()
+    clock.set_now(dt.datetime(2026, 5, 8, 2, tzinfo=UTC))
+    assert run_daily(dt.date(2026, 5, 8))["stage_changes"] == 1
+    assert run_daily(dt.date(2026, 5, 8)) == {"loans": 1, "stage_changes": 0, "overdue": 0}
+    assert AuditEvent.query.filter_by(action="case.overdue").count() == 1
+    assert AuditEvent.query.filter_by(action="case.stage_changed").count() == 1
+    # Paying the overdue installment puts the loan back to current at once.
+    post_repayment(loan, {"amount": "101000.00", "paid_at": "2026-05-08",
+                          "external_ref": "NOW"}, users["admin"])
+    loan = Loan.query.get(loan.id)
+    assert (loan.dpd, loan.stage) == (0, "current")
+    assert [(c.from_stage, c.to_stage) for c in StageChange.query.order_by(StageChange.id)] == [
+        ("current", "dpd_1_3"), ("dpd_1_3", "current")]

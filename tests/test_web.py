@@ -118,6 +118,10 @@ def test_language_switch_and_accept_language(app, users):
     en = client.get("/inbox", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "待办" in zh
     assert "Inbox" in en
+    us = client.get("/inbox", headers={"Accept-Language": "en-US,en;q=0.9"})
+    assert "Inbox" in us.get_data(as_text=True)
+    fr = client.get("/inbox", headers={"Accept-Language": "fr-FR, en-GB;q=0.8"})
+    assert "Inbox" in fr.get_data(as_text=True)
     client.post("/language/en")
     forced = client.get("/inbox", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
     assert "Inbox" in forced
