@@ -80,10 +80,7 @@ def run_daily(as_of=None, actor=None):
     """Stage every open loan as of `as_of` (Beijing date); commits. Returns the counts."""
     as_of = as_of or beijing_today()
     changes, computed = _stage(as_of, actor)
-    overdue = 0
-    for change, loan_no in changes:
-        if change.from_stage == "current" and change.to_stage != "current":
-            overdue += _emit_overdue(change, loan_no, actor)
+    overdue = _emit_overdue_events(changes, actor)
     loans = db.session.scalar(select(func.count()).select_from(computed))
     run = db.session.get(DailyRun, as_of) or DailyRun(run_on=as_of)
     run.started_at, run.loans = clock.now(), loans
@@ -98,8 +95,15 @@ def run_daily(as_of=None, actor=None):
 
 def restage_loan(loan, actor=None):
     """After a repayment: the loan's DPD and stage as of today, without waiting a day."""
-    _stage(beijing_today(), actor, loan.id)
+    changes, _computed_loans = _stage(beijing_today(), actor, loan.id)
+    _emit_overdue_events(changes, actor)
     db.session.refresh(loan)
+
+
+def _emit_overdue_events(changes, actor):
+    """A loan turning overdue gets its "overdue" event; returns how many started collection."""
+    return sum(_emit_overdue(change, loan_no, actor) for change, loan_no in changes
+               if change.from_stage == "current" and change.to_stage != "current")
 
 
 def _emit_overdue(change, loan_no, actor):
