@@ -223,3 +223,69 @@ class DailyRun(db.Model):
     started_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
     loans = db.Column(db.Integer, nullable=False, default=0)
     stage_changes = db.Column(db.Integer, nullable=False, default=0)
+
+
+class PromiseToPay(db.Model):
+    """A promise made during collection; checked on its date, kept or broken (DOMAIN.md §5.3)."""
+    __tablename__ = "promises_to_pay"
+    id = db.Column(db.Integer, primary_key=True)
+    loan_id = db.Column(db.Integer, db.ForeignKey("loans.id"), nullable=False, index=True)
+    promised_on = db.Column(db.Date, nullable=False)
+    amount = db.Column(db.Numeric(18, 2), nullable=False)
+    made_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id"))
+    task_id = db.Column(db.Integer, db.ForeignKey("human_tasks.id"))
+    status = db.Column(db.String(10), nullable=False, default="open")  # open | kept | broken
+    checked_at = db.Column(db.DateTime(timezone=True))
+
+
+class LoanExtension(db.Model):
+    """An approved extension (DOMAIN.md §5.4): as a rule a loan is extended at most once."""
+    __tablename__ = "loan_extensions"
+    id = db.Column(db.Integer, primary_key=True)
+    loan_id = db.Column(db.Integer, db.ForeignKey("loans.id"), nullable=False, index=True)
+    old_maturity_on = db.Column(db.Date, nullable=False)
+    new_maturity_on = db.Column(db.Date, nullable=False)
+    old_interest_rate = db.Column(db.Numeric(9, 6), nullable=False)
+    new_interest_rate = db.Column(db.Numeric(9, 6), nullable=False)
+    reason = db.Column(db.Text, nullable=False, default="")
+    requested_by_id = db.Column(db.Integer, db.ForeignKey("users.id"))
+    reviewed_by_id = db.Column(db.Integer, db.ForeignKey("users.id"))
+    approved_by_id = db.Column(db.Integer, db.ForeignKey("users.id"))
+    override_justification = db.Column(db.Text)  # a second extension, overridden by the GM
+    approved_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
+    instance_id = db.Column(db.Integer, db.ForeignKey("process_instances.id"))
+
+
+class RiskSignal(db.Model):
+    """A warning signal in one of the ten categories of DOMAIN.md §5.7, and its decision."""
+    __tablename__ = "risk_signals"
+    id = db.Column(db.Integer, primary_key=True)
+    loan_id = db.Column(db.Integer, db.ForeignKey("loans.id"), nullable=False, index=True)
+    category = db.Column(db.Integer, nullable=False)  # 1..10
+    description = db.Column(db.Text, nullable=False)
+    source = db.Column(db.String(20), nullable=False, default="staff")  # staff | inspection
+    raised_by_id = db.Column(db.Integer, db.ForeignKey("users.id"))
+    raised_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
+    instance_id = db.Column(db.Integer, db.ForeignKey("process_instances.id"))
+    decision = db.Column(db.String(30))  # closer_monitoring | early_recall | preservation | collection
+    decision_note = db.Column(db.Text)
+    decided_at = db.Column(db.DateTime(timezone=True))
+    raised_by = db.relationship("User")
+
+
+class LateFollowUp(db.Model):
+    """A task finished (or still open) after its due date, recorded against its holder
+    (DOMAIN.md §6: 100 yuan each through one's own fault; the leader may waive it)."""
+    __tablename__ = "late_followups"
+    __table_args__ = (db.UniqueConstraint("task_id"),)
+    id = db.Column(db.Integer, primary_key=True)
+    task_id = db.Column(db.Integer, db.ForeignKey("human_tasks.id"), nullable=False)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id"), index=True)
+    loan_id = db.Column(db.Integer, db.ForeignKey("loans.id"), index=True)
+    due_at = db.Column(db.DateTime(timezone=True), nullable=False)
+    recorded_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
+    fine = db.Column(db.Numeric(10, 2), nullable=False, default=100)
+    waived_at = db.Column(db.DateTime(timezone=True))
+    waived_by_id = db.Column(db.Integer, db.ForeignKey("users.id"))
+    waive_reason = db.Column(db.Text)

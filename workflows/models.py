@@ -90,6 +90,8 @@ class HumanTask(db.Model):
     data = db.Column(db.JSON)
     # Process data the form asks to show (its spec's show_data), copied when the task is made.
     context = db.Column(db.JSON)
+    # When the holder and the leader were told the task is past its due date.
+    overdue_notified_at = db.Column(db.DateTime(timezone=True))
 
     instance = db.relationship("ProcessInstance")
     claimed_by = db.relationship("User", foreign_keys=[claimed_by_id])
