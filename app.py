@@ -88,6 +88,7 @@ def create_app(config=None):
     import notifications.models, workflows.models  # noqa: E401,F401
     # Modules that register the operations BPMN service tasks may call.
     import cases.operations, cases.reminders, cases.repayments  # noqa: E401,F401
+    import cases.collection  # noqa: E401,F401
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
@@ -107,6 +108,9 @@ def create_app(config=None):
     app.register_blueprint(repayments_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(admin_bp)
+    from cases.extension_views import bp as extensions_bp; app.register_blueprint(extensions_bp)  # noqa: E702,E501
+    from management.views import bp as management_bp; app.register_blueprint(management_bp)  # noqa: E702,E501 (also `flask tasks overdue`)
+    from cases.risk_views import bp as risk_bp; app.register_blueprint(risk_bp)  # noqa: E702,E501 (also registers the inspection / risk service operations)
     csrf.exempt(api_bp)
 
     from cli import register_cli

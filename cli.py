@@ -85,6 +85,7 @@ def worker(once):
     """Long-running worker: runs the daily staging once a day after DAILY_RUN_AT, fires due
     timers and sends due notifications every WORKER_POLL_SECONDS."""
     from cases.staging import daily_run_due, run_daily
+    from management.sla import check_overdue_tasks
     from calendars.workdays import clear_cache as clear_calendar_cache
     from notifications.outbox import SenderConfigError, deliver_due
     poll = current_app.config["WORKER_POLL_SECONDS"]
@@ -96,6 +97,8 @@ def worker(once):
         fired = fire_due_timers()
         if fired:
             click.echo(f"{clock.now().isoformat()} {fired} timer(s) fired")
+        if overdue := check_overdue_tasks():
+            click.echo(f"{clock.now().isoformat()} {overdue} overdue task(s) notified")
         try:
             sent, failed = deliver_due()
         except SenderConfigError as exc:  # timers keep firing; the outbox waits

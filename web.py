@@ -15,7 +15,7 @@ from cases.models import FREQUENCY_LABELS, RISK_GROUP_LABELS, STATUS_LABELS
 from extensions import login_manager
 from forms.builder import localized
 from i18n import current_language
-from workflows.inbox import task_title
+from workflows.inbox import is_overdue, task_title
 from workflows.errors import NotAllowed, WorkflowError
 
 
@@ -35,7 +35,7 @@ def register_web_helpers(app):
     def globals_():
         return {"ROLES": ROLES, "STATUS_LABELS": STATUS_LABELS,
                 "RISK_GROUP_LABELS": RISK_GROUP_LABELS, "FREQUENCY_LABELS": FREQUENCY_LABELS, "localized": localized,
-                "action_label": action_label, "task_title": task_title, "current_locale": current_language()}
+                "action_label": action_label, "task_title": task_title, "is_overdue": is_overdue, "current_locale": current_language()}
 
     @app.errorhandler(WorkflowError)
     def workflow_error(exc):
@@ -80,6 +80,7 @@ ERROR_MESSAGES = {
     "process_missing": _l("This process is not deployed."),
     "duplicate_repayment": _l("This repayment was already posted; nothing was changed."),
     "case_closed": _l("This loan is fully repaid or closed; nothing was changed."),
+    "extension_pending": _l("An extension of this loan is already being decided."),
 }
 
 

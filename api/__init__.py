@@ -51,3 +51,4 @@ def page_args(request, default_size=20):
 
 
 from api import cases, repayments, tasks  # noqa: E402,F401  (routes register on bp)
+from api import extensions  # noqa: E402,F401

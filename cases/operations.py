@@ -188,4 +188,5 @@ def set_monitoring_plan(data, risk_group, inspection_frequency):
     # DOMAIN.md §5.1 step 4: the servicing processes start once the loan is registered.
     from cases.reminders import schedule_reminders
     schedule_reminders(loan)
+    from cases.risk import start_inspections; start_inspections(loan)  # noqa: E702 (§5.6)
     return {"risk_group": risk_group, "inspection_frequency": inspection_frequency}

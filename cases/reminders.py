@@ -31,9 +31,11 @@ def _lead_days(loan, installment):
 
 
 def _has_reminder(loan, installment):
+    # A cancelled reminder (e.g. its due date moved by an extension) does not count.
     return db.session.query(ProcessInstance.id).filter(
         ProcessInstance.case_id == loan.id,
-        ProcessInstance.business_key == installment_key(installment)).first() is not None
+        ProcessInstance.business_key == installment_key(installment),
+        ProcessInstance.status != "cancelled").first() is not None
 
 
 def _open_problem(loan, year, installment):

@@ -6,6 +6,7 @@ from accounts.models import utc
 from cases.models import Loan
 from extensions import db
 from forms.builder import localized
+from workflows import clock
 from workflows.errors import InvalidData
 from workflows.models import HumanTask, HumanTaskExclusion, ProcessDefinition
 
@@ -56,6 +57,12 @@ def task_title(row):
     """The task's name in the user's language: its form's title, else the BPMN name."""
     title = row.form_definition.spec.get("title") if row.form_definition else None
     return localized(title) if title else row.name
+
+
+def is_overdue(row, at=None):
+    """An open task past its due date (SLA breach)."""
+    return (row.state == "ready" and row.due_at is not None
+            and utc(row.due_at) < (at or clock.now()))
 
 
 def task_summary(row, loan_no):

@@ -27,6 +27,11 @@ from workflows.models import (FormDefinition, HumanTask, HumanTaskExclusion, Pro
                               ProcessInstance)
 
 PRIORITIES = {"high": 1, "normal": 2, "low": 3}
+# Called as hook(row, user) inside complete_task's transaction, after the task is marked
+# completed; feature packages append to it (e.g. management.sla records late follow-ups).
+AFTER_COMPLETE = []
+# Roles that may give a task to someone else (reassign_task).
+REASSIGNER_ROLES = frozenset({"dept_head", "general_manager", "risk_manager"})
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 # A task due in N working days is due at the end of that office day, Beijing time.
 DUE_HOUR = 18
@@ -157,6 +162,15 @@ def _create_human_task(instance, task):
         for user_id in excluded:
             db.session.add(HumanTaskExclusion(task_id=row.id, user_id=user_id,
                                               reason_task=",".join(others)))
+    else:
+        excluded = []
+    # …and neither may the user named in the task-data variable notUserVariable (a requester).
+    if props.get("notUserVariable") and task.data.get(props["notUserVariable"]):
+        user_id = db.session.scalar(select(User.id).where(
+            User.username == str(task.data[props["notUserVariable"]])))
+        if user_id is not None and user_id not in excluded:
+            db.session.add(HumanTaskExclusion(task_id=row.id, user_id=user_id,
+                                              reason_task=props["notUserVariable"][:80]))
     record("task.created", case_id=instance.case_id, instance_id=instance.id, task_id=row.id,
            data={"bpmn_id": row.bpmn_id, "name": row.name, "lane": row.lane})
 
@@ -228,6 +242,42 @@ def unclaim_task(task_id, user):
     return row
 
 
+def reassign_task(task_id, new_user, reason, actor):
+    """Give an open task to another user who may take it (role, candidate, four eyes); a
+    manager's operation, the reason is required and audited; commits."""
+    if not actor.roles & REASSIGNER_ROLES:
+        raise NotAllowed("only a manager may reassign a task", code="not_manager")
+    row = get_task(task_id)
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidData("a reason is required", code="reason_required",
+                          field_errors={"reason": ["required"]})
+    if row.state != "ready":
+        raise Conflict("this task is no longer open", code="not_open")
+    if not new_user.active:
+        raise NotAllowed(f"{new_user.username} is not an active user", code="inactive_user")
+    check_can_take(row, new_user)
+    previous = row.claimed_by_id
+    if previous == new_user.id:
+        raise Conflict(f"{new_user.username} already holds this task", code="same_holder")
+    result = db.session.execute(
+        update(HumanTask).where(HumanTask.id == row.id, HumanTask.state == "ready",
+                                HumanTask.claimed_by_id.is_(None) if previous is None
+                                else HumanTask.claimed_by_id == previous)
+        .values(claimed_by_id=new_user.id, claimed_at=clock.now()))
+    if result.rowcount != 1:
+        db.session.rollback()
+        raise Conflict("someone else changed this task at the same moment; reload and retry",
+                       code="stale")
+    old_user = db.session.get(User, previous) if previous else None
+    record("task.reassigned", actor=actor, case_id=row.case_id, instance_id=row.instance_id,
+           task_id=row.id, data={"from": old_user.username if old_user else None,
+                                 "to": new_user.username, "reason": reason})
+    db.session.commit()
+    db.session.refresh(row)
+    return row
+
+
 def task_form_spec(row):
     return row.form_definition.spec if row.form_definition else {"fields": []}
 
@@ -272,6 +322,8 @@ def complete_task(task_id, user, data=None, formdata=None):
     db.session.flush()
     record("task.completed", actor=user, case_id=row.case_id, instance_id=instance.id,
            task_id=row.id, data={"bpmn_id": row.bpmn_id, "name": row.name, "data": values})
+    for hook in AFTER_COMPLETE:
+        hook(row, user)
     _run_and_save(instance, workflow, user)
     db.session.commit()
     return row

@@ -1,0 +1,361 @@
+"""Collection escalation (DOMAIN.md §5.3): the service operations of bpmn/collection.bpmn.
+
+Phone collection staged by DPD → promise to pay (checked on the promised evening) → on-site
+visit (after the leader's approval) → litigation (after the leader's approval) → asset
+preservation → outcome; a written notice every month while overdue; a repayment at any point
+is noted, and one that clears the overdue amount ends collection.
+
+Each operation receives the task data (`data`). Task data is a snapshot, so the operations
+re-read the loan (DPD, stage, overdue amount) and write the fresh values back into `data`
+for the next user task's form (its `show_data`). They run inside the facade's transaction
+(the caller commits); every change is audited.
+"""
+import calendar
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import func, select
+
+from accounts.models import User
+from audit.operations import record
+from cases.models import ContactLogEntry, Installment, Loan, PromiseToPay, Repayment
+from extensions import db
+from workflows import clock
+from workflows.models import HumanTask
+from workflows.services import service
+
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+# DOMAIN.md §4: collection call windows, Beijing time (start, end).
+CALL_WINDOWS = ((dt.time(9, 30), dt.time(11, 0)), (dt.time(12, 30), dt.time(13, 30)),
+                (dt.time(14, 30), dt.time(15, 30)), (dt.time(19, 0), dt.time(21, 0)))
+# Litigation is proposed past this DPD [002 F]; a rejected proposal is repeated after a pause.
+LITIGATION_DPD = 90
+LITIGATION_REPROPOSE_DAYS = 30
+# A promise is checked on the promised day in the evening; the notice goes out in the morning.
+PROMISE_CHECK_TIME = dt.time(18, 0)
+NOTICE_TIME = dt.time(10, 0)
+# The collection tasks a repayment interrupts (boundary events); collection resumes there.
+RESUMABLE_TASKS = ("phone_collection", "approve_visit", "visit_report", "approve_litigation",
+                   "legal_filing", "legal_preservation", "legal_outcome")
+
+# The rules of each stage [001], shown on the phone collection task in both languages:
+# who may be called and whether the debt may be revealed to a contact.
+STAGE_RULES = {
+    "dpd_1_3": (
+        "黄金期（逾期1–3天）：态度友好。只联系借款人本人；借款人及直系亲属均联系不上时方可联系"
+        "联系人。不得向联系人透露欠款。了解逾期的真实原因。",
+        "Golden period (DPD 1–3): be friendly. Call the borrower only; contacts only if the "
+        "borrower and direct family are unreachable. Do not reveal the debt to a contact. Find "
+        "the real reason for the delay."),
+    "dpd_4_7": (
+        "关键期（逾期4–7天）：可联系联系人，但不得向不知情的联系人透露贷款。可发短信、微信。"
+        "告知影响征信的后果。",
+        "Key period (DPD 4–7): contacts may be called, but never reveal the loan to a contact "
+        "who does not know of it. SMS / WeChat. Mention the credit-report consequences."),
+    "dpd_8_30": (
+        "拉锯期（逾期8–30天）：联系全部联系人，可以告知欠款，请直系亲属代为还款，邀请客户到公司"
+        "面谈。",
+        "Tug of war (DPD 8–30): call every contact; the debt may be revealed; ask direct "
+        "relatives to pay on the borrower's behalf; invite the client to the branch."),
+    "M2": (
+        "逾期31–90天：联系全部联系人和保证人，可以告知欠款，要求保证人代偿；可向领导申请上门催收。",
+        "DPD 31–90: call every contact and guarantor; the debt may be revealed; demand the "
+        "guarantor pays; a visit may be proposed to the leader."),
+    "M3+": (
+        "逾期超过90天：须通过法律途径催收，诉讼须经领导批准。电话催收期间联系全部联系人和保证人，"
+        "可以告知欠款。",
+        "Over 90 days: must be collected by legal means; litigation needs the leader's "
+        "approval. Meanwhile call every contact and guarantor; the debt may be revealed."),
+}
+STAGE_RULES["M3"] = STAGE_RULES["M2"]
+STAGE_RULES["current"] = STAGE_RULES["dpd_1_3"]
+
+
+# ---------------------------------------------------------------- helpers
+
+def beijing_now():
+    return clock.now().astimezone(BEIJING)
+
+
+def next_call_window(moment=None, include_current=True):
+    """The next call window (start, end) as aware Beijing datetimes.
+
+    With include_current, a window that is open at `moment` is returned (one may call now);
+    without it, the next window that starts after `moment` (a retry).
+    """
+    moment = (moment or clock.now()).astimezone(BEIJING)
+    day = moment.date()
+    for offset in range(3):
+        for start, end in CALL_WINDOWS:
+            opens = dt.datetime.combine(day + dt.timedelta(days=offset), start, BEIJING)
+            closes = dt.datetime.combine(day + dt.timedelta(days=offset), end, BEIJING)
+            if moment < opens or (include_current and opens <= moment < closes):
+                return opens, closes
+    raise AssertionError("unreachable: a window opens every day")
+
+
+def describe_window(opens, closes):
+    return f"{opens:%Y-%m-%d %H:%M}–{closes:%H:%M} (北京时间 Beijing time)"
+
+
+def add_month(day):
+    """The same day next month, clamped to the month's end (31 Jan → 28/29 Feb)."""
+    year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def utc_iso(day, time):
+    return dt.datetime.combine(day, time, BEIJING).astimezone(dt.timezone.utc).isoformat()
+
+
+def _loan(data):
+    return Loan.query.filter_by(loan_no=data["loan_no"]).one()
+
+
+def _actor(data, bpmn_id):
+    username = (data.get("completed_by") or {}).get(bpmn_id)
+    if not username:
+        return None
+    return User.query.filter_by(username=username).first()
+
+
+def _task_id(loan, bpmn_id):
+    """The human task just completed (the facade marks it completed before running on)."""
+    return db.session.scalar(
+        select(HumanTask.id).where(HumanTask.case_id == loan.id, HumanTask.bpmn_id == bpmn_id,
+                                   HumanTask.state == "completed")
+        .order_by(HumanTask.id.desc()).limit(1))
+
+
+def _decimal(value):
+    try:
+        return Decimal(str(value)) if value not in (None, "") else None
+    except InvalidOperation:
+        return None
+
+
+def overdue_amount(loan, as_of=None):
+    """What is due before `as_of` (Beijing today) and not yet paid."""
+    as_of = as_of or beijing_now().date()
+    installments = Installment.query.filter(Installment.loan_id == loan.id,
+                                            Installment.paid_off_on.is_(None),
+                                            Installment.due_on < as_of).all()
+    return sum((i.outstanding for i in installments), start=Decimal("0"))
+
+
+def snapshot(loan):
+    """The loan's collection facts now, read from the database (task data is a snapshot)."""
+    dpd, stage = db.session.execute(select(Loan.dpd, Loan.stage)
+                                    .where(Loan.id == loan.id)).one()
+    rules_zh, rules_en = STAGE_RULES.get(stage, STAGE_RULES["M3+"])
+    opens, closes = next_call_window()
+    return {"dpd": dpd, "stage": stage, "overdue_amount": str(overdue_amount(loan)),
+            "stage_rules_zh": rules_zh, "stage_rules_en": rules_en,
+            "next_call_window": describe_window(opens, closes),
+            "broken_promises": db.session.scalar(
+                select(func.count(PromiseToPay.id)).where(PromiseToPay.loan_id == loan.id,
+                                                          PromiseToPay.status == "broken"))}
+
+
+def _log(loan, actor, kind, task_id=None, **values):
+    entry = ContactLogEntry(loan_id=loan.id, at=clock.now(), kind=kind,
+                            user_id=getattr(actor, "id", None), task_id=task_id, **values)
+    db.session.add(entry)
+    db.session.flush()
+    return entry
+
+
+# ---------------------------------------------------------------- operations
+
+@service("collection_refresh")
+def refresh(data):
+    """Before each phone collection: fresh DPD, stage rules, call window; propose litigation?"""
+    loan = _loan(data)
+    fresh = snapshot(loan)
+    rejected_on = data.get("litigation_rejected_on")
+    paused = bool(rejected_on) and (beijing_now().date() - dt.date.fromisoformat(rejected_on[:10])
+                                    ).days < LITIGATION_REPROPOSE_DAYS
+    fresh["litigation_due"] = fresh["dpd"] > LITIGATION_DPD and not paused
+    if fresh["litigation_due"]:
+        fresh["litigation_reason"] = (f"逾期{fresh['dpd']}天，超过{LITIGATION_DPD}天 / "
+                                      f"{fresh['dpd']} days past due, over {LITIGATION_DPD}")
+    data.update(fresh)
+    return {"dpd": fresh["dpd"], "stage": fresh["stage"],
+            "litigation_due": fresh["litigation_due"]}
+
+
+@service("collection_log_call")
+def log_call(data):
+    """The completed phone collection task: a contact-log entry, a promise to pay if made,
+    and the next call window for a retry."""
+    loan = _loan(data)
+    actor = _actor(data, "phone_collection")
+    task_id = _task_id(loan, "phone_collection")
+    outcome = data.get("collection_result") or "other"
+    promised = outcome == "promised_to_pay"
+    promised_on = dt.date.fromisoformat(str(data["promised_on"])[:10]) if promised else None
+    promised_amount = _decimal(data.get("promised_amount")) if promised else None
+    entry = _log(loan, actor, "call", task_id, number=data.get("number_called") or "",
+                 answered_by=data.get("answered_by") or "", outcome=outcome,
+                 note=data.get("collection_note") or "", promised_on=promised_on,
+                 promised_amount=promised_amount)
+    record("collection.call_logged", actor=actor, case_id=loan.id, task_id=task_id,
+           data={"entry_id": entry.id, "number": entry.number, "answered_by": entry.answered_by,
+                 "outcome": outcome, "client_type": data.get("client_type"),
+                 "next_step": data.get("next_step")})
+    result = {"entry_id": entry.id}
+    if promised:
+        promise = PromiseToPay(loan_id=loan.id, promised_on=promised_on, amount=promised_amount,
+                               made_at=clock.now(), user_id=getattr(actor, "id", None),
+                               task_id=task_id, status="open")
+        db.session.add(promise)
+        db.session.flush()
+        record("collection.promise_made", actor=actor, case_id=loan.id, task_id=task_id,
+               data={"promise_id": promise.id, "promised_on": promised_on.isoformat(),
+                     "amount": str(promised_amount)})
+        data["promise_id"] = promise.id
+        data["promise_check_at"] = utc_iso(promised_on, PROMISE_CHECK_TIME)
+        result["promise_id"] = promise.id
+    opens, closes = next_call_window(include_current=False)
+    data["next_call_at"] = opens.astimezone(dt.timezone.utc).isoformat()
+    data["next_call_window"] = describe_window(opens, closes)
+    return result
+
+
+def _settle_promise(promise, kept, actor=None, reason=""):
+    promise.status, promise.checked_at = ("kept" if kept else "broken"), clock.now()
+    record(f"collection.promise_{promise.status}", actor=actor, case_id=promise.loan_id,
+           data={"promise_id": promise.id, "promised_on": promise.promised_on.isoformat(),
+                 "amount": str(promise.amount), "reason": reason})
+
+
+@service("collection_check_promise")
+def check_promise(data):
+    """The promised evening: kept if the overdue amount is cleared, or if repayments of at
+    least the promised amount were posted since the promise; otherwise broken (counted)."""
+    loan = _loan(data)
+    promise = db.session.get(PromiseToPay, data["promise_id"])
+    if promise.status != "open":  # settled already (e.g. by a repayment that cleared it)
+        return {"status": promise.status}
+    paid = db.session.scalar(select(func.coalesce(func.sum(Repayment.amount), 0))
+                             .where(Repayment.loan_id == loan.id,
+                                    Repayment.created_at >= promise.made_at)) or 0
+    cleared = overdue_amount(loan) <= 0
+    kept = cleared or Decimal(str(paid)) >= promise.amount
+    _settle_promise(promise, kept, reason="overdue cleared" if cleared else f"paid {paid}")
+    data["promise_status"] = promise.status
+    data.update(snapshot(loan))
+    return {"status": promise.status, "paid_since": str(paid)}
+
+
+@service("collection_note_repayment")
+def note_repayment(data):
+    """A repayment message reached collection: noted in the contact log. When it clears the
+    overdue amount, open promises are kept and collection ends; otherwise `resume_at` names
+    the task the repayment interrupted, where the diagram resumes."""
+    loan = _loan(data)
+    payment = data.get("repayment") or {}
+    cleared = bool(payment.get("overdue_cleared"))
+    if cleared:
+        for promise in PromiseToPay.query.filter_by(loan_id=loan.id, status="open"):
+            _settle_promise(promise, True, reason="overdue cleared")
+    note = (f"还款{payment.get('amount')}元，剩余本息{payment.get('outstanding')}元；"
+            + ("逾期已结清，催收结束。" if cleared else "仍有逾期，继续催收。")
+            + f" / Repayment of {payment.get('amount')}, "
+            + f"outstanding {payment.get('outstanding')}; "
+            + ("overdue cleared, collection ends." if cleared
+               else "still overdue, collection goes on."))
+    entry = _log(loan, None, "note", outcome="other", note=note)
+    # The repayment interrupted the open collection task (still projected as ready while the
+    # engine runs); the diagram resumes there when collection goes on.
+    data["resume_at"] = db.session.scalar(
+        select(HumanTask.bpmn_id).where(HumanTask.case_id == loan.id,
+                                        HumanTask.process_key == "collection",
+                                        HumanTask.state == "ready",
+                                        HumanTask.bpmn_id.in_(RESUMABLE_TASKS))
+        .order_by(HumanTask.id.desc()).limit(1)) or "phone_collection"
+    record("collection.repayment_noted", case_id=loan.id,
+           data={"entry_id": entry.id, "amount": payment.get("amount"),
+                 "outstanding": payment.get("outstanding"), "overdue_cleared": cleared,
+                 "resume_at": data["resume_at"]})
+    return {"overdue_cleared": cleared, "resume_at": data["resume_at"]}
+
+
+@service("collection_log_visit")
+def log_visit(data):
+    """The visit report: a contact-log entry of kind visit; bad situations propose litigation."""
+    loan = _loan(data)
+    actor = _actor(data, "visit_report")
+    task_id = _task_id(loan, "visit_report")
+    situation = data.get("visit_situation") or ""
+    note = "\n".join(part for part in (data.get("visit_findings") or "",
+                                       data.get("visit_photos_note") or "") if part)
+    entry = _log(loan, actor, "visit", task_id, address=data.get("visit_address") or "",
+                 answered_by=data.get("visit_met") or "", outcome=situation, note=note)
+    record("collection.visit_logged", actor=actor, case_id=loan.id, task_id=task_id,
+           data={"entry_id": entry.id, "address": entry.address, "met": entry.answered_by,
+                 "situation": situation})
+    if situation in ("wilful_default", "deteriorating"):
+        data["litigation_reason"] = (f"上门催收结论：{situation} / "
+                                     f"on-site visit found: {situation}")
+    data.update({k: v for k, v in snapshot(loan).items() if k in ("dpd", "stage",
+                                                                 "overdue_amount")})
+    return {"entry_id": entry.id, "situation": situation}
+
+
+@service("collection_plan_notice")
+def plan_notice(data):
+    """The next monthly written collection notice: one month on, 10:00 Beijing time."""
+    due = add_month(beijing_now().date())
+    data["notice_at"] = utc_iso(due, NOTICE_TIME)
+    data["notice_due_on"] = due.isoformat()
+    return {"notice_at": data["notice_at"]}
+
+
+@service("collection_notice_refresh")
+def notice_refresh(data):
+    """When the monthly notice is due: the loan's current DPD and overdue amount."""
+    fresh = snapshot(_loan(data))
+    data.update({k: fresh[k] for k in ("dpd", "stage", "overdue_amount")})
+    return {"dpd": fresh["dpd"]}
+
+
+@service("collection_log_notice")
+def log_notice(data):
+    """The written notice sent and its signed receipt, in the contact log."""
+    loan = _loan(data)
+    actor = _actor(data, "written_notice")
+    task_id = _task_id(loan, "written_notice")
+    receipt = data.get("receipt_status") or ""
+    note = (f"书面催收通知书 / Written collection notice: sent {data.get('notice_sent_on')} "
+            f"by {data.get('notice_channel')}, receipt {receipt}"
+            + (f" signed by {data.get('receipt_signed_by')} on {data.get('receipt_signed_on')}"
+               if receipt == "signed" else "")
+            + (f"\n{data['notice_note']}" if data.get("notice_note") else ""))
+    entry = _log(loan, actor, "note", task_id, address=data.get("notice_address") or "",
+                 outcome="other", note=note)
+    record("collection.notice_sent", actor=actor, case_id=loan.id, task_id=task_id,
+           data={"entry_id": entry.id, "sent_on": data.get("notice_sent_on"),
+                 "channel": data.get("notice_channel"), "receipt": receipt,
+                 "signed_by": data.get("receipt_signed_by"),
+                 "signed_on": data.get("receipt_signed_on")})
+    return {"entry_id": entry.id}
+
+
+@service("collection_record_legal_outcome")
+def record_legal_outcome(data):
+    """Litigation concluded: the outcome in the contact log; collection ends."""
+    loan = _loan(data)
+    actor = _actor(data, "legal_outcome")
+    task_id = _task_id(loan, "legal_outcome")
+    outcome = data.get("legal_outcome_kind") or ""
+    note = (f"诉讼结果 / Litigation outcome: {outcome}; court {data.get('court')}, case "
+            f"{data.get('court_case_no')}; ruling {data.get('preservation_ruling_no')}; "
+            f"recovered {data.get('recovered_amount')}"
+            + (f"\n{data['legal_outcome_note']}" if data.get("legal_outcome_note") else ""))
+    entry = _log(loan, actor, "note", task_id, outcome="other", note=note)
+    record("collection.legal_concluded", actor=actor, case_id=loan.id, task_id=task_id,
+           data={"entry_id": entry.id, "outcome": outcome, "court": data.get("court"),
+                 "case_no": data.get("court_case_no"),
+                 "recovered_amount": data.get("recovered_amount")})
+    return {"outcome": outcome}

@@ -1,0 +1,309 @@
+"""Periodic inspection (DOMAIN.md §5.6) and risk warning (§5.7).
+
+One long-running `inspection` instance per loan longer than a month, started when the handover
+registers the loan: each cycle waits for the next inspection day (frequency read from the loan
+every cycle, so a risk decision changing it counts from the next cycle), the account manager
+inspects, a post-loan officer reviews (never the inspector), the leader approves, and the
+signals found become RiskSignal rows with a `risk_warning` instance each. The leader gives an
+opinion, the risk manager decides; the decision takes effect through `apply_risk_decision`.
+"""
+import calendar
+import datetime as dt
+
+from sqlalchemy import func, select
+
+from audit.operations import record
+from calendars.workdays import CalendarUnknown, add_working_days, is_working_day
+from cases.models import CaseProblem, Installment, Loan, RiskSignal
+from cases.operations import N_
+from extensions import db
+from forms.builder import localized
+from workflows import clock
+from workflows.definitions import latest_definition
+from workflows.errors import InvalidData, NotFound
+from workflows.service import running_instances, start_process
+from workflows.services import service
+
+INSPECTION = "inspection"
+RISK_WARNING = "risk_warning"
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+INSPECTION_HOUR = 9
+MONTHS = {"monthly": 1, "bimonthly": 2, "quarterly": 3}
+
+# DOMAIN.md §5.7: the ten categories of warning signal, bilingual like the form specs.
+RISK_CATEGORIES = {
+    1: {"en": "Lack of cooperation", "zh_CN": "不配合（失联、拒绝提供报表、回避检查）"},
+    2: {"en": "Abnormal cash flow", "zh_CN": "现金流异常"},
+    3: {"en": "Poor external reputation", "zh_CN": "外部声誉不佳"},
+    4: {"en": "Instability (staff, family or partner disputes)", "zh_CN": "不稳定（人员流失、家庭或合伙人纠纷）"},
+    5: {"en": "Disputes and lawsuits", "zh_CN": "纠纷与诉讼"},
+    6: {"en": "False financial information, abnormal ratios", "zh_CN": "财务信息虚假、比率异常"},
+    7: {"en": "Tight funding chain", "zh_CN": "资金链紧张（倒贷、申请展期、高成本借款）"},
+    8: {"en": "Weakened guarantee", "zh_CN": "担保弱化（抵押物高估或保管不善、保证人能力下降）"},
+    9: {"en": "Main business shrinking", "zh_CN": "主营业务萎缩"},
+    10: {"en": "Management chaos", "zh_CN": "管理混乱"},
+}
+DECISIONS = {
+    "closer_monitoring": {"en": "Closer monitoring", "zh_CN": "加强监控"},
+    "early_recall": {"en": "Early recall", "zh_CN": "提前收回"},
+    "preservation": {"en": "Preservation measures", "zh_CN": "保全措施"},
+    "collection": {"en": "Start collection", "zh_CN": "启动催收"},
+}
+# Who may raise a signal on a case they may change (cases.access.can_change_case); compliance
+# and process owners never may.
+NEVER_RAISE = frozenset({"compliance", "process_owner"})
+
+
+def category_label(category, locale=None):
+    return localized(RISK_CATEGORIES.get(int(category), {"en": str(category)}), locale)
+
+
+def decision_label(decision, locale=None):
+    return localized(DECISIONS.get(decision, {"en": decision or ""}), locale) if decision else ""
+
+
+def _both(category):
+    names = RISK_CATEGORIES[category]
+    return f"{category}. {names['zh_CN']} / {names['en']}"
+
+
+# ---------------------------------------------------------------- inspection schedule
+
+def add_months(day, months):
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def needs_inspection(loan):
+    """DOMAIN.md §5.6: loans longer than one month are inspected periodically."""
+    return loan.maturity_on > add_months(loan.disbursed_on, 1)
+
+
+def _beijing_today():
+    return clock.now().astimezone(BEIJING).date()
+
+
+def _working_day_on_or_after(day):
+    """The first working day on or after `day`; None when its calendar year is unknown."""
+    try:
+        if is_working_day(day):
+            return day
+        return add_working_days(day, 1)
+    except CalendarUnknown:
+        return None
+
+
+def next_inspection(loan, anchor=None):
+    """(anchor, day, at): the next inspection after `anchor` (the previous planned date, or
+    the disbursement date) at the loan's current frequency, strictly after today, moved to
+    a working day, at 09:00 Beijing as an aware UTC ISO string."""
+    months = MONTHS.get(loan.inspection_frequency or "monthly", 1)
+    base = dt.date.fromisoformat(anchor) if anchor else loan.disbursed_on
+    today = _beijing_today()
+    nxt = add_months(base, months)
+    while nxt <= today:
+        nxt = add_months(nxt, months)
+    day = _working_day_on_or_after(nxt)
+    if day is None:
+        # The year's calendar is unknown: the inspection stays on the plain date and the case
+        # shows the problem (DOMAIN.md §4: never silently count weekends only).
+        _calendar_problem(loan, nxt)
+        day = nxt
+    at = dt.datetime.combine(day, dt.time(INSPECTION_HOUR), BEIJING).astimezone(dt.timezone.utc)
+    return nxt, day, at.isoformat()
+
+
+def _calendar_problem(loan, day):
+    open_ = CaseProblem.query.filter_by(loan_id=loan.id, kind="calendar_year_missing",
+                                        year=day.year, resolved_at=None).all()
+    if any(p.detail.get("process") == INSPECTION for p in open_):
+        return
+    db.session.add(CaseProblem(loan_id=loan.id, kind="calendar_year_missing", year=day.year,
+                               detail={"process": INSPECTION, "planned_on": day.isoformat()},
+                               opened_at=clock.now()))
+    record("case.problem_opened", case_id=loan.id,
+           data={"kind": "calendar_year_missing", "year": day.year, "process": INSPECTION,
+                 "planned_on": day.isoformat()})
+
+
+def start_inspections(loan, actor=None):
+    """Start the loan's inspection cycle (once); called when the handover registers it.
+    Returns the instance, or None (short loan, already running, or not deployed). Flushes."""
+    if not needs_inspection(loan) or latest_definition(INSPECTION) is None \
+            or running_instances(loan.id, INSPECTION):
+        return None
+    return start_process(INSPECTION, case_id=loan.id, actor=actor, business_key=INSPECTION,
+                         data={"loan_no": loan.loan_no, "borrower_name": loan.borrower_name,
+                               "account_manager": loan.account_manager.username,
+                               "inspection": {"cycle": 0, "anchor": ""}})
+
+
+def _loan(data):
+    loan = Loan.query.filter_by(loan_no=data["loan_no"]).first()
+    if loan is None:
+        raise NotFound(f"no loan {data['loan_no']}", code="loan_missing")
+    return loan
+
+
+@service("plan_inspection")
+def plan_inspection(data, anchor):
+    """Each cycle: whether the loan is still inspected, and when next (frequency read now)."""
+    loan = _loan(data)
+    active = loan.status not in ("closing", "closed")
+    result = {"active": active, "frequency": loan.inspection_frequency or "monthly",
+              "account_manager": loan.account_manager.username,
+              "cycle": int(data.get("inspection", {}).get("cycle", 0)) + 1}
+    if active:
+        nxt, day, at = next_inspection(loan, anchor or None)
+        result.update(anchor=nxt.isoformat(), inspection_on=day.isoformat(), next_at=at)
+        record("inspection.scheduled", case_id=loan.id,
+               data={"cycle": result["cycle"], "on": day.isoformat(),
+                     "frequency": result["frequency"]})
+    return result
+
+
+@service("record_inspection")
+def record_inspection(data, risk_signals, signal_categories, signal_description):
+    """The leader approved the inspection: audit it; each signal found becomes a RiskSignal
+    (source "inspection") with its own risk warning."""
+    loan = _loan(data)
+    completed_by = data.get("completed_by", {})
+    inspector = _user(completed_by.get("inspect"))
+    categories = sorted({int(c) for c in (signal_categories or [])}) \
+        if risk_signals == "found" else []
+    signals = [_raise(loan, inspector, c, signal_description or "", "inspection")
+               for c in categories]
+    cycle = data.get("inspection", {}).get("cycle")
+    record("inspection.approved", case_id=loan.id, data={
+        "cycle": cycle, "inspection_on": data.get("inspection", {}).get("inspection_on"),
+        "inspector": completed_by.get("inspect"), "reviewer": completed_by.get("review"),
+        "approver": completed_by.get("approve"), "methods": data.get("methods"),
+        "documents_collected": data.get("documents_collected"),
+        "risk_report": data.get("risk_report"), "signals": [s.id for s in signals]})
+    return {"signals": [s.id for s in signals]}
+
+
+def _user(username):
+    from accounts.models import User
+    return User.query.filter_by(username=username).first() if username else None
+
+
+# ---------------------------------------------------------------- risk signals
+
+def _raise(loan, actor, category, description, source):
+    """Store a signal and start its risk warning; flushes."""
+    signal = RiskSignal(loan_id=loan.id, category=category, description=description,
+                        source=source, raised_by_id=getattr(actor, "id", None),
+                        raised_at=clock.now())
+    db.session.add(signal)
+    db.session.flush()
+    record("risk.signal_raised", actor=actor, case_id=loan.id, data={
+        "signal_id": signal.id, "category": category, "category_name": _both(category),
+        "description": description, "source": source})
+    if latest_definition(RISK_WARNING) is not None:
+        instance = start_process(RISK_WARNING, case_id=loan.id, actor=actor,
+                                 business_key=f"risk_signal:{signal.id}", data={
+                                     "loan_no": loan.loan_no, "borrower_name": loan.borrower_name,
+                                     "signal_id": signal.id, "category": category,
+                                     "category_name": _both(category),
+                                     "signal_description": description, "source": source,
+                                     "raised_by": getattr(actor, "username", None) or ""})
+        signal.instance_id = instance.id
+        db.session.flush()
+    return signal
+
+
+def raise_signal(loan, actor, category, description):
+    """Staff raise a risk signal on a case (DOMAIN.md §5.7); commits."""
+    from cases.records import ensure_open
+    ensure_open(loan)
+    errors = {}
+    try:
+        category = int(category)
+    except (TypeError, ValueError):
+        category = None
+    if category not in RISK_CATEGORIES:
+        errors["category"] = [N_("Choose one of the ten categories.")]
+    description = (description or "").strip()
+    if not description:
+        errors["description"] = [N_("This field is required.")]
+    if errors:
+        raise InvalidData("the signal has errors", field_errors=errors, code="invalid")
+    signal = _raise(loan, actor, category, description, "staff")
+    db.session.commit()
+    return signal
+
+
+def signals_of(loan):
+    return (RiskSignal.query.filter_by(loan_id=loan.id)
+            .order_by(RiskSignal.raised_at.desc(), RiskSignal.id.desc()).all())
+
+
+def _overdue_amount(loan, as_of):
+    return db.session.scalar(
+        select(func.sum(Installment.principal_due + Installment.interest_due
+                        + Installment.penalty_due - Installment.principal_paid
+                        - Installment.interest_paid - Installment.penalty_paid))
+        .where(Installment.loan_id == loan.id, Installment.paid_off_on.is_(None),
+               Installment.due_on < as_of)) or 0
+
+
+@service("apply_risk_decision")
+def apply_risk_decision(data, decision, decision_note):
+    """The risk manager's decision takes effect and is stored on the signal."""
+    if decision not in DECISIONS:
+        raise ValueError(f"unknown risk decision {decision}")
+    loan = _loan(data)
+    signal = db.session.get(RiskSignal, data["signal_id"])
+    decider = _user(data.get("completed_by", {}).get("decide"))
+    effect = {}
+    if decision == "closer_monitoring":
+        old = loan.inspection_frequency
+        loan.inspection_frequency = "monthly"
+        effect = {"old_frequency": old, "new_frequency": "monthly"}
+        record("case.monitoring_plan", actor=decider, case_id=loan.id, data={
+            "risk_group": loan.risk_group, "inspection_frequency": "monthly",
+            "reason": f"risk signal {signal.id}"})
+    elif decision == "early_recall":
+        effect = {"early_recall": True, "notified": _notify_recall(loan, signal)}
+    elif decision == "preservation":
+        effect = {"preservation": True}
+    elif decision == "collection":
+        effect = {"collection_started": _start_collection(loan, decider)}
+    signal.decision, signal.decision_note, signal.decided_at = (
+        decision, decision_note or "", clock.now())
+    record("risk.decided", actor=decider, case_id=loan.id, data={
+        "signal_id": signal.id, "category": signal.category, "decision": decision,
+        "decision_note": decision_note or "", "opinion_by": data.get("completed_by", {})
+        .get("opinion"), **effect})
+    db.session.flush()
+    return {"decision": decision, **effect}
+
+
+def _notify_recall(loan, signal):
+    """Early recall: the account manager is told through the outbox (when a phone is known
+    for the borrower, the recall notice is queued to the borrower as well)."""
+    from notifications.outbox import enqueue
+    sent = []
+    phones = loan.borrower.phones if loan.borrower and loan.borrower.phones else []
+    if phones:
+        enqueue(loan.id, phones[0], (
+            f"【贷款提前收回通知】尊敬的{loan.borrower_name}：根据借款合同约定，贷款{loan.loan_no}"
+            f"将提前收回，客户经理将与您联系，请做好还款安排。"), channel="sms")
+        sent.append("borrower")
+    enqueue(loan.id, loan.account_manager.username, (
+        f"贷款{loan.loan_no}（{loan.borrower_name}）已决定提前收回（风险信号{signal.id}）。"),
+        channel="internal")
+    sent.append("account_manager")
+    return sent
+
+
+def _start_collection(loan, actor):
+    if latest_definition("collection") is None or running_instances(loan.id, "collection"):
+        return False
+    today = _beijing_today()
+    start_process("collection", case_id=loan.id, actor=actor, data={
+        "loan_no": loan.loan_no, "dpd": loan.dpd, "stage": loan.stage,
+        "overdue_amount": str(_overdue_amount(loan, today))})
+    return True
