@@ -9,6 +9,7 @@ from flask.cli import AppGroup
 
 from accounts.operations import AccountError, create_token, create_user
 from audit.operations import verify_chain
+from extensions import db
 from workflows import clock
 from workflows.definitions import deploy_paths
 from workflows.errors import DeployError
@@ -83,33 +84,41 @@ def timers_run(as_of):
 @click.option("--once", is_flag=True, help="Run one sweep and stop.")
 def worker(once):
     """Long-running worker: runs the daily staging once a day after DAILY_RUN_AT, fires due
-    timers and sends due notifications every WORKER_POLL_SECONDS."""
-    from cases.staging import daily_run_due, run_daily
-    from management.sla import check_overdue_tasks
-    from calendars.workdays import clear_cache as clear_calendar_cache
-    from notifications.outbox import SenderConfigError, deliver_due
+    timers, tells holders and leaders about overdue tasks and sends due notifications, every
+    WORKER_POLL_SECONDS. A failing sweep is logged and retried at the next poll."""
     poll = current_app.config["WORKER_POLL_SECONDS"]
     while True:
-        clear_calendar_cache()  # see the days entered since the last sweep
-        if daily_run_due():
-            counts = run_daily()
-            click.echo(f"{clock.now().isoformat()} daily staging: {counts}")
-        fired = fire_due_timers()
-        if fired:
-            click.echo(f"{clock.now().isoformat()} {fired} timer(s) fired")
-        if overdue := check_overdue_tasks():
-            click.echo(f"{clock.now().isoformat()} {overdue} overdue task(s) notified")
         try:
-            sent, failed = deliver_due()
-        except SenderConfigError as exc:  # timers keep firing; the outbox waits
-            click.echo(f"{clock.now().isoformat()} notifications not sent: {exc}", err=True)
-        else:
-            if sent or failed:
-                click.echo(f"{clock.now().isoformat()} {sent} notification(s) sent, "
-                           f"{failed} failed")
+            _sweep()
+        except Exception:  # noqa: BLE001 — one bad sweep must not stop the worker
+            db.session.rollback()
+            current_app.logger.exception("worker sweep failed")
+            if once:
+                raise
         if once:
             return
         time.sleep(poll)
+
+
+def _sweep():
+    from calendars.workdays import clear_cache as clear_calendar_cache
+    from cases.staging import daily_run_due, run_daily
+    from management.sla import check_overdue_tasks
+    from notifications.outbox import SenderConfigError, deliver_due
+    clear_calendar_cache()  # see the days entered since the last sweep
+    if daily_run_due():
+        click.echo(f"{clock.now().isoformat()} daily staging: {run_daily()}")
+    if fired := fire_due_timers():
+        click.echo(f"{clock.now().isoformat()} {fired} timer(s) fired")
+    if overdue := check_overdue_tasks():
+        click.echo(f"{clock.now().isoformat()} {overdue} overdue task(s) notified")
+    try:
+        sent, failed = deliver_due()
+    except SenderConfigError as exc:  # timers keep firing; the outbox waits
+        click.echo(f"{clock.now().isoformat()} notifications not sent: {exc}", err=True)
+    else:
+        if sent or failed:
+            click.echo(f"{clock.now().isoformat()} {sent} notification(s) sent, {failed} failed")
 
 
 @click.command("daily")

@@ -60,3 +60,19 @@ def test_cli_deploy_reports_errors(app, tmp_path):
     assert "janitor" in result.output
     ok = runner.invoke(args=["bpmn", "deploy"])
     assert ok.exit_code == 0 and "handover: version 1" in ok.output
+
+
+def test_every_user_task_has_a_form_a_due_date_and_a_known_priority(app):
+    """Issue 4 §5: every human task has a due date (working days) and a priority."""
+    from workflows.engine import parse_processes
+    from workflows.definitions import task_properties
+    for path in sorted((ROOT / "bpmn").glob("*.bpmn")):
+        for process_id, (spec, _subs) in parse_processes(path.read_bytes(), path.name).items():
+            for ts in spec.task_specs.values():
+                if not ts.manual:
+                    continue
+                props = task_properties(ts)
+                where = f"{path.name}:{process_id}/{ts.bpmn_id}"
+                assert props.get("formKey"), where
+                assert str(props.get("dueInWorkingDays", "")).isdigit(), where
+                assert props.get("priority", "normal") in ("high", "normal", "low"), where

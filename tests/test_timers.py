@@ -92,3 +92,20 @@ def test_worker_runs_the_daily_staging_once_a_day(app):
         second = runner.invoke(args=["worker", "--once"])
     assert "daily staging" in first.output and "daily staging" not in second.output
     assert [r.run_on for r in DailyRun.query] == [dt.date(2026, 3, 3)]
+
+
+def test_a_failing_sweep_does_not_stop_the_worker(app, monkeypatch):
+    import cli
+    calls = []
+
+    def broken():
+        calls.append(1)
+        raise RuntimeError("boom")
+    monkeypatch.setattr(cli, "_sweep", broken)
+    monkeypatch.setattr(cli.time, "sleep", lambda _s: (_ for _ in ()).throw(KeyboardInterrupt))
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["worker"])
+    # The first sweep failed, was logged, and the worker went on to sleep (interrupted here,
+    # which click reports as an abort) instead of dying with the sweep's error.
+    assert calls == [1] and not isinstance(result.exception, RuntimeError)
+    assert runner.invoke(args=["worker", "--once"]).exit_code != 0
