@@ -322,7 +322,11 @@ def test_collection_pages_show_rules_window_and_the_proposal(app, overdue, staff
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "Next allowed call window" in html and "2026-05-08 09:30" in html
-    assert "borrower only" in html and "只联系借款人本人" in html
+    # The stage's rules in the page's language only, and the stage by its name.
+    assert "borrower only" in html and "只联系借款人本人" not in html
+    assert "DPD 1–3 (golden period)" in html
+    zh = collector.get(f"/tasks/{task.id}", headers={"Accept-Language": "zh-CN"})
+    assert "只联系借款人本人" in zh.get_data(as_text=True)
     # The collector proposes a visit through the web form; the leader sees the reason.
     done = collector.post(f"/tasks/{task.id}", data=dict(
         CALL, answered_by="nobody", collection_result="no_answer", next_step="propose_visit",

@@ -12,7 +12,9 @@ from extensions import db
 from forms.builder import build_form_class, localized
 from web import translate_error
 from workflows.errors import InvalidData
-from workflows.inbox import SCOPES, inbox_page, previous_data, process_keys, task_title
+from i18n import current_language
+from workflows.inbox import (SCOPES, display_value, inbox_page, previous_data, process_keys,
+                             task_title)
 from workflows.service import (claim_task, complete_task, get_task, is_excluded,
                                task_form_spec, unclaim_task)
 
@@ -46,8 +48,11 @@ def _render_task(row, form, status=200):
     spec = task_form_spec(row)
     loan = db.session.get(Loan, row.case_id) if row.case_id else None
     earlier = previous_data(row)
-    shown = [(localized(item.get("label") or item["name"]), row.context[item["name"]])
-             for item in spec.get("show_data", []) if (row.context or {}).get(item["name"])]
+    # show_data items may be limited to one language ("lang") and may map codes ("choices").
+    shown = [display_value(item, row.context[item["name"]])
+             for item in spec.get("show_data", [])
+             if (row.context or {}).get(item["name"]) not in (None, "")
+             and item.get("lang", current_language()) == current_language()]
     shown += [earlier[name] for name in spec.get("show", []) if name in earlier]
     return render_template("workflows/task.html", task=row, form=form, loan=loan, shown=shown,
                            excluded=is_excluded(row, current_user),
