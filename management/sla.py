@@ -23,7 +23,7 @@ from workflows import clock
 from workflows.errors import Conflict, InvalidData, NotAllowed, NotFound
 from workflows.inbox import task_title
 from workflows.models import HumanTask
-from workflows.service import AFTER_COMPLETE
+from workflows.service import AFTER_COMPLETE, sweep
 
 # "Leader" in DOMAIN.md means the department head: told of overdue tasks, waives fines.
 LEADER_ROLE = "dept_head"
@@ -98,14 +98,7 @@ def _notify_overdue(task_id):
 
 def check_overdue_tasks(limit=500):
     """Notify every newly overdue open task once; returns how many tasks were notified."""
-    done, seen = 0, set()
-    while True:
-        ids = [i for i in _overdue_ids(limit + len(seen)) if i not in seen]
-        if not ids:
-            return done
-        for task_id in ids:
-            seen.add(task_id)
-            done += _notify_overdue(task_id)
+    return sweep(_overdue_ids, _notify_overdue, limit)
 
 
 # ---------------------------------------------------------------- late follow-ups

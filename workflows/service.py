@@ -400,19 +400,24 @@ def _due_instance_ids(limit):
     return db.session.scalars(query).all()
 
 
+def sweep(due_ids, handle, limit=500):
+    """Call handle(id) for every id due_ids(n) selects, until none is left; returns the sum
+    of the results. Each id is handled once per sweep, so one that is still due afterwards
+    (e.g. it failed) is not retried in a loop. Commits after each batch."""
+    total, seen = 0, set()
+    while True:
+        ids = [i for i in due_ids(limit + len(seen)) if i not in seen]
+        if not ids:
+            return total
+        for item in ids:
+            seen.add(item)
+            total += handle(item)
+        db.session.commit()
+
+
 def fire_due_timers(limit=500):
     """Fire every due timer; returns how many timer events fired."""
-    fired, seen = 0, set()
-    while True:
-        # An instance whose timer is still due after a run (e.g. it failed) is not retried
-        # in the same sweep.
-        ids = [i for i in _due_instance_ids(limit + len(seen)) if i not in seen]
-        if not ids:
-            return fired
-        for instance_id in ids:
-            seen.add(instance_id)
-            fired += _fire_instance(instance_id)
-        db.session.commit()
+    return sweep(_due_instance_ids, _fire_instance, limit)
 
 
 def _fire_instance(instance_id):
