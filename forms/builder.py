@@ -15,6 +15,7 @@ from wtforms import (BooleanField, DateField, DecimalField, IntegerField, Select
                      SelectMultipleField, StringField, TextAreaField, validators, widgets)
 
 from i18n import current_language
+from workflows.clock import now
 
 FIELD_TYPES = ("text", "textarea", "integer", "decimal", "date", "boolean", "select",
                "multiselect")
@@ -80,6 +81,15 @@ class _RequiredIf:
             raise validators.StopValidation(str(_l("This field is required for this choice.")))
 
 
+class _NotPast:
+    """A date that may not lie before today (Beijing), e.g. a promised payment date."""
+
+    def __call__(self, form, field):
+        today = now().astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+        if field.data is not None and field.data < today:
+            raise validators.ValidationError(str(_l("This date cannot be in the past.")))
+
+
 def _validators(field):
     found = []
     if field.get("required_if"):
@@ -90,6 +100,8 @@ def _validators(field):
         found.append(validators.Optional())
     if field["type"] in ("integer", "decimal") and ("min" in field or "max" in field):
         found.append(validators.NumberRange(min=field.get("min"), max=field.get("max")))
+    if field["type"] == "date" and field.get("not_past"):
+        found.append(_NotPast())
     if field["type"] in ("text", "textarea"):
         found.append(validators.Length(max=field.get("max_length", 4000)))
     return found

@@ -95,6 +95,10 @@ def test_reminder_form_and_tracking(app, serviced, users):
         with pytest.raises(InvalidData) as err:
             complete_task(task.id, clerk, data={"channel": "phone", "reached": "yes"})
         assert "confirmed_amount" in err.value.field_errors
+        with pytest.raises(InvalidData) as err:
+            complete_task(task.id, clerk, data={"channel": "sms", "reached": "no_answer",
+                                                "promised_on": "2026-04-01"})
+        assert "promised_on" in err.value.field_errors  # a promise cannot lie in the past
         complete_task(task.id, clerk, data={
             "channel": "phone", "reached": "yes", "confirmed_due_on": "2026-05-06",
             "confirmed_account": "6222020200112233445", "confirmed_amount": "101000",
