@@ -87,8 +87,8 @@ def create_app(config=None):
     import accounts.models, audit.models, calendars.models, cases.models  # noqa: E401,F401
     import notifications.models, workflows.models  # noqa: E401,F401
     # Modules that register the operations BPMN service tasks may call.
-    import cases.operations, cases.reminders, cases.repayments  # noqa: E401,F401
-    import cases.collection  # noqa: E401,F401
+    import cases.collection, cases.extensions, cases.operations  # noqa: E401,F401
+    import cases.reminders, cases.repayments, cases.risk  # noqa: E401,F401
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
@@ -99,18 +99,15 @@ def create_app(config=None):
     from accounts.views import bp as accounts_bp
     from admin.views import bp as admin_bp
     from api import bp as api_bp
+    from cases.extension_views import bp as extensions_bp
     from cases.repayment_views import bp as repayments_bp
+    from cases.risk_views import bp as risk_bp
     from cases.views import bp as cases_bp
+    from management.views import bp as management_bp  # also `flask tasks overdue`
     from workflows.views import bp as workflows_bp
-    app.register_blueprint(accounts_bp)
-    app.register_blueprint(workflows_bp)
-    app.register_blueprint(cases_bp)
-    app.register_blueprint(repayments_bp)
-    app.register_blueprint(api_bp)
-    app.register_blueprint(admin_bp)
-    from cases.extension_views import bp as extensions_bp; app.register_blueprint(extensions_bp)  # noqa: E702,E501
-    from management.views import bp as management_bp; app.register_blueprint(management_bp)  # noqa: E702,E501 (also `flask tasks overdue`)
-    from cases.risk_views import bp as risk_bp; app.register_blueprint(risk_bp)  # noqa: E702,E501 (also registers the inspection / risk service operations)
+    for blueprint in (accounts_bp, workflows_bp, cases_bp, repayments_bp, extensions_bp,
+                      risk_bp, api_bp, admin_bp, management_bp):
+        app.register_blueprint(blueprint)
     csrf.exempt(api_bp)
 
     from cli import register_cli
