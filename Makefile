@@ -13,7 +13,11 @@ $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(BIN)/activate
 
-setup: $(BIN)/activate translations
+setup: $(BIN)/activate translations node_modules/.package-lock.json
+
+# bpmn-js for the process studio, exactly as package-lock.json pins it.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
 
 # Simplified Chinese (zh_CN) lives in translations/zh_Hans_CN: Babel parses zh_CN as
 # zh_Hans_CN and looks for the catalog under that name.

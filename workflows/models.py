@@ -106,3 +106,16 @@ class HumanTaskExclusion(db.Model):
     task_id = db.Column(db.Integer, db.ForeignKey("human_tasks.id"), primary_key=True)
     user_id = db.Column(db.Integer, db.ForeignKey("users.id"), primary_key=True)
     reason_task = db.Column(db.String(80), nullable=False, default="")
+
+
+class ProcessDraft(db.Model):
+    """A process owner's unsaved-to-production work: a diagram and the form specs it uses."""
+    __tablename__ = "process_drafts"
+    id = db.Column(db.Integer, primary_key=True)
+    process_key = db.Column(db.String(80), nullable=False, index=True)
+    bpmn_xml = db.Column(db.Text, nullable=False)
+    forms = db.Column(db.JSON, nullable=False, default=dict)  # form key -> spec
+    based_on_id = db.Column(db.Integer, db.ForeignKey("process_definitions.id"))
+    updated_by_id = db.Column(db.Integer, db.ForeignKey("users.id"))
+    updated_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
+    updated_by = db.relationship("User")

@@ -1,0 +1,1 @@
+"""Process studio: diagrams (routes on studio.bp)."""

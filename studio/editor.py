@@ -1,0 +1,1 @@
+"""Process studio: editor (routes on studio.bp)."""

@@ -1,0 +1,1 @@
+"""Process studio: versions (routes on studio.bp)."""
