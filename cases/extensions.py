@@ -15,6 +15,7 @@ from audit.operations import record
 from cases.models import LoanExtension, Loan
 from cases.reminders import _has_reminder, _schedule_one, cancel_reminder, schedule_reminders
 from extensions import db
+from i18n import N_
 from workflows import clock
 from workflows.errors import Conflict, InvalidData, NotAllowed
 from workflows.service import running_instances, start_process
@@ -23,11 +24,6 @@ from workflows.services import service
 PROCESS = "extension"
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 RATE_PLACES = Decimal("0.000001")  # loans.interest_rate is Numeric(9, 6)
-
-
-def N_(message):
-    """Marks a message for extraction; the web pages translate it, the API keeps English."""
-    return message
 
 
 def may_request(user, loan):

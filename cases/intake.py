@@ -16,13 +16,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from accounts.models import User
 from cases.models import PRODUCT_LABELS
+from i18n import N_
 from workflows.errors import InvalidData
-
-
-def N_(message):
-    """Mark a message for extraction only: the API returns it in English, the web pages
-    translate it when they show it."""
-    return message
 
 
 PRODUCTS = tuple(PRODUCT_LABELS)

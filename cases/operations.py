@@ -6,8 +6,7 @@ from decimal import Decimal
 from sqlalchemy.exc import IntegrityError
 
 from audit.operations import record
-from cases.intake import (N_, LoanIntake, differences, parse_flat,  # noqa: F401 (N_ re-exported)
-                          parse_intake)
+from cases.intake import LoanIntake, differences, parse_flat, parse_intake
 from cases.models import Borrower, Collateral, Contact, Guarantor, Installment, Loan
 from extensions import db
 from workflows.errors import Conflict, InvalidData, NotFound

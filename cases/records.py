@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 
 from audit.operations import record
 from cases.models import Contact, ContactLogEntry, Document
-from cases.operations import N_
+from i18n import N_
 from extensions import db
 from workflows import clock
 from workflows.errors import Conflict, InvalidData

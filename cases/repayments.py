@@ -12,6 +12,7 @@ from cases.models import Loan, Repayment
 from cases.reminders import cancel_reminder
 from cases.staging import restage_loan
 from extensions import db
+from i18n import N_
 from workflows import clock
 from workflows.errors import Conflict, InvalidData
 from workflows.services import service
@@ -21,11 +22,6 @@ CENT = Decimal("0.01")
 # Who may post a repayment: core banking's integration user (admin) and the back office.
 REPAYMENT_POSTERS = ("admin", "back_office", "post_loan_officer")
 BEIJING = dt.timezone(dt.timedelta(hours=8))
-
-
-def N_(message):
-    """Marks a message for extraction; the web pages translate it, the API keeps English."""
-    return message
 
 
 def _parse(payload):

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from audit.operations import record
 from calendars.workdays import CalendarUnknown, add_working_days, is_working_day
 from cases.models import CaseProblem, Installment, Loan, RiskSignal
-from cases.operations import N_
+from i18n import N_
 from extensions import db
 from forms.builder import localized
 from workflows import clock
