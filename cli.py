@@ -17,7 +17,7 @@ from workflows.service import fire_due_timers
 
 users_cli = AppGroup("users", help="Manage users.")
 tokens_cli = AppGroup("tokens", help="Manage API tokens.")
-bpmn_cli = AppGroup("bpmn", help="Deploy BPMN processes.")
+bpmn_cli = AppGroup("bpmn", help="Validate and deploy BPMN processes.")
 timers_cli = AppGroup("timers", help="Fire due timers.")
 demo_cli = AppGroup("demo", help="Demo data.")
 audit_cli = AppGroup("audit", help="Audit log.")
@@ -62,14 +62,34 @@ def bpmn_deploy(files, comment):
     """Deploy FILES, or every .bpmn file in bpmn/ when none is given."""
     bpmn_dir = Path(current_app.config["BPMN_DIR"])
     paths = [Path(f) for f in files] or sorted(bpmn_dir.glob("*.bpmn"))
+    from workflows.validation import format_problem
     try:
         definitions = deploy_paths(paths, bpmn_dir / "forms", comment=comment)
     except DeployError as exc:
         for problem in exc.problems:
-            click.echo(f"error: {problem}", err=True)
+            click.echo(f"error: {format_problem(problem)}", err=True)
         raise SystemExit(1)
     for d in definitions:
         click.echo(f"{d.process_key}: version {d.version} ({d.sha256[:12]})")
+
+
+@bpmn_cli.command("validate")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+def bpmn_validate(files):
+    """Check FILES (or every .bpmn file in bpmn/) as deploy would, without deploying: one line
+    per problem (file, process, element, message, hint) and exit status 1, or "ok"."""
+    from workflows.validation import deployed_owners, format_problem, load_forms, validate_files
+    bpmn_dir = Path(current_app.config["BPMN_DIR"])
+    paths = list(dict.fromkeys(Path(f).resolve() for f in files)) or sorted(
+        bpmn_dir.glob("*.bpmn"))
+    problems = validate_files([(p.read_bytes(), p.name) for p in paths],
+                              load_forms(bpmn_dir / "forms"), deployed_owners())
+    for problem in problems:
+        click.echo(format_problem(problem))
+    if problems:
+        click.echo(f"{len(problems)} problem(s) in {len(paths)} file(s)")
+        raise SystemExit(1)
+    click.echo(f"ok ({len(paths)} file(s))")
 
 
 @timers_cli.command("run")

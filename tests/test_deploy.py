@@ -30,7 +30,7 @@ def broken(old, new):
     (broken(b'name="post_loan_officer"', b'name="janitor"'), "lane 'janitor' is not a role"),
     (broken(b'value="handover_check"', b'value="no_such_form"'), "form 'no_such_form' not found"),
     (broken(b'check_result == "complete"', b'check_result ==== 1'), "does not compile"),
-    (broken(b'check_result == "complete"', b'check_result.__class__'), "does not compile"),
+    (broken(b'check_result == "complete"', b'check_result.__class__'), "forbidden construct"),
     (broken(b'name="dueInWorkingDays" value="2"', b'name="dueInWorkingDays" value="two"'),
      "dueInWorkingDays"),
     (broken(b'id="set_monitoring_plan"', b'id="launch_rockets"'),
@@ -39,7 +39,8 @@ def broken(old, new):
 def test_broken_definitions_are_refused(app, xml, expected):
     with pytest.raises(DeployError) as err:
         deploy_xml(xml, "handover.bpmn", FORMS)
-    assert any(expected in p for p in err.value.problems), err.value.problems
+    assert any(expected in str(p) for p in err.value.problems), err.value.problems
+    assert expected in str(err.value)  # the message lists every problem as text
     assert ProcessDefinition.query.count() == 0
 
 
@@ -49,6 +50,37 @@ def test_all_problems_listed_at_once(app):
     with pytest.raises(DeployError) as err:
         deploy_xml(xml, "handover.bpmn", FORMS)
     assert len(err.value.problems) >= 2
+    assert {p.code for p in err.value.problems} >= {"unknown_lane", "unknown_form"}
+
+
+def test_draft_forms_replace_the_forms_directory(app):
+    """The studio deploys a draft with its in-memory form specs instead of bpmn/forms/."""
+    import json
+    forms = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in FORMS.glob("*.json")}
+    with pytest.raises(DeployError) as err:
+        deploy_xml(HANDOVER, "handover.bpmn", None, forms={})
+    assert {p.code for p in err.value.problems} == {"unknown_form"}
+    first = deploy_xml(HANDOVER, "handover.bpmn", None, forms=forms)[0]
+    assert deploy_xml(HANDOVER, "handover.bpmn", FORMS)[0].id == first.id  # same content
+    forms["handover_check"] = dict(forms["handover_check"], title="changed")
+    assert deploy_xml(HANDOVER, "handover.bpmn", None, forms=forms)[0].version == 2
+
+
+def test_process_id_belongs_to_its_file(app):
+    deploy_xml(HANDOVER, "handover.bpmn", FORMS)
+    with pytest.raises(DeployError) as err:
+        deploy_xml(HANDOVER.replace(b"Check the loan file", b"Check"), "copy.bpmn", FORMS)
+    assert [p.code for p in err.value.problems] == ["process_id_collision"]
+    assert "already belongs to handover.bpmn" in str(err.value)
+    assert ProcessDefinition.query.count() == 1
+
+
+def test_deploy_paths_is_all_or_nothing(app, tmp_path):
+    bad = tmp_path / "bad.bpmn"
+    bad.write_bytes(broken(b'name="post_loan_officer"', b'name="janitor"'))
+    with pytest.raises(DeployError):
+        deploy_paths([ROOT / "bpmn" / "reminders.bpmn", bad], FORMS)
+    assert ProcessDefinition.query.count() == 0
 
 
 def test_cli_deploy_reports_errors(app, tmp_path):

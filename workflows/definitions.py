@@ -3,18 +3,12 @@ import hashlib
 import json
 from pathlib import Path
 
-from SpiffWorkflow.exceptions import SpiffWorkflowException
-from lxml import etree
-
-from accounts.roles import ROLES
 from audit.operations import record
 from extensions import db
-from forms.builder import check_spec
 from workflows.engine import parse_processes, spec_to_json
 from workflows.errors import DeployError
 from workflows.models import FormDefinition, ProcessDefinition
-from workflows.scripting import ScriptError, compile_expression, compile_script
-from workflows.services import REGISTRY
+from workflows.validation import Problem, deployed_owners, load_forms, validate, validate_files
 
 
 def task_properties(task_spec):
@@ -24,58 +18,6 @@ def task_properties(task_spec):
 def _form_keys(spec):
     return {task_properties(ts)["formKey"] for ts in spec.task_specs.values()
             if task_properties(ts).get("formKey")}
-
-
-def check_definition(process_id, spec, form_specs):
-    """Problems that would make the process fail at run time, each naming its element."""
-    problems = []
-    for ts in spec.task_specs.values():
-        props = task_properties(ts)
-        where = f"{process_id}/{getattr(ts, 'bpmn_id', None) or ts.name}"
-        if ts.manual and ts.lane not in ROLES:
-            problems.append(f"{where}: lane '{ts.lane}' is not a role ({', '.join(ROLES)})")
-        key = props.get("formKey")
-        if key and key not in form_specs:
-            problems.append(f"{where}: form '{key}' not found in bpmn/forms/")
-        for source, compiler in ((getattr(ts, "script", None), compile_script),
-                                 (getattr(ts, "prescript", None), compile_script),
-                                 (getattr(ts, "postscript", None), compile_script)):
-            if source:
-                try:
-                    compiler(source)
-                except (ScriptError, SyntaxError) as exc:
-                    problems.append(f"{where}: script does not compile: {exc}")
-        for condition, _target in getattr(ts, "cond_task_specs", []):
-            expression = getattr(condition, "args", [None])[0]
-            if expression:
-                try:
-                    compile_expression(expression)
-                except (ScriptError, SyntaxError) as exc:
-                    problems.append(f"{where}: condition '{expression}' does not compile: {exc}")
-        operation = getattr(ts, "operation_name", None)
-        if operation and operation not in REGISTRY:
-            problems.append(f"{where}: service operation '{operation}' does not exist "
-                            f"(known: {', '.join(sorted(REGISTRY))})")
-        due = props.get("dueInWorkingDays")
-        if due is not None and not str(due).isdigit():
-            problems.append(f"{where}: dueInWorkingDays must be a whole number")
-    return problems
-
-
-def _load_form_specs(forms_dir: Path, keys):
-    specs, problems = {}, []
-    for key in sorted(keys):
-        path = forms_dir / f"{key}.json"
-        if not path.exists():
-            continue
-        try:
-            spec = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            problems.append(f"form {key}: not valid JSON: {exc}")
-            continue
-        problems += [f"form {key}: {p}" for p in check_spec(spec)]
-        specs[key] = spec
-    return specs, problems
 
 
 def _deploy_form(key, spec):
@@ -92,25 +34,34 @@ def _deploy_form(key, spec):
     return form
 
 
-def deploy_xml(xml: bytes, filename: str, forms_dir: Path, actor=None, comment=""):
+def deploy_xml(xml: bytes, filename: str, forms_dir: Path | None, actor=None, comment="",
+               forms: dict | None = None):
     """Validate and deploy every process in one BPMN document; returns the definitions.
 
-    Raises DeployError with every problem found; nothing is written in that case.
+    `forms` (form key -> spec, e.g. a browser draft's) replaces the files of forms_dir.
+    Raises DeployError with every problem found (workflows.validation.Problem objects);
+    nothing is written in that case.
     """
-    try:
-        processes = parse_processes(xml, filename)
-    except (SpiffWorkflowException, etree.XMLSyntaxError, ValueError) as exc:
-        raise DeployError([f"{filename}: {exc}"]) from exc
-    if not processes:
-        raise DeployError([f"{filename}: no executable process"])
-    deployed, problems = [], []
-    for process_id, (spec, subs) in processes.items():
-        form_specs, form_problems = _load_form_specs(forms_dir, _form_keys(spec))
-        problems += form_problems + check_definition(process_id, spec, form_specs)
-        deployed.append((process_id, spec, subs, form_specs))
+    if isinstance(xml, str):
+        xml = xml.encode("utf-8")
+    if forms is None:
+        forms = load_forms(forms_dir)
+    problems = validate(xml, forms, filename, deployed=deployed_owners())
     if problems:
         raise DeployError(problems)
-    return [_store(xml, filename, *item, actor=actor, comment=comment) for item in deployed]
+    return _deploy_valid(xml, filename, forms, actor, comment)
+
+
+def _deploy_valid(xml, filename, forms, actor, comment):
+    try:
+        processes = parse_processes(xml, filename)
+    except Exception as exc:  # noqa: BLE001 — validate() passed, so this is unexpected
+        raise DeployError([Problem(None, None, "bpmn_invalid", str(exc),
+                                   "Fix the diagram", filename=filename)]) from exc
+    return [_store(xml, filename, process_id, spec, subs,
+                   {key: forms[key] for key in sorted(_form_keys(spec))}, actor=actor,
+                   comment=comment)
+            for process_id, (spec, subs) in processes.items()]
 
 
 def _store(xml, filename, process_id, spec, subs, form_specs, actor, comment):
@@ -139,17 +90,20 @@ def _store(xml, filename, process_id, spec, subs, form_specs, actor, comment):
 
 
 def deploy_paths(paths, forms_dir: Path, actor=None, comment=""):
-    """Deploy several files in one transaction: all or nothing."""
-    results, problems = [], []
-    for path in paths:
-        try:
-            results += deploy_xml(Path(path).read_bytes(), Path(path).name, forms_dir, actor,
-                                  comment)
-        except DeployError as exc:
-            problems += exc.problems
+    """Deploy several files in one transaction: all or nothing, every problem listed."""
+    paths = list(dict.fromkeys(Path(p).resolve() for p in paths))
+    items = [(path.read_bytes(), path.name) for path in paths]
+    forms = load_forms(forms_dir)
+    problems = validate_files(items, forms, deployed_owners())
     if problems:
         db.session.rollback()
         raise DeployError(problems)
+    try:
+        results = [d for xml, name in items for d in _deploy_valid(xml, name, forms, actor,
+                                                                   comment)]
+    except Exception:
+        db.session.rollback()
+        raise
     db.session.commit()
     return results
 

@@ -33,5 +33,5 @@ class DeployError(WorkflowError):
     """A definition that cannot be deployed; `problems` lists every reason."""
 
     def __init__(self, problems):
-        super().__init__("; ".join(problems))
+        super().__init__("; ".join(str(p) for p in problems))
         self.problems = problems

@@ -1,0 +1,642 @@
+"""Validation of BPMN diagrams before they are saved or deployed.
+
+`validate(xml, forms)` returns every problem at once, each with the element id the browser
+puts a marker on, a stable `code` the web layer translates, an English message and a hint.
+It never raises on bad input. Deploy refuses a diagram while any problem remains.
+
+Process ids. A process id is the key of its versions, so it must be unique:
+- twice in one document, or in two files of one upload: refused (process_id_collision);
+- a process id belongs to the file name it was last deployed from; deploying it from a file
+  of another name is refused (rename the process id, or deploy from that file). The check runs
+  when a real file name is given; `validate(xml, forms)` with the default DRAFT_FILENAME (an
+  unsaved browser draft) skips it, deploy_xml always runs it.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from lxml import etree
+
+from accounts.roles import ROLES
+from forms.builder import check_spec
+from workflows.scripting import HELPERS, RestrictedEnvironment, ScriptError, compile_expression, \
+    compile_script
+from workflows.services import REGISTRY
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+NS = {"bpmn": BPMN_NS, "spiffworkflow": SPIFF_NS}
+DRAFT_FILENAME = "diagram.bpmn"
+
+ACTIVITIES = {"task", "userTask", "manualTask", "scriptTask", "serviceTask", "sendTask",
+              "receiveTask", "businessRuleTask", "callActivity", "subProcess", "transaction",
+              "adHocSubProcess"}
+EVENTS = {"startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent",
+          "boundaryEvent"}
+GATEWAYS = {"exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway",
+            "complexGateway"}
+FLOW_NODES = ACTIVITIES | EVENTS | GATEWAYS
+CONTAINERS = {"subProcess", "transaction", "adHocSubProcess"}
+# Tasks SpiffWorkflow hands to people (task_spec.manual): they become human tasks in a lane.
+HUMAN_TASKS = {"userTask", "manualTask", "task"}
+PRIORITIES = ("high", "normal", "low")
+# Column sizes of process_definitions / human_tasks (PostgreSQL refuses longer values).
+MAX_KEY, MAX_NAME = 80, 200
+# Built-ins a BPMN script may never call, even though some only fail at run time.
+FORBIDDEN_CALLS = {"open", "exec", "eval", "compile", "__import__", "globals", "locals", "vars",
+                   "input", "breakpoint", "help", "exit", "quit", "setattr", "delattr"}
+SAFE_NAMES = set(HELPERS) | {"min", "max", "sum", "len", "any", "all", "sorted", "round", "abs",
+                             "list", "dict", "str", "int", "float", "bool", "True", "False",
+                             "None", "range", "tuple", "set"}
+# A bare name that is really an unquoted ISO 8601 literal: P3D, PT2H, R3 (from R3/PT1H)…
+ISO_NAME = re.compile(r"R\d*|P(\d+[YMWD])*(T(\d+[HMS])+)?|\d+W\d+", re.IGNORECASE)
+ISO_TEXT = re.compile(r"R\d*/.*|P[\dYMWDTHS.,]+|\d{4}-\d{2}-\d{2}([T ][\d:.]+)?(Z|[+-]\d\d:?\d\d)?",
+                      re.IGNORECASE)
+
+
+@dataclass
+class Problem:
+    element_id: str | None
+    process_id: str | None
+    code: str
+    message: str
+    hint: str
+    line: int | None = None
+    filename: str | None = None
+
+    def __str__(self):
+        where = self.element_id or self.process_id or self.filename or DRAFT_FILENAME
+        text = f"{where}: {self.message}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+    def to_dict(self):
+        return asdict(self)
+
+
+class FormLoadError(str):
+    """Stands in for a form file that could not be read as JSON (see load_forms)."""
+
+
+def load_forms(forms_dir) -> dict:
+    """Every form spec in forms_dir by key; an unreadable file maps to a FormLoadError."""
+    forms = {}
+    for path in sorted(Path(forms_dir).glob("*.json")) if forms_dir else ():
+        try:
+            forms[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, OSError) as exc:
+            forms[path.stem] = FormLoadError(str(exc))
+    return forms
+
+
+def deployed_owners() -> dict[str, str]:
+    """process id -> file name of its latest deployed version (needs an app context)."""
+    from workflows.models import ProcessDefinition
+    from extensions import db
+    owners = {}
+    rows = db.session.query(ProcessDefinition.process_key, ProcessDefinition.version,
+                            ProcessDefinition.filename).order_by(ProcessDefinition.version)
+    for key, _version, filename in rows:
+        owners[key] = filename
+    return owners
+
+
+def _local(el):
+    tag = el.tag
+    if not isinstance(tag, str) or not tag.startswith("{" + BPMN_NS + "}"):
+        return None
+    return tag[len(BPMN_NS) + 2:]
+
+
+def _children(el, names):
+    return [c for c in el if _local(c) in names]
+
+
+def _text(el):
+    return el.text if el is not None else None
+
+
+class _Checker:
+    def __init__(self, filename, forms, deployed):
+        self.filename, self.forms, self.deployed = filename, forms, deployed
+        self.problems, self.related, self.checked_forms, self.elements = [], set(), set(), {}
+
+    def add(self, element_id, process_id, code, message, hint, el=None, line=None):
+        if line is None and el is not None:
+            line = el.sourceline
+        self.problems.append(Problem(element_id, process_id, code, message, hint, line,
+                                     self.filename))
+
+    # ---- document level ----------------------------------------------------------------
+
+    def run(self, xml):
+        if isinstance(xml, str):
+            xml = xml.encode("utf-8")
+        if not isinstance(xml, (bytes, bytearray)) or not xml.strip():
+            self.add(None, None, "not_xml", "the file is empty", "Upload a BPMN 2.0 XML file")
+            return
+        try:
+            bytes(xml).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.add(None, None, "not_xml", f"the file is not UTF-8 text: {exc.reason}",
+                     "Save the diagram as UTF-8 XML")
+            return
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+        try:
+            root = etree.fromstring(bytes(xml), parser)
+        except etree.XMLSyntaxError as exc:
+            self.add(None, None, "not_xml", f"not well-formed XML: line {exc.lineno}: {exc.msg}",
+                     "Fix the XML or export the diagram again from the editor",
+                     line=exc.lineno)
+            return
+        if root.getroottree().docinfo.doctype:
+            self.add(None, None, "not_bpmn", "a DOCTYPE is not allowed in a BPMN file",
+                     "Remove the <!DOCTYPE …> declaration", line=1)
+            return
+        if root.tag != f"{{{BPMN_NS}}}definitions":
+            self.add(None, None, "not_bpmn",
+                     f"the root element is <{etree.QName(root).localname}>, "
+                     "not a BPMN 2.0 <bpmn:definitions>",
+                     "Upload a BPMN 2.0 diagram (namespace " + BPMN_NS + ")", el=root)
+            return
+        self.root = root
+        duplicates = self.check_ids(root)
+        schema_ok = self.check_schema(root, duplicates)
+        processes = [p for p in root.iter(f"{{{BPMN_NS}}}process")
+                     if p.get("isExecutable", "true") == "true"]
+        if not processes:
+            self.add(None, None, "no_process", "the file has no executable process",
+                     'Add a process with isExecutable="true"', el=root)
+            return
+        for process in processes:
+            self.check_process(process)
+        if schema_ok and not duplicates:
+            self.check_with_engine(xml)
+
+    def check_ids(self, root):
+        seen, duplicates = {}, set()
+        for el in root.iter():
+            if _local(el) is None:  # extension elements (e.g. service operators) are not ids
+                continue
+            ident = el.get("id")
+            if not ident:
+                continue
+            if ident in seen:
+                duplicates.add(ident)
+                if _local(el) == "process" and _local(seen[ident]) == "process":
+                    self.add(ident, ident, "process_id_collision",
+                             f"process id '{ident}' appears twice in this file",
+                             "Give each process its own id", el=el)
+                else:
+                    self.add(ident, None, "duplicate_id",
+                             f"id '{ident}' is used by more than one element "
+                             f"(lines {seen[ident].sourceline} and {el.sourceline})",
+                             "Give every element its own id", el=el)
+            else:
+                seen[ident] = el
+        self.elements = seen
+        return duplicates
+
+    def check_schema(self, root, duplicates):
+        from SpiffWorkflow.spiff.parser.process import VALIDATOR
+        VALIDATOR.preprocess(root)  # as the engine does: renames one bpmn-js quirk
+        if VALIDATOR.validator.validate(root):
+            return True
+        reported = False
+        for error in VALIDATOR.validator.error_log:
+            message = error.message.replace("{" + BPMN_NS + "}", "bpmn:").replace(
+                "{" + SPIFF_NS + "}", "spiffworkflow:")
+            if "xs:ID" in message and any(f"'{d}'" in message for d in duplicates):
+                continue
+            self.add(*self.element_at(error.line), "bpmn_invalid",
+                     f"not valid BPMN 2.0: line {error.line}: {message}",
+                     "Fix the element at that line or export the diagram again",
+                     line=error.line)
+            reported = True
+        return not reported
+
+    def element_at(self, line):
+        """(element id, process id) of the element at `line`, or of its nearest ancestor with
+        an id."""
+        for el in self.root.iter():
+            if isinstance(el.tag, str) and el.sourceline == line:
+                while el is not None and not el.get("id"):
+                    el = el.getparent()
+                process = el
+                while process is not None and _local(process) != "process":
+                    process = process.getparent()
+                return (el.get("id") if el is not None else None,
+                        process.get("id") if process is not None else None)
+        return None, None
+
+    def check_with_engine(self, xml):
+        """What SpiffWorkflow itself refuses (it stops at its first problem per process)."""
+        from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser, VALIDATOR
+        parser = SpiffBpmnParser(validator=VALIDATOR)
+        try:
+            parser.add_bpmn_str(bytes(xml), filename=self.filename)
+        except Exception as exc:  # noqa: BLE001 — whatever the engine refuses is a problem
+            self.engine_problem(exc, None)
+            return
+        for process_id in parser.get_process_ids():
+            try:
+                parser.get_spec(process_id)
+                parser.get_subprocess_specs(process_id)
+            except Exception as exc:  # noqa: BLE001
+                self.engine_problem(exc, process_id)
+
+    def engine_problem(self, exc, process_id):
+        flagged = {p.element_id for p in self.problems} | self.related
+        element_id = getattr(exc, "id", None) or None
+        el = self.elements.get(element_id) if element_id else None
+        if element_id in flagged or (el is not None and _local(el) == "sequenceFlow" and (
+                {el.get("sourceRef"), el.get("targetRef")} & flagged)):
+            return
+        if element_id is None and any(p.process_id in (process_id, None) for p in self.problems):
+            return
+        line = getattr(exc, "line_number", None)
+        message = str(exc)
+        self.add(element_id, process_id, "bpmn_invalid",
+                 f"the engine refuses the diagram: {message}",
+                 "Fix this element; the message says what is wrong", el=el,
+                 line=line if isinstance(line, int) else None)
+
+    # ---- per process -----------------------------------------------------------------------
+
+    def check_process(self, process):
+        pid = process.get("id")
+        self.pid = pid
+        if pid and len(pid) > MAX_KEY:
+            self.add(pid, pid, "too_long", f"process id is longer than {MAX_KEY} characters",
+                     "Use a shorter process id", el=process)
+        if len(process.get("name") or "") > MAX_NAME:
+            self.add(pid, pid, "too_long", f"process name is longer than {MAX_NAME} characters",
+                     "Use a shorter process name", el=process)
+        if (pid and self.deployed is not None and pid in self.deployed
+                and self.deployed[pid] != self.filename):
+            other = self.deployed[pid]
+            self.add(pid, pid, "process_id_collision",
+                     f"process id '{pid}' already belongs to {other}",
+                     f"Rename the process id, or deploy it from {other}", el=process)
+        self.nodes = {el.get("id"): el for el in process.iter()
+                      if _local(el) in FLOW_NODES and el.get("id")}
+        self.check_lanes(process)
+        self.check_container(process, top=True)
+        for el in process.iter():
+            kind = _local(el)
+            if kind in FLOW_NODES:
+                self.check_node(el, kind)
+            elif kind == "sequenceFlow":
+                self.check_flow(el)
+
+    def check_lanes(self, process):
+        lane_of = {}
+        for ref in process.iter(f"{{{BPMN_NS}}}flowNodeRef"):
+            if ref.text:
+                lane_of[ref.text.strip()] = ref.getparent()
+        def lane_for(el):
+            # As the engine does: a task inside a subprocess takes the subprocess's lane.
+            parent = el.getparent()
+            outer = lane_for(parent) if parent is not None and parent is not process else None
+            return outer if outer is not None else lane_of.get(el.get("id"))
+
+        bad_lanes = {}
+        for node_id, el in self.nodes.items():
+            if _local(el) not in HUMAN_TASKS:
+                continue
+            lane = lane_for(el)
+            if lane is None:
+                self.add(node_id, self.pid, "no_lane", "this task is in no lane, so nobody can "
+                         "take it", "Put it in a lane named after a role: " + ", ".join(ROLES),
+                         el=el)
+            elif lane.get("name") not in ROLES:
+                bad_lanes.setdefault(lane.get("id") or node_id, lane)
+        for lane_id, lane in bad_lanes.items():
+            self.add(lane_id, self.pid, "unknown_lane",
+                     f"lane '{lane.get('name') or ''}' is not a role ({', '.join(ROLES)})",
+                     "Name the lane after one of these role keys", el=lane)
+
+    def check_container(self, container, top=False):
+        """No start event; flow nodes not reachable from a start event by sequence flows."""
+        cid = container.get("id")
+        nodes = {c.get("id"): c for c in container if _local(c) in FLOW_NODES and c.get("id")}
+        kind = _local(container)
+        if kind == "adHocSubProcess":
+            reachable = set(nodes)
+        else:
+            starts = [i for i, c in nodes.items() if _local(c) == "startEvent"]
+            if not starts:
+                what = "process" if top else "subprocess"
+                self.add(cid, self.pid, "no_start_event", f"the {what} has no start event",
+                         f"Add a start event to the {what} and connect it", el=container)
+                return
+            targets = {}
+            for flow in _children(container, {"sequenceFlow"}):
+                targets.setdefault(flow.get("sourceRef"), []).append(flow.get("targetRef"))
+            for c in nodes.values():
+                if _local(c) == "boundaryEvent":
+                    targets.setdefault(c.get("attachedToRef"), []).append(c.get("id"))
+            links = {}
+            for c in nodes.values():
+                for link in c.iter(f"{{{BPMN_NS}}}linkEventDefinition"):
+                    links.setdefault((_local(c), link.get("name")), []).append(c.get("id"))
+            for (kind_, name), ids in links.items():
+                if kind_ == "intermediateThrowEvent":
+                    for throw in ids:
+                        targets.setdefault(throw, []).extend(
+                            links.get(("intermediateCatchEvent", name), []))
+            seeds = starts + [i for i, c in nodes.items()
+                              if _local(c) in CONTAINERS and c.get("triggeredByEvent") == "true"]
+            reachable, todo = set(), list(seeds)
+            while todo:
+                current = todo.pop()
+                if current in reachable or current not in nodes:
+                    continue
+                reachable.add(current)
+                todo += targets.get(current, [])
+            for node_id, el in nodes.items():
+                if node_id not in reachable:
+                    self.add(node_id, self.pid, "unreachable",
+                             "not reachable from a start event",
+                             "Connect it with a sequence flow, or delete it", el=el)
+        for node_id in reachable:
+            if _local(nodes[node_id]) in CONTAINERS:
+                self.check_container(nodes[node_id])
+
+    def check_flow(self, flow):
+        fid = flow.get("id")
+        for end in ("sourceRef", "targetRef"):
+            ref = flow.get(end)
+            if ref not in self.nodes:
+                self.related.update({flow.get("sourceRef"), flow.get("targetRef")})
+                self.add(fid, self.pid, "broken_flow",
+                         f"sequence flow {end} '{ref}' is not an element of this process",
+                         "Reconnect both ends of the flow", el=flow)
+        condition = flow.find("bpmn:conditionExpression", NS)
+        if condition is not None and (condition.text or "").strip():
+            self.check_code(fid, condition.text, "eval", "condition", flow)
+
+    def check_node(self, el, kind):
+        nid = el.get("id")
+        if kind in HUMAN_TASKS:
+            self.check_human_task(el, nid)
+        if kind == "scriptTask":
+            script = el.find("bpmn:script", NS)
+            if script is not None and (script.text or "").strip():
+                self.check_code(nid, script.text, "exec", "script", el)
+        for tag in ("preScript", "postScript"):
+            for s in el.findall(f"bpmn:extensionElements/spiffworkflow:{tag}", NS):
+                if (s.text or "").strip():
+                    self.check_code(nid, s.text, "exec", tag, el)
+        for tag in ("loopCardinality", "completionCondition", "loopCondition"):
+            for expr in el.findall(f"bpmn:multiInstanceLoopCharacteristics/bpmn:{tag}", NS) + \
+                    el.findall(f"bpmn:standardLoopCharacteristics/bpmn:{tag}", NS):
+                if (expr.text or "").strip():
+                    self.check_code(nid, expr.text, "eval", tag, el)
+        if kind == "serviceTask":
+            self.check_service(el, nid)
+        if kind in ("exclusiveGateway", "inclusiveGateway"):
+            self.check_gateway(el, nid)
+        for timer in el.findall("bpmn:timerEventDefinition", NS):
+            self.check_timer(el, nid, timer)
+
+    def check_human_task(self, el, nid):
+        if len(nid) > MAX_KEY:
+            self.add(nid, self.pid, "too_long", f"task id is longer than {MAX_KEY} characters",
+                     "Use a shorter id", el=el)
+        if len(el.get("name") or "") > MAX_NAME:
+            self.add(nid, self.pid, "too_long", f"task name is longer than {MAX_NAME} "
+                     "characters", "Use a shorter name", el=el)
+        props = {p.get("name"): p.get("value") for p in el.findall(
+            "bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", NS)}
+        key = props.get("formKey")
+        if key:
+            self.check_form(el, nid, key)
+        due = props.get("dueInWorkingDays")
+        if due is not None and not str(due).isdigit():
+            self.add(nid, self.pid, "due_not_number",
+                     f"dueInWorkingDays must be a whole number, not '{due}'",
+                     "Enter the number of working days, e.g. 2", el=el)
+        priority = props.get("priority")
+        if priority is not None and priority not in PRIORITIES:
+            self.add(nid, self.pid, "priority_invalid",
+                     f"priority must be one of {', '.join(PRIORITIES)}, not '{priority}'",
+                     "Pick high, normal or low", el=el)
+        for other in (props.get("notSameUserAs") or "").split(","):
+            other = other.strip()
+            if other and (other not in self.nodes or _local(self.nodes[other]) not in HUMAN_TASKS):
+                self.add(nid, self.pid, "unknown_reference",
+                         f"notSameUserAs names '{other}', which is not a user task of this "
+                         "process", "List the ids of user tasks, separated by commas", el=el)
+
+    def check_form(self, el, nid, key):
+        if key not in self.forms:
+            self.add(nid, self.pid, "unknown_form", f"form '{key}' not found",
+                     "Create the form or correct the formKey", el=el)
+            return
+        if key in self.checked_forms:
+            return
+        self.checked_forms.add(key)
+        spec = self.forms[key]
+        if isinstance(spec, FormLoadError):
+            found = [f"not valid JSON: {spec}"]
+        else:
+            found = check_spec(spec)
+        if found:
+            self.add(nid, self.pid, "form_invalid", f"form '{key}': {'; '.join(found)}",
+                     "Fix the form specification", el=el)
+
+    def check_service(self, el, nid):
+        operator = el.find("bpmn:extensionElements/spiffworkflow:serviceTaskOperator", NS)
+        if operator is None:
+            self.add(nid, self.pid, "unknown_service", "service task has no operation",
+                     "Choose one of: " + ", ".join(sorted(REGISTRY)), el=el)
+            return
+        name = operator.get("id")
+        if name not in REGISTRY:
+            self.add(nid, self.pid, "unknown_service",
+                     f"service operation '{name}' does not exist",
+                     "Choose one of: " + ", ".join(sorted(REGISTRY)), el=el)
+        for param in operator.findall("spiffworkflow:parameters/spiffworkflow:parameter", NS):
+            if param.get("value") is not None:
+                self.check_code(nid, param.get("value"), "eval",
+                                f"parameter '{param.get('id')}'", el)
+
+    def check_gateway(self, el, nid):
+        outgoing = [f for f in self.root.iter(f"{{{BPMN_NS}}}sequenceFlow")
+                    if f.get("sourceRef") == nid]
+        default = el.get("default")
+        if default and default not in {f.get("id") for f in outgoing}:
+            self.add(nid, self.pid, "gateway_no_default",
+                     f"the default flow '{default}' does not leave this gateway",
+                     "Mark one of its outgoing flows as the default", el=el)
+        if len(outgoing) < 2:
+            return
+        bare = [f.get("id") for f in outgoing if f.get("id") != default and not (
+            _text(f.find("bpmn:conditionExpression", NS)) or "").strip()]
+        if bare:
+            self.add(nid, self.pid, "gateway_no_default",
+                     f"outgoing flow(s) {', '.join(bare)} have no condition and are not the "
+                     "default", "Give each outgoing flow a condition, or mark one as the "
+                     "default flow", el=el)
+
+    # ---- code ----------------------------------------------------------------------------
+
+    def check_code(self, element_id, source, mode, what, el):
+        """`mode` is "exec" (scripts) or "eval" (conditions, expressions)."""
+        found = code_problem(source, mode)
+        if found:
+            code, detail = found
+            if code == "script_syntax":
+                message, hint = (f"{what} does not compile: {detail}",
+                                 "Fix the Python syntax")
+            else:
+                message, hint = (f"{what} uses a forbidden construct: {detail}",
+                                 "Scripts may not import, use names starting with _, or call "
+                                 "open, exec, eval and similar built-ins")
+            self.add(element_id, self.pid, code, message, hint, el=el)
+
+    def check_timer(self, el, nid, timer):
+        definitions = [(_local(c), c) for c in timer
+                       if _local(c) in ("timeDate", "timeDuration", "timeCycle")]
+        hint = ('Timer expressions are Python: quote literal durations like "P3D" and dates '
+                'like "2026-01-05T09:00:00+08:00", or name a variable holding one')
+        if not definitions or not (definitions[0][1].text or "").strip():
+            self.add(nid, self.pid, "timer_invalid", "timer has no date, duration or cycle",
+                     hint, el=el)
+            return
+        kind, node = definitions[0]
+        detail = timer_problem(kind, node.text)
+        if detail:
+            self.add(nid, self.pid, "timer_invalid",
+                     f"timer expression does not evaluate: {detail}", hint, el=el)
+
+
+def code_problem(source, mode):
+    """(code, detail) when `source` does not compile under the sandbox rules, else None."""
+    try:
+        tree = ast.parse(source, mode=mode)
+    except SyntaxError as exc:
+        return "script_syntax", f"line {exc.lineno}: {exc.msg}"
+    except (ValueError, TypeError) as exc:
+        return "script_syntax", str(exc)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            return "script_forbidden", f"line {node.lineno}: import is not allowed"
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id in FORBIDDEN_CALLS):
+            return "script_forbidden", f"line {node.lineno}: {node.func.id}() is not allowed"
+    try:
+        (compile_script if mode == "exec" else compile_expression)(source)
+    except SyntaxError as exc:
+        return "script_syntax", f"line {exc.lineno}: {exc.msg}"
+    except ScriptError as exc:
+        return "script_forbidden", str(exc)
+    return None
+
+
+def timer_problem(kind, source):
+    """A message when a timer expression certainly fails, else None.
+
+    Expressions naming task-data variables cannot be judged before run time and pass;
+    pure expressions are evaluated in the sandbox and must give an ISO 8601 value.
+    """
+    from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition as T
+    text = source.strip()
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as exc:
+        if ISO_TEXT.fullmatch(text):
+            return f'{text} is not quoted: quote literal dates like "2026-01-05T09:00:00+08:00"'
+        return f"line {exc.lineno}: {exc.msg}"
+    found = code_problem(text, "eval")
+    if found:
+        return found[1]
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - SAFE_NAMES
+    if names:
+        literal = [n for n in names if ISO_NAME.fullmatch(n)]
+        if literal and len(literal) == len(names):
+            return (f"name '{sorted(literal)[0]}' is not defined: quote literal durations "
+                    f'like "P3D"')
+        return None  # depends on task data: judged when the timer is reached
+    if isinstance(tree.body, ast.Constant) and isinstance(tree.body.value, (int, float)):
+        return f"{text} is a number, not an ISO 8601 {kind[4:].lower()}"
+    try:
+        value = RestrictedEnvironment().evaluate(text, {})
+    except (NameError, TypeError, AttributeError, KeyError, IndexError, ZeroDivisionError,
+            ScriptError, SyntaxError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    except Exception:  # noqa: BLE001 — e.g. a calendar year not known yet: judged at run time
+        return None
+    try:
+        if kind == "timeDate":
+            if isinstance(T.parse_time_or_duration(str(value)), dict) or not isinstance(value, str):
+                raise ValueError
+        elif kind == "timeDuration":
+            T.parse_iso_duration(value)
+        else:
+            T.parse_iso_recurring_interval(value)
+    except Exception:  # noqa: BLE001 — the engine's parsers raise bare Exceptions
+        wanted = {"timeDate": "date-time", "timeDuration": "duration",
+                  "timeCycle": "cycle like R3/PT1H"}[kind]
+        return f"{value!r} is not an ISO 8601 {wanted}"
+    return None
+
+
+def validate(xml: bytes, forms: dict[str, dict], filename: str = DRAFT_FILENAME,
+             *, deployed: dict[str, str] | None = None) -> list[Problem]:
+    """Every problem of one BPMN document, each naming its element; [] when it may deploy.
+
+    `forms` maps form key -> spec (bpmn/forms/ or a browser draft). `deployed` maps process
+    id -> file name it was last deployed from; when None it is read from the database if the
+    file has a real name (not DRAFT_FILENAME) and an app context is active.
+    """
+    if deployed is None and filename != DRAFT_FILENAME:
+        from flask import has_app_context
+        if has_app_context():
+            deployed = deployed_owners()
+    checker = _Checker(filename, forms or {}, deployed)
+    try:
+        checker.run(xml)
+    except Exception as exc:  # noqa: BLE001 — never raise on bad input; say what happened
+        checker.add(None, None, "bpmn_invalid", f"the diagram could not be checked: {exc!r}",
+                    "Fix the diagram or report this message")
+    return checker.problems
+
+
+def process_ids(xml) -> list[tuple[str, int | None]]:
+    """(id, line) of the executable processes in a document; [] when it does not parse."""
+    try:
+        root = etree.fromstring(bytes(xml), etree.XMLParser(resolve_entities=False,
+                                                            no_network=True, load_dtd=False))
+    except (etree.XMLSyntaxError, TypeError, ValueError):
+        return []
+    return [(p.get("id"), p.sourceline) for p in root.iter(f"{{{BPMN_NS}}}process")
+            if p.get("isExecutable", "true") == "true" and p.get("id")]
+
+
+def validate_files(items, forms, deployed=None) -> list[Problem]:
+    """validate() for several (xml, filename) documents of one upload, plus process ids that
+    two of them define."""
+    problems, owner = [], {}
+    for xml, filename in items:
+        problems += validate(xml, forms, filename, deployed=deployed)
+        for pid, line in process_ids(xml):
+            if pid in owner and owner[pid] != filename:
+                problems.append(Problem(pid, pid, "process_id_collision",
+                                        f"process id '{pid}' is also defined in {owner[pid]}",
+                                        "Give each process its own id", line, filename))
+            owner.setdefault(pid, filename)
+    return problems
+
+
+def format_problem(problem: Problem) -> str:
+    """One line for the command line: file, process, element, message, hint."""
+    where = problem.filename or DRAFT_FILENAME
+    if problem.line:
+        where += f":{problem.line}"
+    return (f"{where}: process {problem.process_id or '-'}: element {problem.element_id or '-'}:"
+            f" {problem.message} [{problem.code}] — hint: {problem.hint}")
