@@ -273,6 +273,7 @@
         item.appendChild(el("code", { text: p.element_id }));
         item.appendChild(document.createTextNode(" "));
       }
+      if (p.title) { item.appendChild(el("strong", { text: p.title + ": " })); }
       item.appendChild(document.createTextNode(p.message));
       if (p.code) { item.appendChild(el("small", { "class": "muted", text: " [" + p.code + "]" })); }
       if (p.hint) { item.appendChild(el("div", { "class": "muted", text: p.hint })); }

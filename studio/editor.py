@@ -9,6 +9,7 @@ from pathlib import Path
 
 from flask import abort, jsonify, redirect, render_template, request, url_for
 from flask_babel import force_locale, gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from lxml import etree
 
@@ -121,10 +122,40 @@ def _new_draft(process_key):
 
 # --- validation and deploy ------------------------------------------------------------------
 
+# What each kind of problem means, in the user's language; the detail stays as the checker
+# wrote it (it quotes element ids, expressions and library messages).
+PROBLEM_TITLES = {
+    "not_xml": _l("Not an XML file"),
+    "not_bpmn": _l("Not a BPMN diagram"),
+    "no_process": _l("No executable process"),
+    "bpmn_invalid": _l("Invalid BPMN"),
+    "duplicate_id": _l("The same id is used twice"),
+    "broken_flow": _l("A sequence flow points at a missing element"),
+    "process_id_collision": _l("The process id is already taken"),
+    "too_long": _l("An id or name is too long"),
+    "no_lane": _l("A task outside every lane"),
+    "unknown_lane": _l("A lane that is not a role"),
+    "no_start_event": _l("No start event"),
+    "unreachable": _l("An element that can never be reached"),
+    "due_not_number": _l("The due date is not a number of working days"),
+    "priority_invalid": _l("Unknown priority"),
+    "unknown_reference": _l("A four-eyes rule names an unknown task"),
+    "unknown_form": _l("Unknown form"),
+    "form_invalid": _l("The form has errors"),
+    "unknown_service": _l("Unknown service operation"),
+    "gateway_no_default": _l("A gateway path without a condition or default"),
+    "script_syntax": _l("A script or condition does not compile"),
+    "script_forbidden": _l("A forbidden construct in a script"),
+    "timer_invalid": _l("A timer expression that does not evaluate"),
+}
+
+
 def problem_dict(problem):
     """A workflows.validation.Problem as JSON for the browser."""
+    title = PROBLEM_TITLES.get(problem.code)
     return {"element_id": problem.element_id, "process_id": problem.process_id,
-            "code": problem.code, "message": problem.message, "hint": problem.hint}
+            "code": problem.code, "title": str(title) if title else None,
+            "message": problem.message, "hint": problem.hint}
 
 
 def _filename(draft):

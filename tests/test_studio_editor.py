@@ -200,3 +200,18 @@ def test_preview_renders_the_form_in_both_languages(owner_client):
                             json={"spec": {"fields": [{"name": "x", "type": "nope"}]}})
     assert bad.json["ok"] is False and any("type" in p for p in bad.json["problems"])
     assert owner_client.post("/studio/forms/preview", json={"spec": 3}).status_code == 400
+
+
+def test_problem_titles_are_translated(app):
+    import re
+    from pathlib import Path
+
+    from studio.editor import PROBLEM_TITLES, problem_dict
+    from workflows.validation import validate
+    # Every code the checker can produce has a title in the user's language.
+    source = (Path(__file__).resolve().parent.parent / "workflows" / "validation.py").read_text()
+    codes = set(re.findall(r'\.add\([^,()]+,\s*[^,()]+,\s*"([a-z_]+)"', source))
+    assert len(codes) > 15 and codes <= set(PROBLEM_TITLES), codes - set(PROBLEM_TITLES)
+    problem = validate(b"not xml", {})[0]
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert problem_dict(problem)["title"] == "Not an XML file"
