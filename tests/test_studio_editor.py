@@ -152,7 +152,8 @@ def test_deploy_needs_a_comment(owner_client):
     xml = HANDOVER.replace('name="Check the loan file"', 'name="Check the file"')
     for comment in (None, "", "   "):
         body = {"xml": xml} if comment is None else {"xml": xml, "comment": comment}
-        response = owner_client.post(f"/studio/drafts/{draft_id}/deploy", json=body)
+        response = owner_client.post(f"/studio/drafts/{draft_id}/deploy", json=body,
+                                     headers={"Accept-Language": "en"})
         assert response.status_code == 400 and response.json["ok"] is False
         assert "comment" in response.json["error"]
     assert versions() == [1]
