@@ -42,7 +42,9 @@ def register_web_helpers(app):
         if request.path.startswith("/api/"):
             raise exc
         if isinstance(exc, NotAllowed):
+            # A refusal is a 403 page saying why, not a redirect that hides the status.
             record_denial(current_user, exc.message)
+            return render_template("error.html", code=403, message=translate_error(exc)), 403
         flash(translate_error(exc), "error")
         return redirect(request.referrer or "/inbox")
 

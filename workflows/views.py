@@ -15,7 +15,7 @@ from workflows.errors import InvalidData
 from i18n import current_language
 from workflows.inbox import (SCOPES, display_value, inbox_page, previous_data, process_keys,
                              task_title)
-from workflows.service import (claim_task, complete_task, get_task, is_excluded,
+from workflows.service import (check_can_take, claim_task, complete_task, get_task, is_excluded,
                                task_form_spec, unclaim_task)
 
 bp = Blueprint("workflows", __name__)
@@ -66,6 +66,7 @@ def task(task_id):
     row = _task_or_403(task_id)
     form_class = build_form_class(task_form_spec(row))
     if request.method == "POST":
+        check_can_take(row, current_user)  # a refusal before any form error
         form = form_class()
         if not form.validate():
             return _render_task(row, form, 400)
