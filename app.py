@@ -103,11 +103,14 @@ def create_app(config=None):
     from cases.repayment_views import bp as repayments_bp
     from cases.risk_views import bp as risk_bp
     from cases.views import bp as cases_bp
+    from compliance.search_views import bp as compliance_search_bp
+    from compliance.views import bp as compliance_bp
     from management.views import bp as management_bp  # also `flask tasks overdue`
     from studio import bp as studio_bp
     from workflows.views import bp as workflows_bp
     for blueprint in (accounts_bp, workflows_bp, cases_bp, repayments_bp, extensions_bp,
-                      risk_bp, api_bp, admin_bp, management_bp, studio_bp):
+                      risk_bp, api_bp, admin_bp, management_bp, studio_bp,
+                      compliance_search_bp, compliance_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)
 

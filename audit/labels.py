@@ -25,6 +25,8 @@ ACTION_LABELS = {
     "late_followup.recorded": _l("Late follow-up recorded"),
     "late_followup.waived": _l("Late follow-up waived"),
     "timer.fired": _l("Timer fired"),
+    "export.search": _l("Search exported"),
+    "export.dossier": _l("Dossier exported"),
     "login": _l("Logged in"),
     "login.failed": _l("Failed login"),
     "permission.denied": _l("Permission denied"),
