@@ -13,7 +13,7 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 
 from accounts.models import utc
 from audit.labels import action_label
-from cases.models import STAGE_LABELS
+from cases.models import STAGE_LABELS, STATUS_LABELS
 from cases.staging import BEIJING
 from compliance.timeline import KIND_LABELS
 
@@ -54,7 +54,7 @@ def dossier_pdf(loan, entries, chain):
         (_("Loan number"), loan.loan_no), (_("Borrower"), loan.borrower_name),
         (_("Principal"), loan.principal), (_("Interest rate"), loan.interest_rate),
         (_("Disbursed on"), loan.disbursed_on), (_("Maturity"), loan.maturity_on),
-        (_("Account manager"), loan.account_manager.username), (_("Status"), loan.status),
+        (_("Account manager"), loan.account_manager.username), (_("Status"), str(STATUS_LABELS.get(loan.status, loan.status))),
         (_("Outstanding"), loan.outstanding), (_("DPD"), loan.dpd),
         (_("Stage"), STAGE_LABELS.get(loan.stage, loan.stage)),
     ]
