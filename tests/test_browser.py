@@ -69,6 +69,15 @@ def open_page(live_server):
         yield launch
 
 
+def browser_login(page, username, password=PASSWORD):
+    """Log in through the login form and wait until the app has answered."""
+    page.goto("/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("form[method=post] button[type=submit].primary")
+    page.wait_for_load_state()
+
+
 def screenshot_on_failure(page, path, block):
     """Run block(); on failure keep a screenshot of the page at path and re-raise."""
     try:
@@ -93,10 +102,7 @@ def test_account_manager_hands_over_the_file(capsys, new_loan, users, open_page,
     page = open_page()
 
     def in_the_browser():
-        page.goto("/login")
-        page.fill("input[name=username]", "am")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("form[method=post] button[type=submit].primary")
+        browser_login(page, "am")
         page.wait_for_url("**/inbox")
 
         page.goto("/inbox?tab=available")

@@ -11,7 +11,7 @@ import pytest
 from accounts.operations import create_user
 from tests.conftest import PASSWORD
 from tests.test_browser import (  # noqa: F401  (fixtures)
-    live_server, open_page, require_chromium, screenshot_on_failure)
+    browser_login, live_server, open_page, require_chromium, screenshot_on_failure)
 from workflows.definitions import latest_definition
 
 NEW_NAME = "Check the whole loan file"
@@ -31,11 +31,7 @@ def test_process_owner_renames_a_task_and_deploys_version_2(capsys, deployed, ow
     page.on("pageerror", lambda exc: errors.append(str(exc)))
 
     def in_the_browser():
-        page.goto("/login")
-        page.fill("input[name=username]", "owner")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("form[method=post] button[type=submit].primary")
-        page.wait_for_load_state()
+        browser_login(page, "owner")
 
         page.goto("/studio/")
         page.click('a[href="/studio/processes/handover/edit"]')
@@ -100,11 +96,7 @@ def test_problems_are_listed_marked_and_select_their_element(capsys, deployed, o
     page = open_page()
 
     def in_the_browser():
-        page.goto("/login")
-        page.fill("input[name=username]", "owner")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("form[method=post] button[type=submit].primary")
-        page.wait_for_load_state()
+        browser_login(page, "owner")
         page.goto(f"/studio/drafts/{draft_id}/edit")
         page.wait_for_selector("#studio.is-ready")
 

@@ -10,7 +10,7 @@ from accounts.operations import create_user
 from audit.models import AuditEvent
 from extensions import db
 from tests.conftest import HANDOVER_DATA, PASSWORD, T0, login
-from tests.test_browser import open_page, live_server, require_chromium  # noqa: F401 (fixtures)
+from tests.test_browser import browser_login, open_page, live_server, require_chromium  # noqa: F401 (fixtures)
 from tests.test_browser import screenshot_on_failure
 from tests.test_servicing import serviced  # noqa: F401 (fixture)
 from workflows.inbox import open_tasks_of_case
@@ -243,10 +243,7 @@ def test_case_diagram_shows_the_path_in_a_browser(capsys, new_loan, users, open_
     page = open_page()
 
     def in_the_browser():
-        page.goto("/login")
-        page.fill("input[name=username]", "am")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("form[method=post] button[type=submit].primary")
+        browser_login(page, "am")
         page.wait_for_url("**/inbox")
         page.goto(f"/cases/{loan_no}")
         details = page.locator(f"#process-instance-{instance_id}")
@@ -273,10 +270,7 @@ def test_heatmap_in_a_browser(capsys, spread, open_page, tmp_path):
     page = open_page()
 
     def in_the_browser():
-        page.goto("/login")
-        page.fill("input[name=username]", "owner")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("form[method=post] button[type=submit].primary")
+        browser_login(page, "owner")
         page.wait_for_url("**/inbox")
         page.goto("/studio/processes/handover/versions/1/heatmap")
         page.wait_for_selector("#heatmap[data-state=ready]")
