@@ -85,10 +85,10 @@ def create_app(config=None):
 
     # Every table module, so Alembic sees the whole schema.
     import accounts.models, audit.models, calendars.models, cases.models  # noqa: E401,F401
-    import notifications.models, workflows.models  # noqa: E401,F401
+    import ledger.models, notifications.models, workflows.models  # noqa: E401,F401
     # Modules that register the operations BPMN service tasks may call.
     import cases.collection, cases.extensions, cases.operations  # noqa: E401,F401
-    import cases.reminders, cases.repayments, cases.risk  # noqa: E401,F401
+    import cases.closure, cases.reminders, cases.risk, ledger.repayments  # noqa: E401,F401
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
@@ -100,7 +100,7 @@ def create_app(config=None):
     from admin.views import bp as admin_bp
     from api import bp as api_bp
     from cases.extension_views import bp as extensions_bp
-    from cases.repayment_views import bp as repayments_bp
+    from ledger.views import bp as repayments_bp
     from cases.risk_views import bp as risk_bp
     from cases.views import bp as cases_bp
     from compliance.search_views import bp as compliance_search_bp

@@ -7,7 +7,7 @@ from accounts.operations import create_user
 from accounts.roles import ROLES
 from cases.models import Loan
 from cases.operations import register_loan
-from cases.repayments import post_repayment
+from ledger.repayments import post_repayment
 from cases.staging import beijing_today, run_daily
 from workflows.inbox import open_tasks_of_case
 from workflows.service import claim_task, complete_task

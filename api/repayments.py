@@ -5,7 +5,7 @@ from accounts.auth import roles_required
 from accounts.models import utc
 from api import bp, error
 from cases.operations import get_loan
-from cases.repayments import REPAYMENT_POSTERS, post_repayment
+from ledger.repayments import REPAYMENT_POSTERS, post_repayment
 
 
 @bp.post("/loans/<loan_no>/repayments")

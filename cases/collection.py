@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 
 from accounts.models import User
 from audit.operations import record
-from cases.models import ContactLogEntry, Installment, Loan, PromiseToPay, Repayment
+from cases.models import ContactLogEntry, Loan, PromiseToPay
+from ledger.models import Installment, Repayment
 from extensions import db
 from workflows import clock
 from workflows.models import HumanTask

@@ -7,7 +7,8 @@ from sqlalchemy.exc import IntegrityError
 
 from audit.operations import record
 from cases.intake import LoanIntake, differences, parse_flat, parse_intake
-from cases.models import Borrower, Collateral, Contact, Guarantor, Installment, Loan
+from cases.models import Borrower, Collateral, Contact, Guarantor, Loan
+from ledger.models import Installment
 from extensions import db
 from workflows.errors import Conflict, InvalidData, NotFound
 from workflows.service import start_process

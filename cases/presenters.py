@@ -1,6 +1,7 @@
 """Plain-data views of a case, shared by the web pages and the API."""
 from accounts.models import utc
-from cases.models import CaseProblem, ContactLogEntry, Document, Repayment, StageChange
+from cases.models import CaseProblem, ContactLogEntry, Document, StageChange
+from ledger.models import Repayment
 from extensions import db
 from workflows.inbox import display_value, open_tasks_of_case, task_summary, task_title
 from workflows.models import HumanTask

@@ -9,7 +9,8 @@ import datetime as dt
 
 from audit.operations import record
 from calendars.workdays import CalendarUnknown, subtract_working_days
-from cases.models import CaseProblem, Installment, Loan, Product
+from cases.models import CaseProblem, Loan, Product
+from ledger.models import Installment
 from extensions import db
 from workflows import clock
 from workflows.service import cancel_instance, running_instances, start_process

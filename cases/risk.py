@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 
 from audit.operations import record
 from calendars.workdays import CalendarUnknown, add_working_days, is_working_day
-from cases.models import CaseProblem, Installment, Loan, RiskSignal
+from cases.models import CaseProblem, Loan, RiskSignal
+from ledger.models import Installment
 from i18n import N_
 from extensions import db
 from forms.builder import localized

@@ -9,7 +9,8 @@ from flask import current_app
 from sqlalchemy import and_, case, func, insert, literal, select, update
 
 from audit.operations import record
-from cases.models import DailyRun, Installment, Loan, StageChange
+from cases.models import DailyRun, Loan, StageChange
+from ledger.models import Installment
 from extensions import db
 from workflows import clock
 from workflows.definitions import latest_definition

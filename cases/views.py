@@ -19,7 +19,7 @@ from cases.intake import FLAT_COLUMNS, flat_field, payload_from_flat
 from cases.models import PRODUCT_LABELS, STAGE_LABELS, Document, Loan
 from cases.operations import get_loan, receive_loan
 from cases.presenters import case_records, history_rows, plain
-from cases.repayments import REPAYMENT_POSTERS
+from ledger.repayments import REPAYMENT_POSTERS
 from cases.records import (CONTACT_KIND_LABELS, CONTENT_TYPES, DOCUMENT_KIND_LABELS,
                            OUTCOME_LABELS, add_contact, document_path, ensure_open, log_contact,
                            max_document_bytes, upload_document)

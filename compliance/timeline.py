@@ -7,7 +7,8 @@ from flask_babel import lazy_gettext as _l
 
 from accounts.models import User, utc
 from audit.models import AuditEvent
-from cases.models import Installment, Repayment, StageChange
+from cases.models import StageChange
+from ledger.models import Installment, Repayment
 from cases.presenters import history_rows
 from cases.staging import BEIJING
 from extensions import db

@@ -11,8 +11,9 @@ import pytest
 from accounts.operations import create_user
 from audit.models import AuditEvent
 from cases.models import (CaseProblem, Collateral, Contact, ContactLogEntry, Document,
-                          Guarantor, Loan, Repayment, StageChange)
+                          Guarantor, Loan, StageChange)
 from extensions import db
+from ledger.models import Repayment
 from tests.conftest import login
 
 EN = {"Accept-Language": "en"}

@@ -8,7 +8,7 @@ from accounts.operations import create_user
 from audit.models import AuditEvent
 from cases.collection import add_month, next_call_window
 from cases.models import ContactLogEntry, Loan, PromiseToPay
-from cases.repayments import post_repayment
+from ledger.repayments import post_repayment
 from cases.staging import run_daily
 from tests.conftest import PASSWORD, login
 from tests.test_servicing import serviced  # noqa: F401 (fixture)

@@ -7,7 +7,7 @@ from accounts.operations import create_user
 from audit.models import AuditEvent
 from cases.models import Loan, RiskSignal
 from cases.operations import register_loan
-from cases.repayments import post_repayment
+from ledger.repayments import post_repayment
 from extensions import db
 from notifications.models import Notification
 from tests.conftest import HANDOVER_DATA, login

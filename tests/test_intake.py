@@ -8,7 +8,8 @@ import pytest
 
 from audit.models import AuditEvent
 from cases.intake import differences, parse_intake, resident_id_ok, uscc_ok
-from cases.models import Borrower, Collateral, Contact, Guarantor, Installment, Loan
+from cases.models import Borrower, Collateral, Contact, Guarantor, Loan
+from ledger.models import Installment
 from tests.conftest import loan_payload, login
 from workflows.errors import InvalidData
 from workflows.models import ProcessDefinition, ProcessInstance

@@ -4,8 +4,9 @@ from decimal import Decimal
 
 import pytest
 
-from cases.models import CaseProblem, Installment, Loan, StageChange
-from cases.repayments import post_repayment
+from cases.models import CaseProblem, Loan, StageChange
+from ledger.models import Installment
+from ledger.repayments import post_repayment
 from cases.staging import run_daily
 from extensions import db
 from tests.conftest import HANDOVER_DATA, loan_payload

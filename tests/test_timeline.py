@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from audit.models import AuditEvent
 from cases.records import log_contact
-from cases.repayments import post_repayment
+from ledger.repayments import post_repayment
 from cases.staging import run_daily
 from compliance.timeline import state_as_of, timeline
 from tests.conftest import login

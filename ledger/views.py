@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 from accounts.auth import roles_required
 from cases.forms import RepaymentForm
 from cases.operations import get_loan
-from cases.repayments import REPAYMENT_POSTERS, post_repayment
+from ledger.repayments import REPAYMENT_POSTERS, post_repayment
 from web import translate_error
 from workflows.errors import WorkflowError
 

@@ -1,4 +1,4 @@
-"""Posting repayments (DOMAIN.md §3): allocation, messages to the case's processes, closure.
+"""Posting repayments (DOMAIN.md §3): allocation, messages to the case's processes.
 
 Allocation rule: installments oldest first; within each, penalty, then interest, then
 principal. A repayment is posted once per external reference; a repeat is refused (409) and
@@ -8,15 +8,15 @@ import datetime as dt
 from decimal import Decimal, InvalidOperation
 
 from audit.operations import record
-from cases.models import Loan, Repayment
+from cases.closure import start_closure
 from cases.reminders import cancel_reminder
 from cases.staging import restage_loan
 from extensions import db
 from i18n import N_
+from ledger.models import Repayment
 from workflows import clock
 from workflows.errors import Conflict, InvalidData
-from workflows.services import service
-from workflows.service import cancel_instance, deliver_message, running_instances, start_process
+from workflows.service import deliver_message
 
 CENT = Decimal("0.01")
 # Who may post a repayment: core banking's integration user (admin) and the back office.
@@ -116,30 +116,3 @@ def post_repayment(loan, payload, actor):
         start_closure(loan, actor)
     db.session.commit()
     return repayment
-
-
-def start_closure(loan, actor=None):
-    """Balance is zero: servicing ends and the closure process starts (DOMAIN.md §5.5)."""
-    for instance in running_instances(loan.id):
-        if instance.definition.process_key != "handover":
-            cancel_instance(instance, "loan fully repaid", actor)
-    loan.status = "closing"
-    record("case.closing", actor=actor, case_id=loan.id, data={"loan_no": loan.loan_no})
-    start_process("closure", case_id=loan.id, actor=actor, data={
-        "loan_no": loan.loan_no, "borrower_name": loan.borrower_name,
-        "account_manager": loan.account_manager.username})
-
-
-@service("archive_case")
-def archive_case(data, contract_disposition):
-    """Closure's last step: release the collateral, end every other process, close the case."""
-    loan = Loan.query.filter_by(loan_no=data["loan_no"]).one()
-    for item in loan.collateral:
-        if item.released_at is None:
-            item.released_at = clock.now()
-    for instance in running_instances(loan.id):
-        if instance.definition.process_key != "closure":
-            cancel_instance(instance, "case closed", None)
-    loan.status, loan.closed_at = "closed", clock.now()
-    record("case.closed", case_id=loan.id, data={"contract_disposition": contract_disposition})
-    return {"closed": True}

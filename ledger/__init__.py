@@ -1,0 +1,1 @@
+"""The loan ledger: schedule, repayments and their allocation — every change of money."""
