@@ -175,7 +175,8 @@ def audit_verify():
 def register_cli(app):
     from calendars.cli import calendar_cli
     from cases.cli import loans_cli
+    from ledger.cli import ledger_cli
     from notifications.cli import notifications_cli
     for group in (users_cli, tokens_cli, bpmn_cli, timers_cli, demo_cli, audit_cli, worker, daily,
-                  calendar_cli, loans_cli, notifications_cli):
+                  calendar_cli, loans_cli, notifications_cli, ledger_cli):
         app.cli.add_command(group)

@@ -19,10 +19,14 @@ from sqlalchemy import func, select
 from accounts.models import User
 from audit.operations import record
 from cases.models import ContactLogEntry, Loan, PromiseToPay
-from ledger.models import Installment, Repayment
 from extensions import db
+from i18n import N_
+from ledger.models import Installment, Repayment
+from ledger.repayments import post_recovery
 from workflows import clock
+from workflows.errors import InvalidData
 from workflows.models import HumanTask
+from workflows.service import BEFORE_COMPLETE
 from workflows.services import service
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
@@ -359,4 +363,33 @@ def record_legal_outcome(data):
            data={"entry_id": entry.id, "outcome": outcome, "court": data.get("court"),
                  "case_no": data.get("court_case_no"),
                  "recovered_amount": data.get("recovered_amount")})
-    return {"outcome": outcome}
+    recovered = _decimal(data.get("recovered_amount")) or Decimal("0")
+    repayment = None
+    if recovered > 0:
+        # The recovered money is posted through the ledger like any repayment, once.
+        concluded = dt.date.fromisoformat(data.get("concluded_on") or beijing_now().date()
+                                          .isoformat())
+        repayment = post_recovery(loan, recovered, concluded,
+                                  RECOVERY_SOURCES.get(outcome, "legal_recovery"),
+                                  f"legal-outcome:{task_id}", actor)
+    return {"outcome": outcome, "repayment_id": repayment.id if repayment else None}
+
+
+# Which repayment source a legal outcome's recovered money is posted under.
+RECOVERY_SOURCES = {"liquidation": "liquidation", "guarantor_payment": "guarantor_payment",
+                    "settlement": "settlement"}
+
+
+def check_recovered_amount(row, values):
+    """Before the legal outcome is accepted: the recovered amount cannot exceed the balance."""
+    if row.form_key != "collection_legal_outcome":
+        return
+    recovered = _decimal(values.get("recovered_amount"))
+    loan = db.session.get(Loan, row.case_id)
+    if recovered is not None and recovered > loan.outstanding:
+        raise InvalidData("the recovered amount exceeds the outstanding balance",
+                          code="invalid", field_errors={
+                              "recovered_amount": [N_("Exceeds the outstanding balance.")]})
+
+
+BEFORE_COMPLETE.append(check_recovered_amount)

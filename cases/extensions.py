@@ -10,12 +10,16 @@ the client.
 import datetime as dt
 from decimal import Decimal, InvalidOperation
 
+from sqlalchemy.exc import IntegrityError
+
 from accounts.models import User
 from audit.operations import record
 from cases.models import LoanExtension, Loan
 from cases.reminders import _has_reminder, _schedule_one, cancel_reminder, schedule_reminders
 from extensions import db
 from i18n import N_
+from ledger.book import lock_loan
+from ledger.schedule import extension_interest
 from workflows import clock
 from workflows.errors import Conflict, InvalidData, NotAllowed
 from workflows.service import running_instances, start_process
@@ -67,6 +71,9 @@ def request_extension(loan, payload, actor):
     if loan.status in ("closing", "closed"):
         raise Conflict(f"loan {loan.loan_no} is fully repaid or closed", code="case_closed")
     values = _parse(loan, payload)
+    # Under the loan's lock, so of two simultaneous requests the second sees the first; the
+    # unique index on running (case, business key) stands behind it.
+    loan = lock_loan(loan.id)
     if running_instances(loan.id, PROCESS):
         raise Conflict(f"an extension of loan {loan.loan_no} is already being decided",
                        code="extension_pending")
@@ -79,9 +86,14 @@ def request_extension(loan, payload, actor):
     record("extension.requested", actor=actor, case_id=loan.id, data={
         k: data[k] for k in ("current_maturity_on", "new_maturity_on", "current_rate",
                              "proposed_rate", "reason")})
-    instance = start_process(PROCESS, case_id=loan.id, data=data, actor=actor,
-                             business_key="extension")
-    db.session.commit()
+    try:
+        instance = start_process(PROCESS, case_id=loan.id, data=data, actor=actor,
+                                 business_key="extension")
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise Conflict(f"an extension of loan {loan.loan_no} is already being decided",
+                       code="extension_pending") from exc
     return instance
 
 
@@ -107,8 +119,9 @@ def extension_history(data):
 
 @service("approve_extension")
 def approve_extension(data):
-    """The general manager approved: change the loan, its final installment and reminder."""
-    loan = _loan(data)
+    """The general manager approved: change the loan, its final installment (due date and the
+    interest of the extended term at the approved rate) and its reminder."""
+    loan = lock_loan(_loan(data).id)
     done = data.get("completed_by", {})
     requester_id = _user_id(data.get("requested_by"))
     approver_id = _user_id(done.get("gm_approval"))
@@ -132,9 +145,13 @@ def approve_extension(data):
     moved = []
     final = loan.installments[-1] if loan.installments else None
     if final is not None and final.due_on != new_maturity:
-        moved.append({"seq": final.seq, "old_due_on": final.due_on.isoformat(),
-                      "new_due_on": new_maturity.isoformat()})
+        old_due = final.due_on
         final.due_on = new_maturity
+        interest = extension_interest(final, old_due, new_maturity, new_rate)
+        moved.append({"seq": final.seq, "old_due_on": old_due.isoformat(),
+                      "new_due_on": new_maturity.isoformat(),
+                      "extension_interest": str(interest),
+                      "installment_total": str(final.outstanding)})
         db.session.flush()
         if loan.status == "servicing":
             cancel_reminder(loan, final, "loan extended", requester)

@@ -65,11 +65,17 @@ class Loan(db.Model):
 
 
 class Product(db.Model):
-    """Per-product settings: how many working days ahead reminders go out."""
+    """Per-product settings: how many working days ahead reminders go out, penalty interest."""
     __tablename__ = "products"
     code = db.Column(db.String(20), primary_key=True)
     maturity_lead_days = db.Column(db.Integer, nullable=False, default=5)
     installment_lead_days = db.Column(db.Integer, nullable=False, default=1)
+    # Penalty interest (罚息): the contract rate raised by this fraction (0.5 = +50%), on
+    # overdue principal and, when compound_interest is set, on overdue interest too.
+    penalty_markup = db.Column(db.Numeric(6, 4), nullable=False, default=0.5,
+                               server_default="0.5")
+    compound_interest = db.Column(db.Boolean, nullable=False, default=False,
+                                  server_default=db.false())
 
 
 class Borrower(db.Model):

@@ -8,8 +8,8 @@ from sqlalchemy.exc import IntegrityError
 from audit.operations import record
 from cases.intake import LoanIntake, differences, parse_flat, parse_intake
 from cases.models import Borrower, Collateral, Contact, Guarantor, Loan
-from ledger.models import Installment
 from extensions import db
+from ledger.schedule import open_schedule
 from workflows.errors import Conflict, InvalidData, NotFound
 from workflows.service import start_process
 from workflows.services import service
@@ -40,13 +40,9 @@ def add_loan(intake, actor):
     loan.collateral = [Collateral(**(item | {"area": _decimal(item["area"]),
                                              "valuation": _decimal(item["valuation"])}))
                        for item in c["collateral"]]
-    loan.installments = [
-        Installment(seq=seq, due_on=dt.date.fromisoformat(item["due_on"]),
-                    principal_due=Decimal(item["principal"]),
-                    interest_due=Decimal(item["interest"]))
-        for seq, item in enumerate(c["schedule"], start=1)]
     db.session.add(loan)
     db.session.flush()
+    open_schedule(loan, c["schedule"])
     record("case.created", actor=actor, case_id=loan.id, data=c)
     start_process("handover", case_id=loan.id, actor=actor, data={
         "loan_no": loan.loan_no, "borrower_name": loan.borrower_name,

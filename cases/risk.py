@@ -15,9 +15,10 @@ from sqlalchemy import func, select
 from audit.operations import record
 from calendars.workdays import CalendarUnknown, add_working_days, is_working_day
 from cases.models import CaseProblem, Loan, RiskSignal
-from ledger.models import Installment
-from i18n import N_
 from extensions import db
+from i18n import N_
+from ledger.models import Installment
+from ledger.schedule import recall_loan
 from forms.builder import localized
 from workflows import clock
 from workflows.definitions import latest_definition
@@ -267,7 +268,7 @@ def apply_risk_decision(data, decision, decision_note):
             "risk_group": loan.risk_group, "inspection_frequency": "monthly",
             "reason": f"risk signal {signal.id}"})
     elif decision == "early_recall":
-        effect = {"early_recall": True, "notified": _notify_recall(loan, signal)}
+        effect = _recall(loan, signal, decider)
     elif decision == "preservation":
         effect = {"preservation": True}
     elif decision == "collection":
@@ -280,6 +281,18 @@ def apply_risk_decision(data, decision, decision_note):
         .get("opinion"), **effect})
     db.session.flush()
     return {"decision": decision, **effect}
+
+
+def _recall(loan, signal, actor):
+    """The whole balance falls due today (ledger), the borrower and account manager are told,
+    and collection starts."""
+    row = recall_loan(loan.id, _beijing_today(), f"risk signal {signal.id}", actor,
+                      signal_id=signal.id)
+    if row is None:
+        return {"early_recall": False, "already_recalled": True}
+    return {"early_recall": True, "recalled_on": row.recalled_on.isoformat(),
+            "outstanding": str(loan.outstanding), "notified": _notify_recall(loan, signal),
+            "collection_started": _start_collection(loan, actor)}
 
 
 def _notify_recall(loan, signal):

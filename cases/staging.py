@@ -1,5 +1,8 @@
 """Daily delinquency staging (DOMAIN.md §7), set-based: no Python loop over all loans.
 
+The daily run first accrues the day's penalty interest (ledger), then stages, then checks
+every ledger invariant and opens a case problem for each break.
+
 DPD is the number of days since the earliest unpaid due date. Stage changes are recorded with
 their date; a loan that turns overdue gets an "overdue" case event that starts collection.
 """
@@ -10,8 +13,9 @@ from sqlalchemy import and_, case, func, insert, literal, select, update
 
 from audit.operations import record
 from cases.models import DailyRun, Loan, StageChange
-from ledger.models import Installment
 from extensions import db
+from ledger.models import Installment
+from ledger.operations import check_and_report, daily_accrual
 from workflows import clock
 from workflows.definitions import latest_definition
 from workflows.service import running_instances, start_process
@@ -80,18 +84,21 @@ def _stage(as_of, actor, loan_id=None):
 def run_daily(as_of=None, actor=None):
     """Stage every open loan as of `as_of` (Beijing date); commits. Returns the counts."""
     as_of = as_of or beijing_today()
+    charges, penalty = daily_accrual(as_of, actor)
     changes, computed = _stage(as_of, actor)
     overdue = _emit_overdue_events(changes, actor)
+    breaks = check_and_report(actor)
     loans = db.session.scalar(select(func.count()).select_from(computed))
     run = db.session.get(DailyRun, as_of) or DailyRun(run_on=as_of)
     run.started_at, run.loans = clock.now(), loans
     run.stage_changes = (run.stage_changes or 0) + len(changes)
     db.session.add(run)
-    record("daily.staging", actor=actor, data={"as_of": as_of.isoformat(), "loans": loans,
-                                                "stage_changes": len(changes),
-                                                "overdue": overdue})
+    counts = {"loans": loans, "stage_changes": len(changes), "overdue": overdue,
+              "penalty_charges": charges, "penalty": str(penalty),
+              "ledger_breaks": len(breaks)}
+    record("daily.staging", actor=actor, data={"as_of": as_of.isoformat(), **counts})
     db.session.commit()
-    return {"loans": loans, "stage_changes": len(changes), "overdue": overdue}
+    return counts
 
 
 def restage_loan(loan, actor=None):

@@ -2,10 +2,13 @@
 
 Allocation rule: installments oldest first; within each, penalty, then interest, then
 principal. A repayment is posted once per external reference; a repeat is refused (409) and
-changes nothing. A payment larger than the outstanding balance is refused.
+changes nothing. A payment larger than the outstanding balance is refused. Everything happens
+under the loan's row lock, so simultaneous payments to one loan queue up and none is lost.
 """
 import datetime as dt
 from decimal import Decimal, InvalidOperation
+
+from sqlalchemy.exc import IntegrityError
 
 from audit.operations import record
 from cases.closure import start_closure
@@ -13,15 +16,15 @@ from cases.reminders import cancel_reminder
 from cases.staging import restage_loan
 from extensions import db
 from i18n import N_
+from ledger.book import BEIJING, CENT, allocate, beijing_today, lock_loan
 from ledger.models import Repayment
+from ledger.penalty import accrue
 from workflows import clock
-from workflows.errors import Conflict, InvalidData
+from workflows.errors import Conflict, InvalidData, WorkflowError
 from workflows.service import deliver_message
 
-CENT = Decimal("0.01")
 # Who may post a repayment: core banking's integration user (admin) and the back office.
 REPAYMENT_POSTERS = ("admin", "back_office", "post_loan_officer")
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
 def _parse(payload):
@@ -39,6 +42,8 @@ def _parse(payload):
         if paid_at.tzinfo is None:  # a bare date or local time is Beijing time
             paid_at = paid_at.replace(tzinfo=BEIJING)
         values["paid_at"] = paid_at.astimezone(dt.timezone.utc)
+        if values["paid_at"] > clock.now() + dt.timedelta(minutes=5):
+            errors["paid_at"] = [N_("Cannot lie in the future.")]
     except ValueError:
         errors["paid_at"] = [N_("Must be a date or date-time in ISO 8601.")]
     ref = str(payload.get("external_ref", "")).strip()
@@ -50,69 +55,79 @@ def _parse(payload):
     return values
 
 
-def _allocate(loan, amount, paid_on):
-    """Apply `amount` to the installments; returns the split and per-installment detail."""
-    left = amount
-    split = {"penalty": Decimal("0"), "interest": Decimal("0"), "principal": Decimal("0")}
-    detail, paid_off = [], []
-    for inst in loan.installments:
-        if left <= 0:
-            break
-        if inst.outstanding <= 0:
-            continue
-        parts = {}
-        for part in ("penalty", "interest", "principal"):
-            due = getattr(inst, f"{part}_due") - getattr(inst, f"{part}_paid")
-            take = min(due, left)
-            if take > 0:
-                setattr(inst, f"{part}_paid", getattr(inst, f"{part}_paid") + take)
-                split[part] += take
-                parts[part] = str(take)
-                left -= take
-        if inst.outstanding <= 0:
-            inst.paid_off_on = paid_on
-            paid_off.append(inst)
-        detail.append({"seq": inst.seq, **parts})
-    return split, detail, paid_off
-
-
-def post_repayment(loan, payload, actor):
-    """Post one repayment; commits. Raises Conflict for a duplicate or a closed case."""
+def post_repayment(loan, payload, actor, source="core_banking"):
+    """Post one repayment from core banking or the staff form; commits. Raises Conflict for
+    a duplicate reference or a closed case, InvalidData for bad values; then nothing changed."""
     values = _parse(payload)
+    try:
+        repayment = record_repayment(loan.id, values, actor, source)
+        db.session.commit()
+    except WorkflowError:
+        db.session.rollback()
+        raise
+    except IntegrityError as exc:
+        # The same reference posted at this instant to another loan (its unique index).
+        db.session.rollback()
+        raise _duplicate(values["external_ref"]) from exc
+    return repayment
+
+
+def post_recovery(loan, amount, on, source, external_ref, actor):
+    """Money recovered by legal means (liquidation, guarantor payment, settlement), posted as
+    a repayment with its source; flushes, the caller commits. Returns the repayment."""
+    return record_repayment(loan.id, {
+        "amount": amount, "external_ref": external_ref,
+        "paid_at": dt.datetime.combine(on, dt.time(12), BEIJING).astimezone(dt.timezone.utc)},
+        actor, source)
+
+
+def _duplicate(external_ref, existing=None):
+    amount = f" (amount {existing.amount})" if existing is not None else ""
+    return Conflict(f"repayment {external_ref} was already posted{amount}",
+                    code="duplicate_repayment")
+
+
+def record_repayment(loan_id, values, actor, source):
+    """Under the loan's lock: accrue penalty to today, check, allocate, restage, tell the
+    case's processes, start closure at a zero balance. Flushes; the caller commits."""
+    loan = lock_loan(loan_id)
     existing = Repayment.query.filter_by(external_ref=values["external_ref"]).first()
     if existing is not None:
-        raise Conflict(f"repayment {values['external_ref']} was already posted "
-                       f"(amount {existing.amount})", code="duplicate_repayment")
+        raise _duplicate(values["external_ref"], existing)
     if loan.status in ("closing", "closed"):
         raise Conflict(f"loan {loan.loan_no} is fully repaid", code="case_closed")
-    outstanding = loan.outstanding
-    if values["amount"] > outstanding:
+    today = beijing_today()
+    accrue(today, loan.id)
+    if values["amount"] > loan.outstanding:
         raise InvalidData("the amount exceeds the outstanding balance", code="invalid",
                           field_errors={"amount": [N_("Exceeds the outstanding balance.")]})
     paid_on = values["paid_at"].astimezone(BEIJING).date()
-    split, detail, paid_off = _allocate(loan, values["amount"], paid_on)
+    unpaid = [i for i in loan.installments if i.paid_off_on is None]
     repayment = Repayment(loan_id=loan.id, external_ref=values["external_ref"],
-                          amount=values["amount"], paid_at=values["paid_at"],
-                          principal=split["principal"], interest=split["interest"],
-                          penalty=split["penalty"], allocation=detail,
+                          amount=values["amount"], paid_at=values["paid_at"], source=source,
                           posted_by_id=getattr(actor, "id", None), created_at=clock.now())
     db.session.add(repayment)
+    db.session.flush()
+    split, detail = allocate(loan, repayment, paid_on)
+    repayment.principal, repayment.interest, repayment.penalty = (
+        split["principal"], split["interest"], split["penalty"])
+    repayment.allocation = detail
     db.session.flush()
     remaining = loan.outstanding
     record("repayment.posted", actor=actor, case_id=loan.id, data={
         "external_ref": repayment.external_ref, "amount": str(repayment.amount),
-        "paid_at": repayment.paid_at.isoformat(), "principal": str(split["principal"]),
-        "interest": str(split["interest"]), "penalty": str(split["penalty"]),
-        "outstanding": str(remaining)})
-    for inst in paid_off:
-        cancel_reminder(loan, inst, "installment paid off", actor)
+        "paid_at": repayment.paid_at.isoformat(), "source": source,
+        "principal": str(split["principal"]), "interest": str(split["interest"]),
+        "penalty": str(split["penalty"]), "outstanding": str(remaining)})
+    for inst in unpaid:
+        if inst.paid_off_on is not None:
+            cancel_reminder(loan, inst, "installment paid off", actor)
     restage_loan(loan, actor)
-    today = clock.now().astimezone(BEIJING).date()
     overdue_left = any(i.outstanding > 0 and i.due_on < today for i in loan.installments)
     deliver_message(loan.id, "repayment", {
         "amount": str(repayment.amount), "outstanding": str(remaining),
         "overdue_cleared": not overdue_left, "fully_repaid": remaining <= 0}, actor)
     if remaining <= 0:
         start_closure(loan, actor)
-    db.session.commit()
+    db.session.flush()
     return repayment

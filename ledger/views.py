@@ -26,7 +26,8 @@ def create(loan_no):
     try:
         repayment = post_repayment(loan, {"amount": form.amount.data,
                                           "paid_at": form.paid_at.data.isoformat(),
-                                          "external_ref": form.external_ref.data}, current_user)
+                                          "external_ref": form.external_ref.data}, current_user,
+                                   source="staff")
     except WorkflowError as exc:
         details = [f"{_(m)}" for msgs in exc.field_errors.values() for m in msgs]
         flash(" ".join([translate_error(exc)] + details), "error")

@@ -39,7 +39,15 @@ class ProcessInstance(db.Model):
     __tablename__ = "process_instances"
     # The timer sweep: WHERE status = 'running' AND next_timer_at <= now ORDER BY next_timer_at
     __table_args__ = (db.Index("ix_process_instances_timer_due", "status", "next_timer_at"),
-                      db.Index("ix_process_instances_case_key", "case_id", "business_key"))
+                      db.Index("ix_process_instances_case_key", "case_id", "business_key"),
+                      # One running instance per case and business key (one extension being
+                      # decided, one reminder per installment): enforced by the database, so
+                      # two simultaneous requests cannot both start one.
+                      db.Index("uq_process_instances_running_key", "case_id", "business_key",
+                               unique=True,
+                               sqlite_where=db.text("status = 'running' AND business_key IS NOT NULL"),
+                               postgresql_where=db.text(
+                                   "status = 'running' AND business_key IS NOT NULL")))
     id = db.Column(db.Integer, primary_key=True)
     definition_id = db.Column(db.Integer, db.ForeignKey("process_definitions.id"), nullable=False,
                               index=True)

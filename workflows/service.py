@@ -4,10 +4,11 @@ Every state change runs load → run → save inside the caller's transaction wi
 locking on the instance row (and SELECT … FOR UPDATE on PostgreSQL), then re-projects the
 READY user tasks into human_tasks, recomputes next_timer_at and appends audit events.
 """
+import contextvars
 import datetime as dt
 import uuid
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
@@ -30,12 +31,20 @@ PRIORITIES = {"high": 1, "normal": 2, "low": 3}
 # Called as hook(row, user) inside complete_task's transaction, after the task is marked
 # completed; feature packages append to it (e.g. management.sla records late follow-ups).
 AFTER_COMPLETE = []
+# Called as hook(row, values) before a submission is applied; may raise InvalidData with
+# field errors (e.g. the ledger refuses a recovered amount above the balance).
+BEFORE_COMPLETE = []
 # Roles that may give a task to someone else (reassign_task).
 REASSIGNER_ROLES = frozenset({"dept_head", "general_manager", "risk_manager"})
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 # A task due in N working days is due at the end of that office day, Beijing time.
 DUE_HOUR = 18
 
+
+# The instance whose engine is running in this transaction (its service tasks may call
+# operations that deliver messages to, or cancel, the case's instances: never this one,
+# whose newer state is in memory and saved when it stops).
+_RUNNING = contextvars.ContextVar("running_instance", default=None)
 
 # ---------------------------------------------------------------- instances
 
@@ -60,6 +69,7 @@ def start_process(process_key, case_id=None, data=None, actor=None, business_key
 
 
 def _run_and_save(instance, workflow, actor):
+    token = _RUNNING.set(instance.id)
     try:
         workflow.do_engine_steps()
     except SpiffWorkflowException as exc:
@@ -67,6 +77,8 @@ def _run_and_save(instance, workflow, actor):
         instance.status, instance.error = "error", str(exc)
         record("process.error", actor=actor, case_id=instance.case_id,
                instance_id=instance.id, data={"error": str(exc)})
+    finally:
+        _RUNNING.reset(token)
     _save(instance, workflow, actor)
 
 
@@ -295,8 +307,9 @@ def validate_submission(row, formdata):
 def complete_task(task_id, user, data=None, formdata=None):
     """Complete a task with JSON `data` (API) or posted `formdata` (web); commits."""
     row = get_task(task_id)
-    # Lock the instance first so concurrent completions queue up (PostgreSQL) or lose
-    # the optimistic version check (SQLite); then re-read the task under that lock.
+    # Lock the case, then the instance, so concurrent completions queue up (and on SQLite
+    # the write lock is taken before anything is read); then re-read the task under it.
+    lock_case(row.case_id)
     instance = _lock_instance(row.instance_id)
     db.session.refresh(row)
     check_can_take(row, user)
@@ -306,17 +319,22 @@ def complete_task(task_id, user, data=None, formdata=None):
     if formdata is None:
         formdata = api_formdata(data or {}, task_form_spec(row))
     values = validate_submission(row, formdata)
+    for hook in BEFORE_COMPLETE:
+        hook(row, values)
     workflow = load_state(instance.definition, instance.state_json)
     task = workflow.get_task_from_id(uuid.UUID(row.task_guid))
     if task is None or task.state != TaskState.READY:
         raise Conflict("this task is no longer open", code="not_open")
     task.data.update(values)
     task.data.setdefault("completed_by", {})[row.bpmn_id] = user.username
+    token = _RUNNING.set(instance.id)
     try:
         task.run()
     except SpiffWorkflowException as exc:
         raise InvalidData(f"the process could not continue: {exc}",
                           code="process_failed") from exc
+    finally:
+        _RUNNING.reset(token)
     row.state, row.completed_at = "completed", clock.now()
     row.completed_by_id, row.claimed_by_id, row.data = user.id, row.claimed_by_id or user.id, values
     db.session.flush()
@@ -329,7 +347,25 @@ def complete_task(task_id, user, data=None, formdata=None):
     return row
 
 
-# ---------------------------------------------------------------- messages, cancellation
+# ---------------------------------------------------------------- locks, messages, cancellation
+
+def lock_case(case_id, skip_locked=False):
+    """Take the case's row lock: every change to a case's processes or money takes it first,
+    then the instance rows, so two writers of one case queue up and never deadlock.
+
+    PostgreSQL: SELECT … FOR UPDATE on the loan row. SQLite: a write to the row, which takes
+    the database's write lock before the transaction reads anything. With `skip_locked`,
+    returns False instead of waiting when another transaction holds it (PostgreSQL).
+    """
+    if case_id is None:
+        return True
+    if db.session.get_bind().dialect.name == "postgresql":
+        sql = "SELECT id FROM loans WHERE id = :id FOR UPDATE" + (
+            " SKIP LOCKED" if skip_locked else "")
+        return db.session.execute(text(sql), {"id": case_id}).first() is not None
+    db.session.execute(text("UPDATE loans SET id = id WHERE id = :id"), {"id": case_id})
+    return True
+
 
 def _lock_instance(instance_id):
     return db.session.scalars(
@@ -352,7 +388,10 @@ def deliver_message(case_id, name, payload, actor=None):
     recorded in the audit log. Flushes; the caller commits.
     """
     caught = []
+    lock_case(case_id)
     for instance in running_instances(case_id):
+        if instance.id == _RUNNING.get():
+            continue
         instance = _lock_instance(instance.id)
         workflow = load_state(instance.definition, instance.state_json)
         try:
@@ -371,6 +410,9 @@ def deliver_message(case_id, name, payload, actor=None):
 
 def cancel_instance(instance, reason, actor=None):
     """End a running instance cleanly: its open tasks are cancelled, its timers dropped."""
+    if instance.id == _RUNNING.get():
+        return instance  # it is running now and ends by its own diagram
+    lock_case(instance.case_id)
     instance = _lock_instance(instance.id)
     if instance.status != "running":
         return instance
@@ -422,6 +464,10 @@ def fire_due_timers(limit=500):
 
 def _fire_instance(instance_id):
     instance = db.session.get(ProcessInstance, instance_id)
+    # A case busy with another writer (a repayment holding it, waiting for this instance)
+    # is left to the next sweep rather than waited for while this batch holds instance locks.
+    if not lock_case(instance.case_id, skip_locked=True):
+        return 0
     workflow = load_state(instance.definition, instance.state_json)
     current = clock.now()
     due = [t for t in workflow.get_tasks(state=TaskState.WAITING)

@@ -1,0 +1,100 @@
+"""The two ways money moves on an installment — a charge or an allocation — and the loan lock
+every money operation takes first.
+
+Nothing else writes an installment's `*_due` or `*_paid`: each change is an immutable row
+plus the running total, in the same transaction, under the loan's lock.
+"""
+import datetime as dt
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from cases.models import Loan
+from extensions import db
+from ledger.models import PARTS, Allocation, Charge, Installment
+from workflows import clock
+from workflows.service import lock_case
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0")
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+
+def cents(value):
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def beijing_today():
+    return clock.now().astimezone(BEIJING).date()
+
+
+def lock_loan(loan_id):
+    """Take the loan's row lock (SELECT … FOR UPDATE on PostgreSQL, the write lock on SQLite)
+    and return the loan with its installments read afresh under it."""
+    lock_case(loan_id)
+    return db.session.scalars(
+        select(Loan).where(Loan.id == loan_id).options(selectinload(Loan.installments))
+        .execution_options(populate_existing=True)).one()
+
+
+def charge(installment, kind, source, amount, **details):
+    """Charge `amount` (negative to give back) of `kind` on an installment."""
+    row = Charge(loan_id=installment.loan_id, installment_id=installment.id, kind=kind,
+                 source=source, amount=amount, created_at=clock.now(), **details)
+    db.session.add(row)
+    setattr(installment, f"{kind}_due", getattr(installment, f"{kind}_due") + amount)
+    _settle(installment, beijing_today())
+    return row
+
+
+def allocate(loan, repayment, paid_on):
+    """Apply the repayment to the loan's installments: oldest first, within each penalty,
+    then interest, then principal. Returns {part: total} and the per-installment detail."""
+    left = repayment.amount
+    split = {part: ZERO for part in PARTS}
+    detail = []
+    for inst in loan.installments:
+        if left <= 0:
+            break
+        parts = {}
+        for part in PARTS:
+            take = min(getattr(inst, f"{part}_due") - getattr(inst, f"{part}_paid"), left)
+            if take > 0:
+                _apply(inst, repayment, part, take)
+                split[part] += take
+                parts[part] = str(take)
+                left -= take
+        if parts:
+            _settle(inst, paid_on)
+            detail.append({"seq": inst.seq, **parts})
+    return split, detail
+
+
+def unallocate(repayment, reversal, on):
+    """Negate every allocation of a repayment (a reversal); returns the installments hit."""
+    rows = db.session.scalars(select(Allocation).where(
+        Allocation.repayment_id == repayment.id, Allocation.reversal_id.is_(None))).all()
+    touched = []
+    for row in rows:
+        inst = db.session.get(Installment, row.installment_id)
+        _apply(inst, repayment, row.part, -row.amount, reversal_id=reversal.id)
+        _settle(inst, on)
+        if inst not in touched:
+            touched.append(inst)
+    return touched
+
+
+def _apply(inst, repayment, part, amount, reversal_id=None):
+    db.session.add(Allocation(loan_id=inst.loan_id, repayment_id=repayment.id,
+                              installment_id=inst.id, part=part, amount=amount,
+                              reversal_id=reversal_id, created_at=clock.now()))
+    setattr(inst, f"{part}_paid", getattr(inst, f"{part}_paid") + amount)
+
+
+def _settle(inst, on):
+    """An installment is paid off exactly while nothing of it is outstanding."""
+    if inst.outstanding <= 0 and inst.paid_off_on is None:
+        inst.paid_off_on = on
+    elif inst.outstanding > 0:
+        inst.paid_off_on = None

@@ -1,0 +1,145 @@
+"""`ledger verify`: every invariant of the ledger, checked set-based over all loans (or some).
+
+For every loan at all times:
+- `due_matches_charges`: each installment's principal, interest and penalty due equal the sum
+  of its charges of that kind;
+- `paid_matches_allocations`: each part paid equals the sum of its allocations (reversals
+  included, negative);
+- `paid_within_due`: nothing paid is negative or more than is due;
+- `repayment_allocated`: a repayment's allocations add up to its amount, per part too;
+- `reversal_mirrors`: a reversed repayment's reversal rows add up to minus its amount, and
+  only an approved reversal has them;
+- `paid_off_flag`: an installment is marked paid off exactly when nothing of it is
+  outstanding;
+- `principal_scheduled`: the principal charged adds up to the loan's principal;
+- `penalty_periods`: no two penalty accruals of an installment cover the same day;
+- `closed_settled`: a loan in closure or closed owes nothing.
+Amounts are compared to within half a cent (SQLite sums money as floating point).
+"""
+from dataclasses import dataclass
+
+from sqlalchemy import and_, case, func, literal, or_, select
+
+from cases.models import Loan
+from extensions import db
+from ledger.models import PARTS, Allocation, Charge, Installment, Repayment, Reversal
+
+TOLERANCE = 0.005
+
+
+@dataclass(frozen=True)
+class Break:
+    loan_id: int
+    loan_no: str
+    code: str
+    detail: str
+
+    def as_dict(self):
+        return {"loan_no": self.loan_no, "code": self.code, "detail": self.detail}
+
+
+def _differs(a, b):
+    return func.abs(func.coalesce(a, 0) - func.coalesce(b, 0)) > TOLERANCE
+
+
+def _per_installment(model, column, parts_column):
+    sums = [func.sum(case((parts_column == part, column), else_=0)).label(part)
+            for part in PARTS]
+    return select(model.installment_id, *sums).group_by(model.installment_id).subquery()
+
+
+def _installment_checks():
+    charged = _per_installment(Charge, Charge.amount, Charge.kind)
+    allocated = _per_installment(Allocation, Allocation.amount, Allocation.part)
+    for part in PARTS:
+        due, paid = getattr(Installment, f"{part}_due"), getattr(Installment, f"{part}_paid")
+        yield ("due_matches_charges", f"installment {{seq}}: {part} due {{a}} ≠ charges {{b}}",
+               select(Installment.loan_id, Installment.seq, due, charged.c[part])
+               .outerjoin(charged, charged.c.installment_id == Installment.id)
+               .where(_differs(due, charged.c[part])))
+        yield ("paid_matches_allocations",
+               f"installment {{seq}}: {part} paid {{a}} ≠ allocations {{b}}",
+               select(Installment.loan_id, Installment.seq, paid, allocated.c[part])
+               .outerjoin(allocated, allocated.c.installment_id == Installment.id)
+               .where(_differs(paid, allocated.c[part])))
+        yield ("paid_within_due", f"installment {{seq}}: {part} paid {{a}} outside 0…{{b}}",
+               select(Installment.loan_id, Installment.seq, paid, due)
+               .where(or_(paid < -TOLERANCE, paid - due > TOLERANCE)))
+    outstanding = (Installment.principal_due + Installment.interest_due
+                   + Installment.penalty_due - Installment.principal_paid
+                   - Installment.interest_paid - Installment.penalty_paid)
+    yield ("paid_off_flag", "installment {seq}: outstanding {a}, paid off on {b}",
+           select(Installment.loan_id, Installment.seq, outstanding, Installment.paid_off_on)
+           .where(or_(and_(Installment.paid_off_on.is_(None), outstanding <= TOLERANCE),
+                      and_(Installment.paid_off_on.is_not(None), outstanding > TOLERANCE))))
+    later = Charge.__table__.alias("later")
+    yield ("penalty_periods", "installment {seq}: penalty accruals {a} and {b} overlap",
+           select(Installment.loan_id, Installment.seq, Charge.id, later.c.id)
+           .join(Charge, Charge.installment_id == Installment.id)
+           .join(later, and_(later.c.installment_id == Charge.installment_id,
+                             later.c.id > Charge.id, later.c.source == "penalty",
+                             later.c.period_start <= Charge.period_end,
+                             Charge.period_start <= later.c.period_end))
+           .where(Charge.source == "penalty"))
+
+
+def _repayment_checks():
+    original = (select(Allocation.repayment_id,
+                       func.sum(Allocation.amount).label("total"),
+                       *[func.sum(case((Allocation.part == part, Allocation.amount), else_=0))
+                         .label(part) for part in PARTS])
+                .where(Allocation.reversal_id.is_(None)).group_by(Allocation.repayment_id)
+                .subquery())
+    yield ("repayment_allocated", "repayment {seq}: amount {a} ≠ allocations {b}",
+           select(Repayment.loan_id, Repayment.external_ref, Repayment.amount, original.c.total)
+           .outerjoin(original, original.c.repayment_id == Repayment.id)
+           .where(or_(_differs(Repayment.amount, original.c.total),
+                      *[_differs(getattr(Repayment, part), original.c[part])
+                        for part in PARTS])))
+    reversed_rows = (select(Allocation.repayment_id, func.sum(Allocation.amount).label("total"))
+                     .where(Allocation.reversal_id.is_not(None))
+                     .group_by(Allocation.repayment_id).subquery())
+    approved = (select(Reversal.repayment_id).where(Reversal.status == "approved")
+                .subquery())
+    expected = case((approved.c.repayment_id.is_not(None), -Repayment.amount), else_=0)
+    yield ("reversal_mirrors", "repayment {seq}: reversal rows {b}, expected {a}",
+           select(Repayment.loan_id, Repayment.external_ref, expected, reversed_rows.c.total)
+           .outerjoin(reversed_rows, reversed_rows.c.repayment_id == Repayment.id)
+           .outerjoin(approved, approved.c.repayment_id == Repayment.id)
+           .where(or_(_differs(expected, reversed_rows.c.total),
+                      (approved.c.repayment_id.is_not(None))
+                      != Repayment.reversed_at.is_not(None))))
+
+
+def _loan_checks():
+    principal = (select(Charge.loan_id, func.sum(Charge.amount).label("total"))
+                 .where(Charge.kind == "principal").group_by(Charge.loan_id).subquery())
+    yield ("principal_scheduled", "{seq}: principal {a} ≠ principal charged {b}",
+           select(Loan.id, literal("loan"), Loan.principal, principal.c.total)
+           .outerjoin(principal, principal.c.loan_id == Loan.id)
+           .where(_differs(Loan.principal, principal.c.total)))
+    balance = (select(Installment.loan_id, func.sum(
+        Installment.principal_due + Installment.interest_due + Installment.penalty_due
+        - Installment.principal_paid - Installment.interest_paid - Installment.penalty_paid)
+        .label("total")).group_by(Installment.loan_id).subquery())
+    yield ("closed_settled", "{seq}: status {a} with {b} outstanding",
+           select(Loan.id, literal("loan"), Loan.status, balance.c.total)
+           .join(balance, balance.c.loan_id == Loan.id)
+           .where(Loan.status.in_(("closing", "closed")), balance.c.total > TOLERANCE))
+
+
+def verify(loan_ids=None):
+    """Every break of every invariant, as Break rows (empty: the ledger is sound)."""
+    breaks = []
+    for code, template, query in (*_installment_checks(), *_repayment_checks(),
+                                  *_loan_checks()):
+        if loan_ids is not None:
+            query = query.where(query.selected_columns[0].in_(loan_ids))
+        for loan_id, seq, a, b in db.session.execute(query):
+            breaks.append((loan_id, code, template.format(seq=seq, a=a, b=b)))
+    if not breaks:
+        return []
+    numbers = dict(db.session.execute(
+        select(Loan.id, Loan.loan_no).where(Loan.id.in_({b[0] for b in breaks}))).all())
+    return sorted(Break(loan_id, numbers.get(loan_id, "?"), code, detail)
+                  for loan_id, code, detail in breaks)
