@@ -89,6 +89,7 @@ def create_app(config=None):
     # Modules that register the operations BPMN service tasks may call.
     import cases.collection, cases.extensions, cases.operations  # noqa: E401,F401
     import cases.closure, cases.reminders, cases.risk, ledger.repayments  # noqa: E401,F401
+    import ledger.writeoff  # noqa: F401
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
@@ -101,6 +102,7 @@ def create_app(config=None):
     from api import bp as api_bp
     from cases.extension_views import bp as extensions_bp
     from ledger.views import bp as repayments_bp
+    from ledger.writeoff_views import bp as write_offs_bp
     from cases.risk_views import bp as risk_bp
     from cases.views import bp as cases_bp
     from compliance.search_views import bp as compliance_search_bp
@@ -108,8 +110,8 @@ def create_app(config=None):
     from management.views import bp as management_bp  # also `flask tasks overdue`
     from studio import bp as studio_bp
     from workflows.views import bp as workflows_bp
-    for blueprint in (accounts_bp, workflows_bp, cases_bp, repayments_bp, extensions_bp,
-                      risk_bp, api_bp, admin_bp, management_bp, studio_bp,
+    for blueprint in (accounts_bp, workflows_bp, cases_bp, repayments_bp, write_offs_bp,
+                      extensions_bp, risk_bp, api_bp, admin_bp, management_bp, studio_bp,
                       compliance_search_bp, compliance_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)

@@ -372,7 +372,16 @@ def record_legal_outcome(data):
         repayment = post_recovery(loan, recovered, concluded,
                                   RECOVERY_SOURCES.get(outcome, "legal_recovery"),
                                   f"legal-outcome:{task_id}", actor)
-    return {"outcome": outcome, "repayment_id": repayment.id if repayment else None}
+    write_off = None
+    if outcome == "write_off_proposal":
+        # The lawyer's proposal goes to approval (ledger.writeoff), unless the loan cannot be
+        # proposed now: already written off, a proposal running, or nothing left after recovery.
+        from ledger.writeoff import DEFAULT_LEGAL_REASON, refusal, start_write_off
+        if refusal(loan) is None:
+            write_off = start_write_off(loan, data.get("legal_outcome_note")
+                                        or DEFAULT_LEGAL_REASON, actor).id
+    return {"outcome": outcome, "repayment_id": repayment.id if repayment else None,
+            "write_off_instance_id": write_off}
 
 
 # Which repayment source a legal outcome's recovered money is posted under.
