@@ -59,7 +59,9 @@ def _payload(i, borrower, disbursed, maturity, schedule=None):
     company = borrower.endswith(("公司", "合作社"))
     body = {"loan_no": f"DH2026-{i:04d}", "borrower_name": borrower,
             "product": "installment" if schedule else "term",
-            "principal": str(100000 * (1 + i % 7)), "interest_rate": "0.0435",
+            "principal": str(100000 * (1 + i % 7)),
+            # DH2026-0022 bears 9%: its penalty rate (13.5%) is held at the legal ceiling.
+            "interest_rate": "0.09" if i == 22 else "0.0435",
             "disbursed_on": disbursed.isoformat(), "maturity_on": maturity.isoformat(),
             "account_manager": "account_manager" if i % 2 else "account_manager2",
             "purpose": "采购原材料 / purchase of raw materials",

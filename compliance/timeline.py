@@ -1,17 +1,18 @@
 """A case's timeline: its audit events (the single source), classified by kind, filtered by
 kind and person, optionally cut at a date; and the case as it stood on that date."""
 import datetime as dt
-from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
 
 from accounts.models import User, utc
 from audit.models import AuditEvent
 from cases.models import StageChange
-from ledger.models import Installment, Repayment
 from cases.presenters import history_rows
 from cases.staging import BEIJING
 from extensions import db
+from ledger.book import cents
+from ledger.models import Allocation, Charge
 from workflows.inbox import task_title
 from workflows.models import HumanTask
 
@@ -93,17 +94,15 @@ def people(loan):
 
 
 def state_as_of(loan, day):
-    """The case as it stood at the end of `day` (Beijing). Approximate: the balance is the
-    current schedule's amounts due minus repayments paid by then (later penalties or schedule
-    changes such as an extension are not undone); DPD and stage are those of the last stage
+    """The case as it stood at the end of `day` (Beijing). The balance is exact: the ledger's
+    charges booked by then less its allocations booked by then (reversals included). DPD and
+    stage are approximate: those of the last stage
     change on or before the day (DPD as it was on that change, staging runs daily); open tasks
     are tasks created by then and not completed by then (a task cancelled without a completion
     time is left out)."""
     cutoff = end_of_day(day)
-    due = sum((i.principal_due + i.interest_due + i.penalty_due
-               for i in Installment.query.filter_by(loan_id=loan.id)), start=Decimal("0"))
-    paid = sum((r.principal + r.interest + r.penalty for r in Repayment.query.filter(
-        Repayment.loan_id == loan.id, Repayment.paid_at < cutoff)), start=Decimal("0"))
+    due, paid = (db.session.scalar(select(func.coalesce(func.sum(model.amount), 0)).where(
+        model.loan_id == loan.id, model.created_at < cutoff)) for model in (Charge, Allocation))
     change = (StageChange.query.filter(StageChange.loan_id == loan.id,
                                        StageChange.changed_on <= day)
               .order_by(StageChange.changed_on.desc(), StageChange.id.desc()).first())
@@ -112,7 +111,7 @@ def state_as_of(loan, day):
              .order_by(HumanTask.created_at, HumanTask.id)
              if (t.completed_at is not None and utc(t.completed_at) >= cutoff)
              or (t.completed_at is None and t.state not in ("cancelled", "completed"))]
-    return {"day": day, "outstanding": due - paid,
+    return {"day": day, "outstanding": cents(due) - cents(paid),
             "dpd": change.dpd if change else 0,
             "stage": change.to_stage if change else "current",
             "open_tasks": [(t, task_title(t)) for t in tasks]}

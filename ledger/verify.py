@@ -27,7 +27,7 @@ from ledger.models import PARTS, Allocation, Charge, Installment, Repayment, Rev
 TOLERANCE = 0.005
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Break:
     loan_id: int
     loan_no: str

@@ -61,13 +61,18 @@ def _clean(app):
         yield
         db.session.rollback()
         clock.set_now(None)
-        # Reference data seeded by migrations stays.
+        # Reference data seeded by migrations stays, as seeded.
         tables = [t.name for t in reversed(db.metadata.sorted_tables) if t.name != "products"]
         if is_postgres(app):
             db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
             for name in tables:
                 db.session.execute(text(f"DELETE FROM {name}"))
+        db.session.execute(text("INSERT INTO legal_rate_caps (effective_on, lpr_one_year, "
+                                "multiple, entered_at) VALUES ('2025-05-20', 0.03, 4, "
+                                "CURRENT_TIMESTAMP)"))
+        db.session.execute(text("UPDATE products SET penalty_markup = 0.5, "
+                                "compound_interest = false"))
         db.session.commit()
 
 

@@ -1,15 +1,17 @@
 """Collection escalation (DOMAIN.md §5.3): phone collection by stage, promises to pay, visit
 and litigation after the leader's approval, legal steps, monthly notices, repayments."""
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 
 from accounts.operations import create_user
 from audit.models import AuditEvent
-from cases.collection import add_month, next_call_window
+from cases.collection import add_month, next_call_window, overdue_amount
 from cases.models import ContactLogEntry, Loan, PromiseToPay
-from ledger.repayments import post_repayment
 from cases.staging import run_daily
+from ledger.penalty import accrue as accrue_penalty
+from ledger.repayments import post_repayment
 from tests.conftest import PASSWORD, login
 from tests.test_servicing import serviced  # noqa: F401 (fixture)
 from workflows import clock
@@ -72,6 +74,13 @@ def pay(loan, amount, ref, user):
                                           "external_ref": ref}, user)
 
 
+def overdue_now(loan, accrue=False):
+    """What is overdue today, with the penalty interest up to today when `accrue`."""
+    if accrue:
+        accrue_penalty(clock.now().astimezone(BEIJING).date(), loan.id)
+    return overdue_amount(db_loan(loan))
+
+
 def actions(prefix="collection."):
     return [e.action for e in AuditEvent.query.filter(AuditEvent.action.like(prefix + "%"))
             .order_by(AuditEvent.id)]
@@ -93,7 +102,8 @@ def test_phone_task_shows_stage_rules_and_window_and_logs_the_call(app, overdue,
     task = ready(loan, "phone_collection")
     assert task.lane == "collector" and task.priority == 1 and task.form_key == "collection_call"
     assert task.context["dpd"] == 2 and task.context["stage"] == "dpd_1_3"
-    assert task.context["overdue_amount"] == "101000.00"
+    # 100,000 + 1,000 interest + 2 days' penalty at 4.35% × 1.5 (35.75).
+    assert task.context["overdue_amount"] == "101035.75"
     assert "borrower only" in task.context["stage_rules_en"]
     assert "只联系借款人本人" in task.context["stage_rules_zh"]
     assert task.context["next_call_window"].startswith("2026-05-08 09:30–11:00")
@@ -148,9 +158,10 @@ def test_promise_kept(app, overdue, staff):
     at(dt.date(2026, 5, 11), 18, 1)
     fire_due_timers()
     assert PromiseToPay.query.get(promise.id).status == "kept"
-    # Still overdue (51 000): phone collection resumes.
+    # Still overdue (51 000 and the penalty since): phone collection resumes.
     task = ready(loan, "phone_collection")
-    assert task.context["overdue_amount"] == "51000.00"
+    assert task.context["overdue_amount"] == str(overdue_now(loan))
+    assert Decimal("51000") < overdue_now(loan) < Decimal("51200")
     assert actions() == ["collection.call_logged", "collection.promise_made",
                          "collection.repayment_noted", "collection.promise_kept"]
 
@@ -161,7 +172,7 @@ def test_promise_kept_by_clearing_the_overdue_ends_collection(app, overdue, staf
         CALL, collection_result="promised_to_pay", promised_on="2026-05-11",
         promised_amount="101000.00"))
     at(dt.date(2026, 5, 11), 9)
-    pay(loan, "101000.00", "R1", staff["admin"])
+    pay(loan, str(overdue_now(loan, accrue=True)), "R1", staff["admin"])
     assert PromiseToPay.query.filter_by(loan_id=loan.id).one().status == "kept"
     instance = collection(loan)
     assert instance.status == "completed" and instance.next_timer_at is None
@@ -273,7 +284,7 @@ def test_repayment_during_litigation(app, overdue, staff):
        court_case_no="(2026)浙0106民初9号", filed_on="2026-08-11", filed_documents=["complaint"])
     preservation = ready(loan, "legal_preservation")
     # Paying everything overdue (installments of 6 May and 19 June) ends collection.
-    pay(loan, "201000.00", "R2", staff["admin"])
+    pay(loan, str(overdue_now(loan, accrue=True)), "R2", staff["admin"])
     assert HumanTask.query.get(preservation.id).state == "cancelled"
     instance = collection(loan)
     assert instance.status == "completed" and instance.next_timer_at is None

@@ -190,7 +190,9 @@ def test_daily_staging_overdue_collection_and_repayment_message(app, serviced, u
     loan = serviced()
     assert run_daily(dt.date(2026, 5, 6))["stage_changes"] == 0
     counts = run_daily(dt.date(2026, 5, 8))
-    assert counts == {"loans": 1, "stage_changes": 1, "overdue": 1}
+    # Two days of penalty interest on 100,000 at 4.35% + 50%: 100000 × 6.525% × 2 / 365.
+    assert counts == {"loans": 1, "stage_changes": 1, "overdue": 1, "penalty_charges": 1,
+                      "penalty": "35.75", "ledger_breaks": 0}
     loan = Loan.query.get(loan.id)
     assert (loan.dpd, loan.stage, loan.stage_since) == (2, "dpd_1_3", dt.date(2026, 5, 8))
     change = StageChange.query.filter_by(loan_id=loan.id).one()
@@ -208,7 +210,9 @@ def test_daily_staging_overdue_collection_and_repayment_message(app, serviced, u
     collection = HumanTask.query.filter_by(case_id=loan.id, bpmn_id="phone_collection",
                                            state="ready").one()
     # Paying the overdue installment clears it: the repayment message ends collection.
-    post_repayment(loan, {"amount": "100500.00", "paid_at": "2026-05-12",
+    first = Installment.query.filter_by(loan_id=loan.id, seq=1).one()
+    assert first.penalty_due == Decimal("107.26")  # 6 days by May 12
+    post_repayment(loan, {"amount": str(first.outstanding), "paid_at": "2026-05-12",
                           "external_ref": "P2"}, users["admin"])
     assert HumanTask.query.get(collection.id).state == "cancelled"
     instance = ProcessInstance.query.get(collection.instance_id)
@@ -322,11 +326,13 @@ def test_a_second_daily_run_records_nothing_twice_and_repayment_restages(app, se
     loan = serviced()
     clock.set_now(dt.datetime(2026, 5, 8, 2, tzinfo=UTC))
     assert run_daily(dt.date(2026, 5, 8))["stage_changes"] == 1
-    assert run_daily(dt.date(2026, 5, 8)) == {"loans": 1, "stage_changes": 0, "overdue": 0}
+    again = run_daily(dt.date(2026, 5, 8))
+    assert again == {"loans": 1, "stage_changes": 0, "overdue": 0, "penalty_charges": 0,
+                     "penalty": "0", "ledger_breaks": 0}
     assert AuditEvent.query.filter_by(action="case.overdue").count() == 1
     assert AuditEvent.query.filter_by(action="case.stage_changed").count() == 1
-    # Paying the overdue installment puts the loan back to current at once.
-    post_repayment(loan, {"amount": "101000.00", "paid_at": "2026-05-08",
+    # Paying the overdue installment (with its penalty) puts the loan back to current at once.
+    post_repayment(loan, {"amount": "101035.75", "paid_at": "2026-05-08",
                           "external_ref": "NOW"}, users["admin"])
     loan = Loan.query.get(loan.id)
     assert (loan.dpd, loan.stage) == (0, "current")

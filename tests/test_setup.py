@@ -1,4 +1,7 @@
 """Migrations, accounts CLI, demo data and the audit chain."""
+import datetime as dt
+from decimal import Decimal
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
@@ -9,6 +12,7 @@ from audit.models import AuditEvent
 from audit.operations import verify_chain
 from cases.models import Loan
 from extensions import db
+from ledger.models import Charge
 from tests.conftest import is_postgres
 from workflows.models import HumanTask
 
@@ -53,6 +57,24 @@ def test_demo_load(app, deployed):
                         "verify_settlement"}
     overdue = Loan.query.filter(Loan.dpd > 0).all()
     assert len(overdue) == 2 and {loan.stage for loan in overdue} == {"dpd_8_30"}
+    # The overdue loans bear penalty interest; DH2026-0022 (9%) at the legal ceiling of 12%.
+    capped = Loan.query.filter_by(loan_no="DH2026-0022").one()
+    rates = {c.rate for c in Charge.query.filter_by(loan_id=capped.id, source="penalty")}
+    assert rates == {Decimal("0.12")}
+    balance = capped.outstanding
+    verified = runner.invoke(args=["ledger", "verify"])
+    assert verified.exit_code == 0 and "every invariant holds" in verified.output
+    # The next day's run adds a day of penalty interest, and only one.
+    from cases.staging import beijing_today, run_daily
+    tomorrow = beijing_today() + dt.timedelta(days=1)
+    run_daily(tomorrow)
+    run_daily(tomorrow)
+    db.session.expire_all()
+    unpaid = sum(i.principal_due - i.principal_paid for i in capped.installments
+                 if i.due_on < tomorrow)
+    assert capped.outstanding - balance == (unpaid * Decimal("0.12") / 365).quantize(
+        Decimal("0.01"))
+    assert runner.invoke(args=["ledger", "verify"]).exit_code == 0
     assert User.query.filter_by(username="dual").one().roles == {"account_manager",
                                                                  "post_loan_officer"}
     again = runner.invoke(args=["demo", "load", "--if-empty"])

@@ -66,8 +66,10 @@ def test_as_of_before_a_repayment_shows_the_earlier_balance(app, serviced, users
     loan = busy_case(serviced, users)
     before = state_as_of(loan, dt.date(2026, 5, 10))
     after = state_as_of(loan, dt.date(2026, 5, 12))
-    assert before["outstanding"] == Decimal("303000.00")
-    assert after["outstanding"] == Decimal("202000.00")
+    # The penalty booked by the daily run of May 8 counts from then on; the repayment posted
+    # on May 12 first took the penalty accrued up to that day (107.26).
+    assert before["outstanding"] == Decimal("303035.75")
+    assert after["outstanding"] == Decimal("202107.26")
     assert (before["dpd"], before["stage"]) == (2, "dpd_1_3")
     early = state_as_of(loan, dt.date(2026, 3, 5))
     assert (early["dpd"], early["stage"]) == (0, "current")
@@ -76,7 +78,7 @@ def test_as_of_before_a_repayment_shows_the_earlier_balance(app, serviced, users
     client = app.test_client()
     login(client, "compliance")
     html = client.get(f"/cases/{loan.loan_no}/timeline?as_of=2026-05-10").get_data(as_text=True)
-    assert "303000.00" in html and "TL-1" not in html
+    assert "303,035.75" in html and "TL-1" not in html
 
 
 def test_dossier_html_has_hashes_and_is_audited(app, serviced, users):  # noqa: F811
