@@ -50,5 +50,5 @@ def page_args(request, default_size=20):
     return page, size
 
 
-from api import cases, repayments, tasks  # noqa: E402,F401  (routes register on bp)
+from api import cases, repayments, reversals, tasks  # noqa: E402,F401  (routes register on bp)
 from api import extensions  # noqa: E402,F401
