@@ -1,5 +1,6 @@
-"""Administrators' pages: open problems, calendar, notification outbox."""
+"""Administrators' pages: open problems, calendar, notification outbox, penalty interest."""
 import datetime as dt
+from decimal import Decimal
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import format_date
@@ -8,15 +9,18 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from accounts.auth import roles_required
-from admin.forms import ActionForm, CalendarDaysForm
+from accounts.models import User
+from admin.forms import ActionForm, CalendarDaysForm, PenaltyTermsForm, RateCapForm
 from calendars.operations import CalendarInputError, enter_days, remove_day
 from calendars.workdays import entered_days, non_standard_days, year_source
-from cases.models import CaseProblem, Loan
+from cases.models import PRODUCT_LABELS, CaseProblem, Loan, Product
 from extensions import db
+from ledger.models import LegalRateCap
+from ledger.operations import enter_rate_cap, set_penalty_terms
 from notifications.models import Notification
 from notifications.outbox import retry
 from workflows import clock
-from workflows.errors import WorkflowError
+from workflows.errors import InvalidData, WorkflowError
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -166,3 +170,124 @@ def notification_retry(notification_id):
     else:
         flash(_("The notification will be sent again at the next run."), "success")
     return redirect(url_for("admin.notifications"))
+
+
+# ---------------------------------------------------------------- penalty interest
+# Rates are stored as fractions (0.5, 0.03) and always shown and entered as percentages.
+
+def _plain(number):
+    """Decimal('50.0000') → '50', Decimal('4.50') → '4.5'."""
+    return f"{Decimal(number).normalize():f}"
+
+
+def _percent(fraction, places=2):
+    """0.03 → '3.00%'; more places only when the value has them (0.034567 → '3.4567%')."""
+    value = Decimal(fraction) * 100
+    shown = value.quantize(Decimal(1).scaleb(-places))
+    return f"{shown:f}%" if shown == value else f"{_plain(value)}%"
+
+
+def _product_label(code):
+    label = PRODUCT_LABELS.get(code)
+    return str(label) if label is not None else code
+
+
+def _terms_form(product):
+    return PenaltyTermsForm(formdata=None, prefix=product.code, data={
+        "markup": Decimal(_plain(product.penalty_markup * 100)),
+        "compound": product.compound_interest})
+
+
+def _render_penalty(posted_terms=None, cap_form=None, status=200):
+    """The page; `posted_terms` is (code, form) of a product form that failed."""
+    order = list(PRODUCT_LABELS)
+    products = sorted(Product.query.all(), key=lambda p: (
+        order.index(p.code) if p.code in order else len(order), p.code))
+    rows = []
+    for product in products:
+        failed = posted_terms is not None and posted_terms[0] == product.code
+        rows.append({"product": product, "label": _product_label(product.code),
+                     "markup": f"+{_plain(product.penalty_markup * 100)}%",
+                     "form": posted_terms[1] if failed else _terms_form(product),
+                     "failed": failed})
+    caps = LegalRateCap.query.order_by(LegalRateCap.effective_on.desc()).all()
+    today = clock.today()
+    in_force = next((c.effective_on for c in caps if c.effective_on <= today), None)
+    ids = {c.entered_by_id for c in caps if c.entered_by_id is not None}
+    users = {u.id: u for u in User.query.filter(User.id.in_(ids))} if ids else {}
+    cap_rows = [{"cap": c, "lpr": _percent(c.lpr_one_year), "ceiling": _percent(c.annual_cap),
+                 "multiple": f"{_plain(c.multiple)}×", "entered_by": users.get(c.entered_by_id),
+                 "status": ("in_force" if c.effective_on == in_force else
+                            "upcoming" if c.effective_on > today else "superseded")}
+                for c in caps]
+    current = next((r for r in cap_rows if r["status"] == "in_force"), None)
+    return render_template("admin/penalty.html", products=rows, caps=cap_rows, current=current,
+                           cap_form=cap_form or RateCapForm(formdata=None)), status
+
+
+def _operation_errors(form, exc, fields):
+    """The operation's field errors (`fields`: its names → the form's), translated, next to
+    the fields; any other refusal as a message above the form."""
+    shown = False
+    for name, messages in (exc.field_errors or {}).items():
+        target = fields.get(name)
+        if target is not None:
+            form[target].errors = list(form[target].errors) + [_(m) for m in messages]
+            shown = True
+    if not shown:
+        flash(_("The request could not be completed."), "error")
+
+
+@bp.route("/penalty")
+@login_required
+@roles_required("admin")
+def penalty():
+    return _render_penalty()
+
+
+@bp.route("/penalty/products/<code>", methods=["POST"])
+@login_required
+@roles_required("admin")
+def penalty_product(code):
+    if db.session.get(Product, code) is None:
+        abort(404)
+    form = PenaltyTermsForm(prefix=code)
+    if form.validate_on_submit():
+        try:
+            product = set_penalty_terms(code, form.markup.data / 100, form.compound.data,
+                                        current_user._get_current_object())
+        except InvalidData as exc:
+            _operation_errors(form, exc, {"penalty_markup": "markup"})
+        else:
+            flash(_("Penalty interest of %(product)s saved: contract rate %(markup)s, "
+                    "compound interest %(compound)s.", product=_product_label(code),
+                    markup=f"+{_plain(product.penalty_markup * 100)}%",
+                    compound=_("yes") if product.compound_interest else _("no")), "success")
+            return redirect(url_for("admin.penalty", _anchor="products"))
+    flash(_("Please correct the errors below."), "error")
+    return _render_penalty(posted_terms=(code, form), status=400)
+
+
+@bp.route("/penalty/caps", methods=["POST"])
+@login_required
+@roles_required("admin")
+def penalty_cap():
+    form = RateCapForm()
+    if form.validate_on_submit():
+        replaced = db.session.get(LegalRateCap, form.effective_on.data) is not None
+        try:
+            row = enter_rate_cap(form.effective_on.data, form.lpr.data / 100,
+                                 form.multiple.data, current_user._get_current_object())
+        except InvalidData as exc:
+            _operation_errors(form, exc, {"lpr_one_year": "lpr", "multiple": "multiple"})
+        else:
+            values = {"day": row.effective_on.isoformat(), "cap": _percent(row.annual_cap)}
+            if replaced:
+                flash(_("The legal ceiling from %(day)s was replaced: %(cap)s a year.",
+                        **values), "success")
+            else:
+                flash(_("Legal ceiling from %(day)s entered: %(cap)s a year.", **values),
+                      "success")
+            return redirect(url_for("admin.penalty", _anchor="caps"))
+    flash(_("Please correct the errors below."), "error")
+    return _render_penalty(cap_form=form, status=400)
