@@ -20,6 +20,7 @@ from cases.models import PRODUCT_LABELS, STAGE_LABELS, Document, Loan
 from cases.operations import get_loan, receive_loan
 from cases.presenters import case_records, history_rows, plain
 from ledger.repayments import REPAYMENT_POSTERS
+from ledger.presenters import reversal_context
 from ledger.summary import ledger_context
 from cases.records import (CONTACT_KIND_LABELS, CONTENT_TYPES, DOCUMENT_KIND_LABELS,
                            OUTCOME_LABELS, add_contact, document_path, ensure_open, log_contact,
@@ -153,7 +154,8 @@ def _render_case(loan, status=200, open_form=None, **forms):
     return render_template(
         "cases/show.html", loan=loan, tasks=open_tasks_of_case(loan.id),
         history=history_rows(case_events(loan.id)), records=case_records(loan),
-        ledger=ledger_context(loan), may_change=may_change, open_form=open_form, plain=plain,
+        ledger=ledger_context(loan), **reversal_context(loan, current_user),
+        may_change=may_change, open_form=open_form, plain=plain,
         PRODUCT_LABELS=PRODUCT_LABELS, STAGE_LABELS=STAGE_LABELS,
         CONTACT_KIND_LABELS=CONTACT_KIND_LABELS, OUTCOME_LABELS=OUTCOME_LABELS,
         DOCUMENT_KIND_LABELS=DOCUMENT_KIND_LABELS,

@@ -19,7 +19,8 @@ def world(app, new_loan, users):
     return {"loan_no": loan.loan_no, "task_id": open_tasks_of_case(loan.id)[0].id,
             "draft_id": 1, "late_id": 1, "notification_id": 1, "day": "2026-10-01",
             "key": "handover", "process_key": "handover", "version": 1,
-            "repayment_id": 1, "reversal_id": 1, "external_ref": "R-1"}
+            "repayment_id": 1, "reversal_id": 1, "external_ref": "R-1",
+            "code": "term"}
 
 
 def state_changing_rules(app):
