@@ -11,7 +11,9 @@ from cases.collection import add_month, next_call_window, overdue_amount
 from cases.models import ContactLogEntry, Loan, PromiseToPay
 from cases.staging import run_daily
 from ledger.penalty import accrue as accrue_penalty
+from ledger.models import Repayment
 from ledger.repayments import post_repayment
+from ledger.verify import verify
 from tests.conftest import PASSWORD, login
 from tests.test_servicing import serviced  # noqa: F401 (fixture)
 from workflows import clock
@@ -233,10 +235,18 @@ def test_visit_rejected_then_approved_then_litigation_to_the_end(app, overdue, s
     do(loan, "legal_preservation", lawyer, accounts_frozen="ICBC 6222…, 80 000",
        assets_seized="厂房", preservation_ruling_no="(2026)浙0106财保45号",
        preservation_on="2026-05-14")
+    with pytest.raises(InvalidData) as refused:  # more than is owed: nothing changes
+        do(loan, "legal_outcome", lawyer, legal_outcome_kind="liquidation",
+           recovered_amount="9000000.00", concluded_on="2026-05-20")
+    assert "recovered_amount" in refused.value.field_errors
     do(loan, "legal_outcome", lawyer, legal_outcome_kind="liquidation",
        recovered_amount="90000.00", concluded_on="2026-05-20")
     instance = collection(loan)
     assert instance.status == "completed" and instance.next_timer_at is None
+    # The money recovered is posted through the ledger as a repayment from liquidation.
+    recovery = Repayment.query.filter_by(loan_id=loan.id).one()
+    assert (recovery.amount, recovery.source) == (Decimal("90000.00"), "liquidation")
+    assert recovery.penalty > 0 and verify() == []
     assert ready(loan) == []
     assert actions() == ["collection.call_logged", "collection.call_logged",
                          "collection.visit_logged", "collection.legal_concluded"]

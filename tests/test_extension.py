@@ -9,6 +9,8 @@ from audit.models import AuditEvent
 from cases.extensions import request_extension
 from cases.models import CaseProblem, Loan, LoanExtension
 from extensions import db
+from ledger.models import Charge
+from ledger.verify import verify
 from tests.conftest import PASSWORD, login
 from tests.test_servicing import reminder_instances, serviced  # noqa: F401  (fixture)
 from workflows.errors import Conflict, InvalidData, NotAllowed
@@ -89,6 +91,11 @@ def test_approval_changes_maturity_rate_and_moves_the_reminder(app, serviced, bo
     # Only the final installment moves.
     assert [i.due_on.isoformat() for i in loan.installments] == [
         "2026-05-06", "2026-06-19", "2026-12-15"]
+    # The 64 added days bear interest on the final installment's 100,000 at the new 5%.
+    extra = Charge.query.filter_by(loan_id=loan.id, source="extension").one()
+    assert extra.amount == Decimal("876.71") and extra.rate == Decimal("0.05")
+    assert loan.installments[-1].interest_due == Decimal("1876.71")
+    assert loan.outstanding == Decimal("303876.71") and verify() == []
     ext = LoanExtension.query.filter_by(loan_id=loan.id).one()
     assert (ext.old_maturity_on, ext.new_maturity_on) == (dt.date(2026, 10, 12),
                                                           dt.date(2026, 12, 15))

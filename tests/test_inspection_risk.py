@@ -1,5 +1,6 @@
 """Periodic inspection (DOMAIN.md §5.6) and risk warning (§5.7) on the fake clock."""
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 
@@ -7,8 +8,10 @@ from accounts.operations import create_user
 from audit.models import AuditEvent
 from cases.models import Loan, RiskSignal
 from cases.operations import register_loan
-from ledger.repayments import post_repayment
 from extensions import db
+from ledger.repayments import post_repayment
+from ledger.schedule import recall_loan
+from ledger.verify import verify
 from notifications.models import Notification
 from tests.conftest import HANDOVER_DATA, login
 from tests.test_servicing import hand_over, three_installment_payload
@@ -217,6 +220,17 @@ def test_early_recall_is_recorded_and_notified(app, staff):
             if "提前收回" in n.body}
     assert set(sent) == {"13800138000", "am"}
     assert db.session.get(Loan, loan.id).inspection_frequency == "monthly"
+    # The whole balance falls due on the recall day (disbursement day here: no interest has
+    # run yet, so all of it is given back); collection starts at once.
+    loan = db.session.get(Loan, loan.id)
+    assert {i.due_on for i in loan.installments} == {dt.date(2026, 3, 2)}
+    assert [i.interest_due for i in loan.installments] == [0, 0, 0]
+    assert loan.outstanding == Decimal("300000.00") and event.data["collection_started"]
+    assert [i.definition.process_key for i in running_instances(loan.id, "collection")] == [
+        "collection"]
+    assert not running_instances(loan.id, "reminders") and verify() == []
+    # A loan is recalled once: a second recall changes nothing.
+    assert recall_loan(loan.id, dt.date(2026, 3, 3), "again", staff["risk"]) is None
 
 
 def test_preservation_is_recorded(app, staff):
