@@ -355,7 +355,7 @@ def test_the_include_offers_what_each_user_may_do(app, serviced, staff):  # noqa
     first = pay(loan, "1000.00", "CB-1", staff["admin"])
     pay(loan, "2000.00", "CB-2", staff["admin"])
     html = render(app, loan, staff["clerk"])
-    assert html.count('method="post"') == 2 and "Request reversal" in html
+    assert html.count('method="post"') == 2 and "申请冲正" in html
     assert f'<label for="reversal-reason-{first.id}">' in html
     assert f'id="reversal-reason-{first.id}"' in html
     reversal = request_reversal(first.id, "The debit bounced.", staff["clerk"])

@@ -197,7 +197,7 @@ def test_proposal_through_the_case_page(app, serviced, team):
     assert client.post(url, data={"reason": REASON}).status_code == 302
     assert len(instances(loan)) == 1
     again = client.post(url, data={"reason": REASON}, follow_redirects=True)
-    assert "already being decided" in again.get_data(as_text=True)
+    assert "正在审批中" in again.get_data(as_text=True)
     assert len(instances(loan)) == 1
 
 
