@@ -4,6 +4,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from flask_babel import force_locale
 from flask import render_template_string
 
 from accounts.operations import create_user
@@ -343,7 +344,7 @@ def test_compliance_is_refused(app, serviced, staff, token_for):  # noqa: F811
 
 
 def render(app, loan, user):
-    with app.test_request_context(headers=EN):
+    with app.test_request_context(headers=EN), force_locale("en"):
         return render_template_string('{% include "ledger/reversals.html" %}', loan=loan,
                                       **reversal_context(loan, user))
 
@@ -355,7 +356,7 @@ def test_the_include_offers_what_each_user_may_do(app, serviced, staff):  # noqa
     first = pay(loan, "1000.00", "CB-1", staff["admin"])
     pay(loan, "2000.00", "CB-2", staff["admin"])
     html = render(app, loan, staff["clerk"])
-    assert html.count('method="post"') == 2 and "申请冲正" in html
+    assert html.count('method="post"') == 2 and "Request reversal" in html
     assert f'<label for="reversal-reason-{first.id}">' in html
     assert f'id="reversal-reason-{first.id}"' in html
     reversal = request_reversal(first.id, "The debit bounced.", staff["clerk"])
