@@ -5,15 +5,18 @@ Nothing else writes an installment's `*_due` or `*_paid`: each change is an immu
 plus the running total, in the same transaction, under the loan's lock.
 """
 import datetime as dt
+from contextlib import contextmanager
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from cases.models import Loan
 from extensions import db
 from ledger.models import PARTS, Allocation, Charge, Installment
 from workflows import clock
+from workflows.errors import WorkflowError
 from workflows.service import lock_case
 
 CENT = Decimal("0.01")
@@ -36,6 +39,21 @@ def lock_loan(loan_id):
     return db.session.scalars(
         select(Loan).where(Loan.id == loan_id).options(selectinload(Loan.installments))
         .execution_options(populate_existing=True)).one()
+
+
+@contextmanager
+def one_transaction(conflict):
+    """Commit what the block did, or roll all of it back on a refusal. A unique index that
+    lost a race at this instant (IntegrityError) becomes the Conflict `conflict()` returns."""
+    try:
+        yield
+        db.session.commit()
+    except WorkflowError:
+        db.session.rollback()
+        raise
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise conflict() from exc
 
 
 def charge(installment, kind, source, amount, **details):

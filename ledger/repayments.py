@@ -8,19 +8,17 @@ under the loan's row lock, so simultaneous payments to one loan queue up and non
 import datetime as dt
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy.exc import IntegrityError
-
 from audit.operations import record
 from cases.closure import start_closure
 from cases.reminders import cancel_reminder
 from cases.staging import restage_loan
 from extensions import db
 from i18n import N_
-from ledger.book import BEIJING, CENT, allocate, beijing_today, lock_loan
+from ledger.book import BEIJING, CENT, allocate, beijing_today, lock_loan, one_transaction
 from ledger.models import Repayment
 from ledger.penalty import accrue
 from workflows import clock
-from workflows.errors import Conflict, InvalidData, WorkflowError
+from workflows.errors import Conflict, InvalidData
 from workflows.service import deliver_message
 
 # Who may post a repayment: core banking's integration user (admin) and the back office.
@@ -57,16 +55,9 @@ def post_repayment(loan, payload, actor, source="core_banking"):
     """Post one repayment from core banking or the staff form; commits. Raises Conflict for
     a duplicate reference or a closed case, InvalidData for bad values; then nothing changed."""
     values = _parse(payload)
-    try:
+    # A race lost on the reference's unique index: the same one posted to another loan.
+    with one_transaction(lambda: _duplicate(values["external_ref"])):
         repayment = record_repayment(loan.id, values, actor, source)
-        db.session.commit()
-    except WorkflowError:
-        db.session.rollback()
-        raise
-    except IntegrityError as exc:
-        # The same reference posted at this instant to another loan (its unique index).
-        db.session.rollback()
-        raise _duplicate(values["external_ref"]) from exc
     return repayment
 
 

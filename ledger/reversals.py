@@ -9,14 +9,13 @@ finds the reversal decided (409). A partial unique index allows one live (pendin
 approved) reversal per repayment, the backstop behind the check.
 """
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from audit.operations import record
 from cases.reminders import schedule_reminders
 from cases.staging import restage_loan
 from extensions import db
 from i18n import N_
-from ledger.book import ZERO, beijing_today, cents, lock_loan, unallocate
+from ledger.book import ZERO, beijing_today, cents, lock_loan, one_transaction, unallocate
 from ledger.models import PARTS, Allocation, Repayment, Reversal
 from workflows import clock
 from workflows.errors import Conflict, InvalidData, NotAllowed, NotFound, WorkflowError
@@ -104,16 +103,9 @@ def request_reversal(repayment_id, reason, actor, loan_id=None):
     repayment = db.session.get(Repayment, repayment_id)
     if repayment is None or (loan_id is not None and repayment.loan_id != loan_id):
         raise NotFound(f"no repayment {repayment_id}", code="repayment_missing")
-    try:
+    # The partial unique index: another request for this repayment won the race.
+    with one_transaction(lambda: _pending_conflict(repayment_id)):
         reversal = _request(repayment.loan_id, repayment_id, reason, actor)
-        db.session.commit()
-    except WorkflowError:
-        db.session.rollback()
-        raise
-    except IntegrityError as exc:
-        # The partial unique index: another request for this repayment won the race.
-        db.session.rollback()
-        raise _pending_conflict(repayment_id) from exc
     return reversal
 
 

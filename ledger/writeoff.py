@@ -10,18 +10,17 @@ nothing.
 from decimal import Decimal
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from accounts.models import User
 from audit.operations import record
 from cases.models import Loan
 from extensions import db
 from i18n import N_
-from ledger.book import ZERO, beijing_today, lock_loan
+from ledger.book import ZERO, beijing_today, lock_loan, one_transaction
 from ledger.models import PARTS, Repayment, WriteOff
 from ledger.penalty import accrue
 from workflows import clock
-from workflows.errors import Conflict, InvalidData, NotAllowed, WorkflowError
+from workflows.errors import Conflict, InvalidData, NotAllowed
 from workflows.service import running_instances, start_process
 from workflows.services import service
 
@@ -92,17 +91,11 @@ def propose_write_off(loan, reason, actor):
     if not reason or len(reason) > 2000:
         raise InvalidData("the write-off proposal has errors", code="invalid",
                           field_errors={"reason": [N_("Required, at most 2000 characters.")]})
-    try:
+    # The unique index on a running (case, business key): a proposal raced this one.
+    with one_transaction(lambda: Conflict(
+            f"a write-off of loan {loan.loan_no} is already being decided",
+            code="write_off_pending")):
         instance = start_write_off(loan, reason, actor)
-        db.session.commit()
-    except WorkflowError:
-        db.session.rollback()
-        raise
-    except IntegrityError as exc:
-        # The unique index on a running (case, business key): a proposal raced this one.
-        db.session.rollback()
-        raise Conflict(f"a write-off of loan {loan.loan_no} is already being decided",
-                       code="write_off_pending") from exc
     return instance
 
 
