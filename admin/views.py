@@ -11,7 +11,8 @@ from flask_login import current_user, login_required
 from accounts.auth import roles_required
 from accounts.models import User
 from admin.forms import ActionForm, CalendarDaysForm, PenaltyTermsForm, RateCapForm
-from calendars.operations import CalendarInputError, enter_days, remove_day
+from calendars.operations import (CalendarInputError, complete_year, enter_days, remove_day,
+                                  reopen_year)
 from calendars.workdays import entered_days, non_standard_days, year_source
 from cases.models import PRODUCT_LABELS, CaseProblem, Loan, Product
 from extensions import db
@@ -36,6 +37,10 @@ CALENDAR_ERRORS = {
     "too_many_days": _l("At most %(max)d days at once."),
     "note_too_long": _l("At most %(max)d characters."),
     "day_not_entered": _l("This day was not entered; only entered days can be removed."),
+    "year_from_package": _l("%(year)s comes from the statutory calendar package."),
+    "year_complete": _l("%(year)s is already complete."),
+    "year_empty": _l("Enter the holidays and make-up working days of %(year)s first."),
+    "year_not_complete": _l("This year was not declared complete."),
 }
 NOTIFICATION_ERRORS = {
     "notification_missing": _l("This notification does not exist."),
@@ -132,6 +137,43 @@ def calendar_remove(day):
     flash(_("%(day)s removed: the statutory calendar decides it again.",
             day=row.day.isoformat()), "success")
     return redirect(url_for("admin.calendar", year=row.day.year))
+
+
+@bp.route("/calendar/<int:year>/complete", methods=["POST"])
+@login_required
+@roles_required("admin")
+def calendar_complete(year):
+    form = ActionForm()
+    if not form.validate_on_submit() or year not in YEARS:
+        abort(400)
+    try:
+        result = complete_year(year, "", current_user._get_current_object())
+    except WorkflowError as exc:
+        flash(_message(CALENDAR_ERRORS, exc), "error")
+    else:
+        flash(_("%(year)s is complete: its working days are counted from now on.", year=year),
+              "success")
+        if result.retry_error:
+            flash(_("The reminders waiting for this calendar could not be rescheduled; see "
+                    "the open problems and the log."), "error")
+    return redirect(url_for("admin.calendar", year=year))
+
+
+@bp.route("/calendar/<int:year>/reopen", methods=["POST"])
+@login_required
+@roles_required("admin")
+def calendar_reopen(year):
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        reopen_year(year, current_user._get_current_object())
+    except WorkflowError as exc:
+        flash(_message(CALENDAR_ERRORS, exc), "error")
+    else:
+        flash(_("%(year)s reopened: its working days are not counted until it is complete "
+                "again.", year=year), "success")
+    return redirect(url_for("admin.calendar", year=year))
 
 
 # ---------------------------------------------------------------- notifications

@@ -4,7 +4,8 @@ import calendar as _stdcal
 import click
 from flask.cli import AppGroup
 
-from calendars.operations import CalendarInputError, enter_days, remove_day
+from calendars.operations import (CalendarInputError, complete_year, enter_days, remove_day,
+                                  reopen_year)
 from calendars.workdays import entered_days, non_standard_days, package_knows, year_source
 from workflows.errors import WorkflowError
 
@@ -70,6 +71,9 @@ def show(year):
     if source == "package":
         extra = f", {len(entered)} entered day(s) override it" if entered else ""
         click.echo(f"{year}: from the chinese-calendar package{extra}")
+    elif source == "incomplete":
+        click.echo(f"{year}: incomplete - {len(entered)} day(s) entered, not yet declared "
+                   "complete (`calendar complete YEAR`); its working days are not counted")
     else:
         click.echo(f"{year}: from entered days ({len(entered)} entered; "
                    "other weekdays work, other weekends rest)")
@@ -96,3 +100,30 @@ def show(year):
                     line += "  [overrides the package]"
             click.echo(line)
 
+
+
+@calendar_cli.command("complete")
+@click.argument("year", type=click.IntRange(1900, 2200))
+@click.option("--note", default="", help="E.g. the State Council notice it follows.")
+def complete(year, note):
+    """Declare YEAR complete: every holiday and make-up day of it is entered, so its working
+    days may be counted (until then a date in YEAR fails loudly)."""
+    try:
+        result = complete_year(year, note, None)
+    except WorkflowError as exc:
+        raise click.ClickException(exc.message)
+    click.echo(f"{year} declared complete")
+    if result.retry_error:
+        click.echo("warning: rescheduling the reminders blocked by the missing calendar "
+                   f"failed: {result.retry_error}", err=True)
+
+
+@calendar_cli.command("reopen")
+@click.argument("year", type=click.IntRange(1900, 2200))
+def reopen(year):
+    """Take back YEAR's completeness; its working days are not counted until completed."""
+    try:
+        reopen_year(year, None)
+    except WorkflowError as exc:
+        raise click.ClickException(exc.message)
+    click.echo(f"{year} reopened: its working days are not counted until it is complete")

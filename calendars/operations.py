@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from flask import current_app
 
 from audit.operations import record
-from calendars.models import CalendarDay
-from calendars.workdays import clear_cache
+from calendars.models import CalendarDay, CalendarYear
+from calendars.workdays import clear_cache, entered_days, package_knows
 from extensions import db
 from workflows import clock
 from workflows.errors import InvalidData, NotFound
@@ -128,6 +128,52 @@ def enter_days(days, is_working, note, actor):
         result.retry_error = f"{type(exc).__name__}: {exc}"
     clear_cache()
     return result
+
+
+def complete_year(year, note, actor):
+    """Declare a year the package does not know complete: its holidays and make-up days are
+    all entered, so its working days may be counted from now on. Commits, then lets the
+    reminders and inspections blocked by the year retry."""
+    if package_knows(year):
+        raise CalendarInputError(f"{year} comes from the statutory calendar package",
+                                 "year_from_package", year=year)
+    if db.session.get(CalendarYear, year) is not None:
+        raise CalendarInputError(f"{year} is already complete", "year_complete", year=year)
+    if not entered_days(year):
+        raise CalendarInputError(f"enter the holidays and make-up days of {year} first",
+                                 "year_empty", year=year)
+    note = (note or "").strip()
+    if len(note) > NOTE_MAX:
+        raise CalendarInputError(f"the note is longer than {NOTE_MAX} characters",
+                                 "note_too_long", max=NOTE_MAX)
+    db.session.add(CalendarYear(year=year, note=note, completed_at=clock.now(),
+                                completed_by_id=getattr(actor, "id", None)))
+    record("calendar.year_completed", actor=actor,
+           data={"year": year, "note": note, "entered_days": len(entered_days(year))})
+    db.session.commit()
+    clear_cache()
+    result = EnterResult(days=[], years=[year])
+    try:
+        result.retried = _retry_calendar_problems([year], actor)
+        db.session.commit()
+    except Exception as exc:  # the year is complete; the problems stay open and visible
+        db.session.rollback()
+        current_app.logger.exception("retry_calendar_problems(%s) failed", year)
+        result.retry_error = f"{type(exc).__name__}: {exc}"
+    clear_cache()
+    return result
+
+
+def reopen_year(year, actor):
+    """Take back a year's completeness (e.g. a holiday was missed): its working days are not
+    counted again until it is declared complete. Commits."""
+    row = db.session.get(CalendarYear, year)
+    if row is None:
+        raise NotFound(f"{year} was not declared complete", code="year_not_complete")
+    record("calendar.year_reopened", actor=actor, data={"year": year})
+    db.session.delete(row)
+    db.session.commit()
+    clear_cache()
 
 
 def _retry_calendar_problems(years, actor):

@@ -2,9 +2,10 @@
 
 Backed by the `chinese-calendar` package for the years it knows, overridden by the days an
 administrator entered (calendars.models.CalendarDay: is_working False = holiday, True =
-make-up working day). A year is known when the package knows it or at least one day of it
-was entered; a date in any other year raises CalendarUnknown instead of silently counting
-weekends only (DOMAIN.md §4).
+make-up working day). A year is known when the package knows it, or when an administrator
+declared it complete (calendars.models.CalendarYear) after entering its holidays and make-up
+days; a date in any other year raises CalendarUnknown instead of silently counting weekends
+only (DOMAIN.md §4) — a year with only some days entered is still unknown.
 
 Inside an app context the entered days of a year are loaded with one query and memoized in
 `flask.g` for the rest of the app context (one web request, one CLI command, one worker
@@ -17,6 +18,7 @@ import chinese_calendar
 from flask import g, has_app_context
 
 _G_KEY = "_calendar_overrides"
+_G_COMPLETE = "_calendar_complete_years"
 # The package raises NotImplementedError outside [min year, max year] of its holidays table.
 PACKAGE_YEARS = range(min(chinese_calendar.holidays).year,
                       max(chinese_calendar.holidays).year + 1)
@@ -64,6 +66,20 @@ def entered_days(year):
     return cache[year]
 
 
+def declared_complete(year):
+    """Whether an administrator declared `year` complete (memoized per app context)."""
+    if not has_app_context():
+        return False
+    cache = g.get(_G_COMPLETE)
+    if cache is None:
+        from calendars.models import CalendarYear
+        from extensions import db
+        with db.session.no_autoflush:
+            cache = set(db.session.scalars(db.select(CalendarYear.year)))
+        setattr(g, _G_COMPLETE, cache)
+    return year in cache
+
+
 def entered_rows(year):
     """The CalendarDay rows of `year` (not memoized; for display)."""
     from calendars.models import CalendarDay
@@ -76,14 +92,18 @@ def clear_cache():
     """Forget the memoized entered days (after entering or removing days)."""
     if has_app_context():
         g.pop(_G_KEY, None)
+        g.pop(_G_COMPLETE, None)
 
 
 def year_source(year):
-    """'package', 'entered' (not in the package, known from entered days) or 'unknown'.
-    A package year may still have entered days overriding it: see entered_days()."""
+    """'package'; 'entered' (not in the package, declared complete: known from entered
+    days); 'incomplete' (days entered, not yet declared complete: still unknown) or
+    'unknown'. A package year may still have entered days overriding it: entered_days()."""
     if package_knows(year):
         return "package"
-    return "entered" if entered_days(year) else "unknown"
+    if declared_complete(year):
+        return "entered"
+    return "incomplete" if entered_days(year) else "unknown"
 
 
 def is_working_day(day):
@@ -93,8 +113,8 @@ def is_working_day(day):
         return overrides[day]
     if package_knows(day.year):
         return chinese_calendar.is_workday(day)
-    if overrides:
-        # An entered year: its holidays and make-up days are the entered ones.
+    if declared_complete(day.year):
+        # A completed year: its holidays and make-up days are the entered ones.
         return day.weekday() < 5
     raise CalendarUnknown(day.year)
 

@@ -10,8 +10,9 @@ from sqlalchemy import event
 
 from audit.models import AuditEvent
 from calendars.models import CalendarDay
-from calendars.operations import CalendarInputError, enter_days, parse_dates, remove_day
-from calendars.workdays import (CalendarUnknown, add_working_days, is_working_day,
+from calendars.operations import (CalendarInputError, complete_year, enter_days, parse_dates,
+                                  remove_day, reopen_year)
+from calendars.workdays import (CalendarUnknown, add_working_days, clear_cache, is_working_day,
                                 non_standard_days, subtract_working_days, year_source)
 from extensions import db
 from tests.conftest import login
@@ -72,8 +73,13 @@ def test_unknown_year_raises_until_days_are_entered(app, users, retry_hook):
 
     result = enter_days(["2031-10-01..2031-10-07"], False, "National Day", users["admin"])
     enter_days(["2031-09-28", "2031-10-11"], True, "make-up days", users["admin"])
+    # Entered days alone do not make the year known: it must be declared complete.
+    assert year_source(2031) == "incomplete"
+    with pytest.raises(CalendarUnknown):
+        is_working_day(D(2031, 5, 6))
+    complete_year(2031, "State Council notice", users["admin"])
     assert year_source(2031) == "entered"
-    assert retry_hook == [([2031], users["admin"].id), ([2031], users["admin"].id)]
+    assert retry_hook == [([2031], users["admin"].id)] * 3
     assert result.years == [2031] and len(result.days) == 7
     assert is_working_day(D(2031, 5, 6))          # an ordinary Tuesday
     assert not is_working_day(D(2031, 5, 10))     # an ordinary Saturday
@@ -81,11 +87,42 @@ def test_unknown_year_raises_until_days_are_entered(app, users, retry_hook):
     assert is_working_day(D(2031, 9, 28))         # entered make-up Sunday
     # Tue Sep 30 + 1 working day skips the holiday week to Wed Oct 8.
     assert add_working_days(D(2031, 9, 30), 1) == D(2031, 10, 8)
-    # Removing every entered day makes the year unknown again.
-    for day in [D(2031, 9, 28), D(2031, 10, 11)] + [D(2031, 10, i) for i in range(1, 8)]:
-        remove_day(day, users["admin"])
+    # Reopening the year makes it unknown again.
+    reopen_year(2031, users["admin"])
     with pytest.raises(CalendarUnknown):
         is_working_day(D(2031, 5, 6))
+
+
+def test_rule_calendar_year_known_only_when_declared_complete(app, users, retry_hook):
+    """DOMAIN.md §4, issue 11 rule 1: one entered 2027 holiday does not make 2027 known."""
+    enter_days(["2027-02-11..2027-02-17"], False, "Spring Festival", users["admin"])
+    with pytest.raises(CalendarUnknown):
+        is_working_day(D(2027, 9, 15))  # the Mid-Autumn Festival is not entered yet
+    with pytest.raises(CalendarInputError) as empty:
+        complete_year(2028, "", users["admin"])
+    assert empty.value.code == "year_empty"
+    with pytest.raises(CalendarInputError) as package:
+        complete_year(2026, "", users["admin"])
+    assert package.value.code == "year_from_package"
+    enter_days(["2027-09-15"], False, "Mid-Autumn Festival", users["admin"])
+    complete_year(2027, "", users["admin"])
+    assert not is_working_day(D(2027, 9, 15)) and is_working_day(D(2027, 9, 14))
+    with pytest.raises(CalendarInputError):
+        complete_year(2027, "", users["admin"])  # already complete
+    events = [e.action for e in AuditEvent.query.order_by(AuditEvent.id)]
+    assert "calendar.year_completed" in events
+    client = app.test_client()
+    from tests.conftest import login
+    login(client, "admin")
+    assert client.post("/admin/calendar/2027/reopen").status_code == 302
+    clear_cache()  # the request changed the year in its own app context
+    with pytest.raises(CalendarUnknown):
+        is_working_day(D(2027, 9, 14))
+    page = client.get("/admin/calendar?year=2027", headers={"Accept-Language": "en"})
+    assert 'data-source="incomplete"' in page.get_data(as_text=True)
+    assert client.post("/admin/calendar/2027/complete").status_code == 302
+    clear_cache()
+    assert is_working_day(D(2027, 9, 14))
 
 
 def test_overrides_are_loaded_once_per_year_and_app_context(app, users):
@@ -192,6 +229,10 @@ def test_cli_holiday_workday_show(app, retry_hook):
     made_up = runner.invoke(args=["calendar", "workday", "2027-09-26", "2027-10-09"])
     assert made_up.exit_code == 0 and "2 make-up working day(s)" in made_up.output
     assert retry_hook == [([2027], None), ([2027], None)]
+    incomplete = runner.invoke(args=["calendar", "show", "2027"])
+    assert "incomplete" in incomplete.output
+    completed = runner.invoke(args=["calendar", "complete", "2027"])
+    assert completed.exit_code == 0 and "2027 declared complete" in completed.output
     assert is_working_day(D(2027, 10, 9)) and not is_working_day(D(2027, 10, 4))
 
     shown = runner.invoke(args=["calendar", "show", "2027"])
@@ -296,3 +337,29 @@ def test_admin_navigation_links_the_pages(app, users):
                      'href="/admin/notifications"'):
             assert link in html, (path, link)
         assert f'href="{path}" class="active"' in html
+
+
+def test_rule_due_dates_never_lie_in_the_past(app):
+    """Issue 11 rule 2: a task created after the office day ends, or on a day off, is due at
+    the end of a later working day — never before it was created."""
+    from workflows.service import _due_at
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    # Monday 2026-03-02, 19:00 Beijing, due "today": 18:00 on Tuesday.
+    late = dt.datetime(2026, 3, 2, 19, 0, tzinfo=beijing)
+    assert _due_at({"dueInWorkingDays": 0}, late) == dt.datetime(2026, 3, 3, 18, tzinfo=beijing)
+    # Same day at 10:00: still today 18:00; in 2 working days: Wednesday 18:00.
+    morning = dt.datetime(2026, 3, 2, 10, 0, tzinfo=beijing)
+    assert _due_at({"dueInWorkingDays": 0}, morning) == dt.datetime(2026, 3, 2, 18,
+                                                                     tzinfo=beijing)
+    assert _due_at({"dueInWorkingDays": 2}, morning) == dt.datetime(2026, 3, 4, 18,
+                                                                     tzinfo=beijing)
+    # Saturday 2026-03-07 and the National Day holiday: counted from the next working day.
+    saturday = dt.datetime(2026, 3, 7, 9, 0, tzinfo=beijing)
+    assert _due_at({"dueInWorkingDays": 0}, saturday) == dt.datetime(2026, 3, 9, 18,
+                                                                      tzinfo=beijing)
+    holiday = dt.datetime(2026, 10, 2, 9, 0, tzinfo=beijing)
+    due = _due_at({"dueInWorkingDays": 1}, holiday)
+    assert due > holiday and is_working_day(due.astimezone(beijing).date())
+    for created in (late, morning, saturday, holiday):
+        for days in range(4):
+            assert _due_at({"dueInWorkingDays": days}, created) > created

@@ -20,7 +20,7 @@ def world(app, new_loan, users):
             "draft_id": 1, "late_id": 1, "notification_id": 1, "day": "2026-10-01",
             "key": "handover", "process_key": "handover", "version": 1,
             "repayment_id": 1, "reversal_id": 1, "external_ref": "R-1",
-            "code": "term"}
+            "code": "term", "year": 2027}
 
 
 def state_changing_rules(app):

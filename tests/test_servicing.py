@@ -129,8 +129,10 @@ def test_due_date_in_an_unknown_year_is_a_visible_problem(app, serviced, users):
     page = client.get("/admin/problems", headers={"Accept-Language": "en"})
     assert "2031" in page.get_data(as_text=True) and "S-2031" in page.get_data(as_text=True)
     # An administrator enters 2031's holidays: the reminder is scheduled, the problem closed.
-    from calendars.operations import enter_days
+    from calendars.operations import complete_year, enter_days
     enter_days([dt.date(2031, 1, 1)], False, "New Year", users["admin"])
+    assert CaseProblem.query.filter_by(loan_id=loan.id, resolved_at=None).count() == 1
+    complete_year(2031, "", users["admin"])
     assert [i.business_key for i in reminder_instances(loan)] == [
         "installment:1", "installment:2"]
     assert CaseProblem.query.filter_by(loan_id=loan.id, resolved_at=None).count() == 0

@@ -17,7 +17,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from accounts.models import User, utc
 from audit.operations import record
-from calendars.workdays import CalendarUnknown, add_working_days
+from calendars.workdays import CalendarUnknown, add_working_days, is_working_day
 from extensions import db
 from forms.builder import api_formdata, build_form_class, form_data, to_json_value
 from workflows import clock
@@ -118,12 +118,19 @@ def _next_timer(workflow):
     return min(times) if times else None
 
 
-def _due_at(props):
+def _due_at(props, created=None):
+    """The end of the office day N working days after the task's first office day: today
+    before 18:00 on a working day, else the next working day — so a due date never lies in
+    the past (a task created at 19:00 with N = 0 is due at 18:00 the next working day)."""
     days = props.get("dueInWorkingDays")
     if days is None:
         return None
+    local = (created or clock.now()).astimezone(BEIJING)
     try:
-        day = add_working_days(clock.now().astimezone(BEIJING).date(), int(days))
+        start = local.date()
+        if not is_working_day(start) or local.time() >= dt.time(DUE_HOUR):
+            start = add_working_days(start, 1)
+        day = add_working_days(start, int(days))
     except CalendarUnknown:
         return None
     return dt.datetime.combine(day, dt.time(DUE_HOUR), BEIJING).astimezone(dt.timezone.utc)
