@@ -23,6 +23,7 @@ from extensions import db
 from i18n import N_
 from ledger.models import Installment, Repayment
 from ledger.repayments import post_recovery
+from management.points import award_recovery
 from workflows import clock
 from workflows.errors import InvalidData
 from workflows.models import HumanTask
@@ -264,6 +265,11 @@ def note_repayment(data):
     if cleared:
         for promise in PromiseToPay.query.filter_by(loan_id=loan.id, status="open"):
             _settle_promise(promise, True, reason="overdue cleared")
+        done = data.get("completed_by") or {}
+        if done.get("approve_visit") or done.get("approve_litigation"):
+            # Collected after the leader's instruction: +3 to the collector [000 §七].
+            award_recovery(loan.id, done.get("visit_report") or done.get("phone_collection"),
+                           int(data.get("dpd") or 0), beijing_now().date())
     note = (f"还款{payment.get('amount')}元，剩余本息{payment.get('outstanding')}元；"
             + ("逾期已结清，催收结束。" if cleared else "仍有逾期，继续催收。")
             + f" / Repayment of {payment.get('amount')}, "

@@ -241,8 +241,9 @@ class RiskSignal(db.Model):
 
 
 class LateFollowUp(db.Model):
-    """A task finished (or still open) after its due date, recorded against its holder
-    (DOMAIN.md §6: 100 yuan each through one's own fault; the leader may waive it)."""
+    """A task finished after its due date, recorded against who completed it. It is fined
+    (DOMAIN.md §6: 100 yuan) only when the leader finds it was that person's own fault after
+    the leader's instruction; the leader may instead waive it. Never the leader's own."""
     __tablename__ = "late_followups"
     __table_args__ = (db.UniqueConstraint("task_id"),)
     id = db.Column(db.Integer, primary_key=True)
@@ -251,7 +252,24 @@ class LateFollowUp(db.Model):
     loan_id = db.Column(db.Integer, db.ForeignKey("loans.id"), index=True)
     due_at = db.Column(db.DateTime(timezone=True), nullable=False)
     recorded_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
-    fine = db.Column(db.Numeric(10, 2), nullable=False, default=100)
+    fine = db.Column(db.Numeric(10, 2), nullable=False, default=0)
     waived_at = db.Column(db.DateTime(timezone=True))
     waived_by_id = db.Column(db.Integer, db.ForeignKey("users.id"))
     waive_reason = db.Column(db.Text)
+    fined_at = db.Column(db.DateTime(timezone=True))
+    fined_by_id = db.Column(db.Integer, db.ForeignKey("users.id"))
+    fine_reason = db.Column(db.Text)
+
+
+class PerformancePoint(db.Model):
+    """Performance points (DOMAIN.md §6, [000 §七]): +3 for a month of duties without error,
+    +3 for an overdue loan collected on time after the leader's instruction."""
+    __tablename__ = "performance_points"
+    __table_args__ = (db.UniqueConstraint("user_id", "reason", "period", "loan_id"),)
+    id = db.Column(db.Integer, primary_key=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id"), nullable=False, index=True)
+    reason = db.Column(db.String(30), nullable=False)  # error_free_month | recovered_on_time
+    period = db.Column(db.String(7), nullable=False)  # YYYY-MM the points count for
+    loan_id = db.Column(db.Integer, db.ForeignKey("loans.id"))
+    points = db.Column(db.Integer, nullable=False, default=3)
+    awarded_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)

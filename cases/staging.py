@@ -16,6 +16,7 @@ from cases.models import DailyRun, Loan, StageChange
 from extensions import db
 from ledger.models import Installment
 from ledger.operations import check_and_report, daily_accrual
+from management.points import award_error_free_month, period_of
 from workflows import clock
 from workflows.definitions import latest_definition
 from workflows.service import running_instances, start_process
@@ -88,6 +89,8 @@ def run_daily(as_of=None, actor=None):
     changes, computed = _stage(as_of, actor)
     overdue = _emit_overdue_events(changes, actor)
     breaks = check_and_report(actor)
+    if as_of.day == 1:  # the month that ended: +3 for every error-free one [000 §七]
+        award_error_free_month(period_of(as_of - dt.timedelta(days=1)))
     loans = db.session.scalar(select(func.count()).select_from(computed))
     run = db.session.get(DailyRun, as_of) or DailyRun(run_on=as_of)
     run.started_at, run.loans = clock.now(), loans

@@ -1,11 +1,14 @@
 """Read side of the managers' view: approvals, the team's open tasks, counts, late follow-ups.
 Every count is one GROUP BY query."""
+import datetime as dt
+
 from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from accounts.models import User, UserRole
 from cases.models import STAGES, LateFollowUp, Loan
 from extensions import db
+from management.sla import REPEAT_COUNT, REPEAT_DAYS
 from workflows import clock
 from workflows.models import HumanTask, HumanTaskExclusion
 
@@ -81,18 +84,22 @@ def open_task_counts():
 
 
 def late_followup_totals():
-    """[(user, count, fines, waived, outstanding fines)] per user, most outstanding first."""
+    """[(user, count, fines, waived, outstanding fines, repeated)] per user, most outstanding
+    first; `repeated`: REPEAT_COUNT or more late follow-ups, not waived, within REPEAT_DAYS."""
     not_waived = LateFollowUp.waived_at.is_(None)
     outstanding = func.coalesce(func.sum(case((not_waived, LateFollowUp.fine), else_=0)), 0)
+    since = clock.now() - dt.timedelta(days=REPEAT_DAYS)
+    recent = func.sum(case((and_(not_waived, LateFollowUp.recorded_at >= since), 1), else_=0))
     rows = db.session.execute(
         select(LateFollowUp.user_id, func.count(LateFollowUp.id),
                func.coalesce(func.sum(LateFollowUp.fine), 0),
-               func.sum(case((not_waived, 0), else_=1)), outstanding)
+               func.sum(case((not_waived, 0), else_=1)), outstanding, recent)
         .group_by(LateFollowUp.user_id).order_by(outstanding.desc(), LateFollowUp.user_id)).all()
     users = {u.id: u for u in db.session.scalars(
         select(User).where(User.id.in_([r[0] for r in rows if r[0] is not None])))}
-    return [(users.get(user_id), count, fines, int(waived or 0), left)
-            for user_id, count, fines, waived, left in rows]
+    return [(users.get(user_id), count, fines, int(waived or 0), left,
+             int(recent or 0) >= REPEAT_COUNT)
+            for user_id, count, fines, waived, left, recent in rows]
 
 
 def late_followups(user_id=None, outstanding_only=False, limit=200):

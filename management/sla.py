@@ -4,8 +4,14 @@
   yet told is notified once (outbox channel "inbox", recipient = user name), stamped with
   overdue_notified_at and audited "task.overdue"; one transaction per task.
 - record_late_followup(): a hook of workflows.service.complete_task; a task completed after its
-  due date is a LateFollowUp of the user who completed it (100 yuan), audited.
-- waive_late_followup(): the leader (dept_head) waives one with a reason, audited.
+  due date is a LateFollowUp of the user who completed it, audited — not fined: approvals of
+  the dept_head and general_manager and legal steps are never recorded ([000 §七] fines staff
+  for their own lateness in following up).
+- impose_fine(): the leader finds it was the person's own fault after the leader's
+  instruction: 100 yuan, with the reason, audited. waive_late_followup(): the leader waives
+  it with a reason. Neither on the leader's own late follow-ups.
+- repeated lateness (REPEAT_COUNT late follow-ups within REPEAT_DAYS) is flagged for the
+  leader in the management view (management.queries).
 """
 import datetime as dt
 from decimal import Decimal
@@ -28,6 +34,9 @@ from workflows.service import AFTER_COMPLETE, sweep
 # "Leader" in DOMAIN.md means the department head: told of overdue tasks, waives fines.
 LEADER_ROLE = "dept_head"
 LATE_FINE = Decimal("100")
+# Steps whose lateness is never a follow-up fine: the leaders' approvals and legal work.
+EXEMPT_LANES = frozenset({"dept_head", "general_manager", "legal"})
+REPEAT_COUNT, REPEAT_DAYS = 3, 30
 NOTIFY_CHANNEL = "inbox"
 REASON_MAX = 1000
 BEIJING = dt.timezone(dt.timedelta(hours=8))
@@ -107,16 +116,17 @@ def record_late_followup(row, user):
     """complete_task hook (inside its transaction): a task completed after its due date."""
     if row.due_at is None or utc(row.completed_at or clock.now()) <= utc(row.due_at):
         return None
+    if row.lane in EXEMPT_LANES:
+        return None
     late = LateFollowUp(task_id=row.id, user_id=user.id, loan_id=row.case_id,
-                        due_at=row.due_at, recorded_at=clock.now(), fine=LATE_FINE)
+                        due_at=row.due_at, recorded_at=clock.now(), fine=Decimal("0"))
     db.session.add(late)
     db.session.flush()
     record("late_followup.recorded", actor=user, case_id=row.case_id,
            instance_id=row.instance_id, task_id=row.id,
            data={"late_followup_id": late.id, "user": user.username, "bpmn_id": row.bpmn_id,
                  "due_at": utc(row.due_at).isoformat(),
-                 "completed_at": utc(row.completed_at or clock.now()).isoformat(),
-                 "fine": str(LATE_FINE)})
+                 "completed_at": utc(row.completed_at or clock.now()).isoformat()})
     return late
 
 
@@ -124,10 +134,10 @@ if record_late_followup not in AFTER_COMPLETE:
     AFTER_COMPLETE.append(record_late_followup)
 
 
-def waive_late_followup(late_id, reason, actor):
-    """The leader waives a late follow-up (e.g. the client would not cooperate); commits."""
+def _leaders_decision(late_id, reason, actor, what):
+    """The checks before the leader fines or waives: role, reason, not the leader's own."""
     if LEADER_ROLE not in actor.roles:
-        raise NotAllowed("only the department head may waive a late follow-up",
+        raise NotAllowed(f"only the department head may {what} a late follow-up",
                          code="not_leader")
     reason = (reason or "").strip()
     if not reason:
@@ -139,6 +149,36 @@ def waive_late_followup(late_id, reason, actor):
     late = db.session.get(LateFollowUp, late_id)
     if late is None:
         raise NotFound("late follow-up not found", code="late_followup_missing")
+    if late.user_id == actor.id:
+        raise NotAllowed("a leader does not decide on their own late follow-up",
+                         code="own_followup")
+    return late, reason
+
+
+def impose_fine(late_id, reason, actor):
+    """The leader finds the lateness was the person's own fault after the leader's
+    instruction: a fine of LATE_FINE; commits."""
+    late, reason = _leaders_decision(late_id, reason, actor, "fine")
+    result = db.session.execute(
+        update(LateFollowUp).where(LateFollowUp.id == late.id, LateFollowUp.waived_at.is_(None),
+                                   LateFollowUp.fined_at.is_(None))
+        .values(fine=LATE_FINE, fined_at=clock.now(), fined_by_id=actor.id,
+                fine_reason=reason).execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        db.session.rollback()
+        raise Conflict("this late follow-up was already decided", code="already_decided")
+    user = db.session.get(User, late.user_id) if late.user_id else None
+    record("late_followup.fined", actor=actor, case_id=late.loan_id, task_id=late.task_id,
+           data={"late_followup_id": late.id, "user": user.username if user else None,
+                 "fine": str(LATE_FINE), "reason": reason})
+    db.session.commit()
+    db.session.refresh(late)
+    return late
+
+
+def waive_late_followup(late_id, reason, actor):
+    """The leader waives a late follow-up (e.g. the client would not cooperate); commits."""
+    late, reason = _leaders_decision(late_id, reason, actor, "waive")
     result = db.session.execute(
         update(LateFollowUp).where(LateFollowUp.id == late.id, LateFollowUp.waived_at.is_(None))
         .values(waived_at=clock.now(), waived_by_id=actor.id, waive_reason=reason)

@@ -17,7 +17,9 @@ from cases.models import STAGE_LABELS, LateFollowUp, Loan
 from extensions import db
 from management import queries
 from management.forms import ReassignForm, WaiveForm
-from management.sla import LEADER_ROLE, check_overdue_tasks, waive_late_followup
+from cases.staging import beijing_today
+from management.points import period_of, points_by_user
+from management.sla import LEADER_ROLE, check_overdue_tasks, impose_fine, waive_late_followup
 from web import translate_error
 from workflows import clock
 from workflows.errors import WorkflowError
@@ -37,6 +39,8 @@ ERRORS = {
     "reason_required": _l("A reason is required."),
     "already_waived": _l("This late follow-up was already waived."),
     "late_followup_missing": _l("This late follow-up does not exist."),
+    "already_decided": _l("This late follow-up was already decided."),
+    "own_followup": _l("A leader does not decide on their own late follow-up."),
 }
 
 
@@ -94,7 +98,7 @@ def index():
         stage_counts=queries.stage_counts(), task_counts=queries.open_task_counts(),
         late_totals=queries.late_followup_totals(),
         late_rows=queries.late_followups(outstanding_only=True, limit=PER_PAGE),
-        **_helpers())
+        points=points_by_user(period_of(beijing_today())), **_helpers())
 
 
 @bp.route("/late-followups")
@@ -185,6 +189,23 @@ def waive(late_id):
     return render_template("management/waive.html", late=late, task=task, loan_no=loan_no,
                            user=db.session.get(User, late.user_id) if late.user_id else None,
                            form=form), status
+
+
+@bp.route("/late-followups/<int:late_id>/fine", methods=["POST"])
+@login_required
+@roles_required(LEADER_ROLE)
+def fine(late_id):
+    form = WaiveForm()
+    if not form.validate_on_submit():
+        flash(_("Please give a reason."), "error")
+    else:
+        try:
+            impose_fine(late_id, form.reason.data, _me())
+        except WorkflowError as exc:
+            flash(_error(exc), "error")
+        else:
+            flash(_("The fine was recorded."), "success")
+    return redirect(_local(request.args.get("next")) or url_for("management.index"))
 
 
 # ---------------------------------------------------------------- command line

@@ -133,13 +133,14 @@ def test_late_completion_records_a_late_followup_on_time_does_not(app, new_loan,
     clock.set_now(LATE)
     complete_task(task.id, users["am2"], data=HANDOVER_DATA)
     (late,) = LateFollowUp.query.all()
+    # Recorded, not fined: a fine needs the leader's finding of own fault [000 §七].
     assert (late.task_id, late.user_id, late.loan_id, late.fine) == (
-        task.id, users["am2"].id, late_loan.id, 100)
-    assert late.waived_at is None
+        task.id, users["am2"].id, late_loan.id, 0)
+    assert late.waived_at is None and late.fined_at is None
     (event,) = events("late_followup.recorded")
     assert event.actor_id == users["am2"].id and event.data["user"] == "am2"
-    (user, count, fines, waived, due), = late_followup_totals()
-    assert (user.username, count, fines, waived, due) == ("am2", 1, 100, 0, 100)
+    (user, count, fines, waived, due, repeated), = late_followup_totals()
+    assert (user.username, count, fines, waived, due, repeated) == ("am2", 1, 0, 0, 0, False)
 
 
 @pytest.fixture
@@ -168,7 +169,7 @@ def test_leader_waives_with_a_reason(app, late, users, managers):
     (event,) = events("late_followup.waived")
     assert event.actor_id == managers["head"].id
     assert event.data["reason"] == "client refused every visit" and event.data["user"] == "am"
-    (user, count, fines, waived, due), = late_followup_totals()
+    (user, count, fines, waived, due, _repeated), = late_followup_totals()
     assert (count, waived, due) == (1, 1, 0)
     # Per-user list with totals.
     listing = client.get(f"/manage/late-followups?user={users['am'].id}", headers=EN)
@@ -320,3 +321,62 @@ def test_manage_forbidden_for_other_roles(app, users):
         assert client.get("/manage").status_code == 403, name
         assert 'href="/manage"' not in client.get("/inbox").get_data(as_text=True)
     assert events("permission.denied")
+
+
+def test_rule_fines_only_on_the_leaders_finding_never_their_own(app, late, users, managers):
+    """Issue 11 rule 3 [000 §七]: a late follow-up is fined only when the leader finds it was
+    the holder's own fault after the instruction; the leader never decides on their own."""
+    from management.sla import impose_fine
+    assert late.fine == 0
+    with pytest.raises(NotAllowed):
+        impose_fine(late.id, "late again", managers["gm"])  # not the leader
+    client = app.test_client()
+    login(client, "head")
+    done = client.post(f"/manage/late-followups/{late.id}/fine",
+                       data={"reason": "called twice, did not follow up"})
+    assert done.status_code == 302
+    row = LateFollowUp.query.get(late.id)
+    assert (row.fine, row.fined_by_id) == (100, managers["head"].id) and row.fined_at
+    (event,) = events("late_followup.fined")
+    assert event.data["reason"] == "called twice, did not follow up"
+    with pytest.raises(Conflict):
+        impose_fine(late.id, "again", managers["head"])
+    # The leader's own late follow-up is for someone else to decide.
+    row.user_id, row.fined_at, row.fine = managers["head"].id, None, 0
+    db.session.commit()
+    for decide in (impose_fine, waive_late_followup):
+        with pytest.raises(NotAllowed) as refused:
+            decide(late.id, "mine", managers["head"])
+        assert refused.value.code == "own_followup"
+
+
+def test_rule_no_fines_for_leaders_approvals_or_legal_steps(app):
+    """Issue 11 rule 3: the dept_head's and general manager's approvals and legal steps are
+    never late follow-ups."""
+    from management.sla import record_late_followup
+    from types import SimpleNamespace
+    for lane in ("dept_head", "general_manager", "legal"):
+        row = SimpleNamespace(lane=lane, due_at=LATE - dt.timedelta(days=1), completed_at=LATE)
+        assert record_late_followup(row, SimpleNamespace(id=1)) is None
+    assert LateFollowUp.query.count() == 0
+
+
+def test_rule_three_points_for_an_error_free_month_and_an_on_time_recovery(app, late, users,
+                                                                          managers, new_loan):
+    """Issue 11 rule 3 [000 §七]: +3 for a month without a fined late follow-up; +3 for an
+    overdue loan collected on time after the leader's instruction."""
+    from cases.models import PerformancePoint
+    from management.points import award_error_free_month, award_recovery, points_by_user
+    from management.sla import impose_fine
+    # am completed a task in March (late, but not fined): an error-free month.
+    assert award_error_free_month("2026-03") == 1
+    assert award_error_free_month("2026-03") == 0  # once per month
+    assert [(u.username, p) for u, p in points_by_user("2026-03")] == [("am", 3)]
+    # A fined late follow-up in the month: no points for it.
+    PerformancePoint.query.delete()
+    impose_fine(late.id, "own fault after instruction", managers["head"])
+    assert award_error_free_month("2026-03") == 0
+    loan = new_loan("L-002")
+    assert award_recovery(loan.id, "collector", 95, dt.date(2026, 3, 20)) is None  # too late
+    assert award_recovery(loan.id, "collector", 40, dt.date(2026, 3, 20)).points == 3
+    assert award_recovery(loan.id, "collector", 40, dt.date(2026, 3, 21)) is None  # once

@@ -57,6 +57,9 @@ def test_demo_load(app, deployed):
                         "verify_settlement"}
     overdue = Loan.query.filter(Loan.dpd > 0).all()
     assert len(overdue) == 2 and {loan.stage for loan in overdue} == {"dpd_8_30"}
+    # No false fines: nobody is fined without the leader's finding (issue 11 rule 3).
+    from cases.models import LateFollowUp
+    assert LateFollowUp.query.filter(LateFollowUp.fine > 0).count() == 0
     # The overdue loans bear penalty interest; DH2026-0022 (9%) at the legal ceiling of 12%.
     capped = Loan.query.filter_by(loan_no="DH2026-0022").one()
     rates = {c.rate for c in Charge.query.filter_by(loan_id=capped.id, source="penalty")}
