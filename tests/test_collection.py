@@ -364,3 +364,24 @@ def test_collection_pages_show_rules_window_and_the_proposal(app, overdue, staff
                                                               "visit_comment": "me"})
     assert refused.status_code in (302, 403)
     assert HumanTask.query.get(approval.id).state == "ready"
+
+
+def test_rule_whoever_proposes_an_escalation_never_approves_it(app, overdue, staff):
+    """Issue 11 rule 6: four eyes on escalation approvals, even for someone holding both the
+    collector's and the leader's roles."""
+    both = create_user("both", PASSWORD, ["collector", "dept_head"])
+    loan = overdue()
+    do(loan, "phone_collection", both, **dict(
+        CALL, answered_by="nobody", collection_result="no_answer", next_step="propose_visit",
+        visit_reason="no answer for a week"))
+    task = ready(loan, "approve_visit")
+    with pytest.raises(NotAllowed) as refused:
+        complete_task(task.id, both, data={"visit_decision": "approve", "visit_comment": "go"})
+    assert refused.value.code == "four_eyes"
+    do(loan, "approve_visit", staff["leader"], visit_decision="approve", visit_comment="go")
+    do(loan, "visit_report", both, visit_address="杭州市西湖区", visit_met="借款人",
+       visit_findings="refuses to pay", visit_situation="wilful_default")
+    task = ready(loan, "approve_litigation")
+    with pytest.raises(NotAllowed):
+        complete_task(task.id, both, data={"litigation_decision": "approve",
+                                           "litigation_comment": "sue"})
