@@ -19,6 +19,7 @@ from cases.reminders import _has_reminder, _schedule_one, cancel_reminder, sched
 from extensions import db
 from i18n import N_
 from ledger.book import lock_loan
+from ledger.penalty import cap_on, legal_caps
 from ledger.schedule import extension_interest
 from workflows import clock
 from workflows.errors import Conflict, InvalidData, NotAllowed
@@ -35,6 +36,22 @@ def may_request(user, loan):
     return user.has_role("account_manager") and loan.account_manager_id == user.id
 
 
+def latest_extended_maturity(loan):
+    """The latest maturity an extension may reach (PBOC 贷款通则 art. 12): a short-term loan
+    (a year or less) by at most its original term, a medium-term one (up to five years) by
+    half of it, a longer one by three years — all extensions together."""
+    first = LoanExtension.query.filter_by(loan_id=loan.id).order_by(LoanExtension.id).first()
+    original = first.old_maturity_on if first else loan.maturity_on
+    term = (original - loan.disbursed_on).days
+    if term <= 366:
+        allowed = term
+    elif term <= 5 * 366:
+        allowed = term // 2
+    else:
+        allowed = 3 * 365
+    return original + dt.timedelta(days=allowed)
+
+
 def _parse(loan, payload):
     errors, values = {}, {}
     raw = str(payload.get("new_maturity_on") or "").strip()
@@ -45,11 +62,18 @@ def _parse(loan, payload):
         values["new_maturity_on"] = new_maturity
     except ValueError:
         errors["new_maturity_on"] = [N_("Must be a date in ISO 8601 (YYYY-MM-DD).")]
+    latest = latest_extended_maturity(loan)
+    if "new_maturity_on" in values and not errors and values["new_maturity_on"] > latest:
+        errors["new_maturity_on"] = [N_("Beyond the longest extension the lending rules "
+                                        "allow for this loan.")]
     try:
         rate = Decimal(str(payload.get("proposed_rate") or "").strip())
         if not rate.is_finite() or not 0 < rate < 1 or rate != rate.quantize(RATE_PLACES):
             raise InvalidOperation
         values["proposed_rate"] = rate
+        cap = cap_on(legal_caps(), clock.now().astimezone(BEIJING).date())
+        if cap is not None and rate > cap:
+            errors["proposed_rate"] = [N_("Above the legal ceiling on interest rates.")]
     except InvalidOperation:
         errors["proposed_rate"] = [N_("Must be a rate between 0 and 1 (e.g. 0.0435), "
                                       "at most six decimals.")]

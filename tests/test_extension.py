@@ -312,3 +312,20 @@ def test_overdue_loan_gets_a_new_final_reminder(app, serviced, bosses):
     assert len(finals) == 1
     assert finals[0].next_timer_at.replace(tzinfo=UTC) == dt.datetime(2026, 12, 8, 1, 0,
                                                                        tzinfo=UTC)
+
+
+def test_rule_extension_terms_within_the_lending_rules(app, serviced, bosses):  # noqa: F811
+    """Issue 11 rule 13: a short-term loan is extended by at most its original term
+    (贷款通则 art. 12), at a rate not above the legal ceiling."""
+    from cases.extensions import latest_extended_maturity
+    loan = serviced(account_manager="am")
+    # Disbursed 2026-03-02, due 2026-10-12: 224 days, so at most until 2027-05-24.
+    assert latest_extended_maturity(loan) == dt.date(2027, 5, 24)
+    with pytest.raises(InvalidData) as too_long:
+        request_extension(loan, {**REQUEST, "new_maturity_on": "2027-05-25"}, bosses["am"])
+    assert "new_maturity_on" in too_long.value.field_errors
+    with pytest.raises(InvalidData) as too_dear:  # the ceiling is 4 × 3.00% = 12%
+        request_extension(loan, {**REQUEST, "proposed_rate": "0.1201"}, bosses["am"])
+    assert "proposed_rate" in too_dear.value.field_errors
+    request_extension(loan, {**REQUEST, "new_maturity_on": "2027-05-24",
+                             "proposed_rate": "0.12"}, bosses["am"])
