@@ -8,7 +8,6 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from accounts.operations import AccountError, create_token, create_user
-from audit.operations import verify_chain
 from extensions import db
 from workflows import clock
 from workflows.definitions import deploy_paths
@@ -139,6 +138,9 @@ def _sweep():
     else:
         if sent or failed:
             click.echo(f"{clock.now().isoformat()} {sent} notification(s) sent, {failed} failed")
+    from audit.anchors import anchor_if_due  # at most every AUDIT_ANCHOR_EVERY seconds
+    if anchor := anchor_if_due():
+        click.echo(f"{clock.now().isoformat()} audit anchored: {anchor.count} event(s)")
 
 
 @click.command("daily")
@@ -164,12 +166,48 @@ def demo_load(if_empty):
 
 @audit_cli.command("verify")
 def audit_verify():
-    count, bad = verify_chain()
-    if bad is not None:
+    """Check every event's keyed hash and link, the events before the keyed chain against
+    their seal, and the newest events against the last anchor. Exit status 1 on any finding."""
+    from audit.keys import AuditKeyError
+    from audit.verification import verify
+    try:
+        report = verify()
+    except AuditKeyError as exc:
+        raise click.ClickException(str(exc))
+    check = report.check
+    legacy = (f" ({check.legacy} from before the keyed chain, {check.legacy_offset} of them "
+              "hashed with a local time offset)") if check.legacy else ""
+    click.echo(f"{check.events} audit event(s) checked{legacy}")
+    if report.last_anchor is not None:
+        last = report.last_anchor
+        click.echo(f"{report.anchors} anchor(s); the last, of {last.time.isoformat()}, "
+                   f"recorded {last.count} event(s) up to event {last.last_id}")
+    else:
+        click.echo("no anchor yet (flask --app app audit anchor writes one)")
+    if check.first_problem_id is not None:
+        from audit.models import AuditEvent
+        bad = db.session.get(AuditEvent, check.first_problem_id)
         click.echo(f"audit chain broken at event {bad.id} ({bad.action}, {bad.at}); "
-                   f"{count} events before it are intact", err=True)
+                   f"{check.intact} events before it are intact", err=True)
+    for finding in report.findings:
+        click.echo(f"FINDING {finding.code}: {finding.message}", err=True)
+    if not report.ok:
         raise SystemExit(1)
-    click.echo(f"audit chain intact: {count} events")
+    click.echo(f"audit chain intact: {check.events} events")
+
+
+@audit_cli.command("anchor")
+def audit_anchor():
+    """Append the chain head (event count, last id and hash, HMAC) to the anchor file, store
+    a copy in the database and POST it to AUDIT_ANCHOR_WEBHOOK if set."""
+    from audit.anchors import anchor_path, write_anchor
+    from audit.keys import AuditKeyError
+    try:
+        anchor = write_anchor(wait_for_webhook=True)
+    except (AuditKeyError, OSError) as exc:
+        raise click.ClickException(f"no anchor written: {exc}")
+    click.echo(f"anchored {anchor.count} event(s) up to event {anchor.last_id} "
+               f"at {anchor.time.isoformat()} in {anchor_path()}")
 
 
 def register_cli(app):

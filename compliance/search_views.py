@@ -1,6 +1,5 @@
 """Compliance search, its CSV export and the raw audit log. GET only: nothing here changes
 a case; the export appends one audit event ("export.search")."""
-import csv
 import io
 import json
 
@@ -12,6 +11,7 @@ from accounts.auth import roles_required
 from accounts.roles import ROLES
 from audit.models import AuditEvent
 from audit.operations import record
+from compliance.csv_export import safe_writer
 from compliance.search import (Filters, all_rows, beijing_time, is_late, presets, search,
                                LATE_CHOICES)
 from extensions import db
@@ -52,7 +52,7 @@ def search_csv():
     rows = all_rows(filters)
     out = io.StringIO()
     out.write("\ufeff")  # BOM: Excel then reads the file as UTF-8 (Chinese names)
-    writer = csv.writer(out)
+    writer = safe_writer(out)  # neutralises formula-leading cells
     writer.writerow(csv_columns())
     for event, user, task, loan, process_key in rows:
         writer.writerow([

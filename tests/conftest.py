@@ -42,6 +42,9 @@ def app(tmp_path_factory):
     if not os.environ.get("DATABASE_URL"):
         os.environ["DATABASE_URL"] = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
     app = create_app({"TESTING": True, "SECRET_KEY": "test-only", "WTF_CSRF_ENABLED": False,
+                      # the audit key and anchor file stay out of the real instance folder
+                      "AUDIT_KEY": "test-only-audit-key-0123456789abcdef",
+                      "AUDIT_ANCHOR_FILE": str(tmp_path_factory.mktemp("audit") / "anchors.log"),
                       # fast hashing keeps per-test user creation cheap
                       "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"})
     app.test_client_class = FreshContextClient
@@ -61,6 +64,7 @@ def _clean(app):
         yield
         db.session.rollback()
         clock.set_now(None)
+        Path(app.config["AUDIT_ANCHOR_FILE"]).unlink(missing_ok=True)  # anchors of this test
         # Reference data seeded by migrations stays, as seeded.
         tables = [t.name for t in reversed(db.metadata.sorted_tables) if t.name != "products"]
         if is_postgres(app):
