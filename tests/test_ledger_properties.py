@@ -15,13 +15,14 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 
 from accounts.operations import create_user
-from cases.extensions import request_extension
+from cases.extensions import latest_extended_maturity, request_extension
 from cases.models import DailyRun, Loan, LoanExtension
 from cases.operations import register_loan
 from cases.staging import run_daily
 from extensions import db
 from ledger.book import beijing_today
 from ledger.models import PARTS, Allocation, Charge, Installment, LegalRateCap, Repayment
+from ledger.penalty import cap_on, legal_caps
 from ledger.repayments import post_repayment
 from ledger.verify import verify
 from tests.conftest import PASSWORD, T0
@@ -236,9 +237,15 @@ def extend(data, loan_id, staff, refs):
     if loan.status != "servicing" or loan.maturity_on >= LAST_DAY or \
             LoanExtension.query.filter_by(loan_id=loan_id).count():
         return "skipped"
-    days = data.draw(st.integers(1, min(60, (LAST_DAY - loan.maturity_on).days)),
+    # Within the lending rules: the longest extension and the legal ceiling on the rate.
+    longest = (latest_extended_maturity(loan) - loan.maturity_on).days
+    cap = cap_on(legal_caps(), beijing_today())
+    rates = [r for r in ("0.05", "0.0435", "0.09") if cap is None or Decimal(r) <= cap]
+    if longest < 1 or not rates:
+        return "skipped (beyond the lending rules)"
+    days = data.draw(st.integers(1, min(60, (LAST_DAY - loan.maturity_on).days, longest)),
                      label="extension (days)")
-    rate = data.draw(st.sampled_from(["0.05", "0.0435", "0.09"]), label="extension rate")
+    rate = data.draw(st.sampled_from(rates), label="extension rate")
     final = installments[-1]
     old_due, unpaid = final.due_on, final.principal_due - final.principal_paid
     interest_before = final.interest_due
