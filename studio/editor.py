@@ -147,6 +147,7 @@ PROBLEM_TITLES = {
     "script_syntax": _l("A script or condition does not compile"),
     "script_forbidden": _l("A forbidden construct in a script"),
     "timer_invalid": _l("A timer expression that does not evaluate"),
+    "code_too_expensive": _l("A script or expression over the time or memory limit"),
 }
 
 

@@ -2,66 +2,27 @@
 
 Process owners write these, so they are untrusted: every piece of code is compiled with
 RestrictedPython (no imports, no dunder access, no open/exec), runs with a short list of
-helpers, and loops are bounded by an iteration budget.
+helpers, and runs in a sandbox worker process within limits of time, memory, loop
+iterations and result size (workflows.limits): a fresh budget for every evaluation
+SpiffWorkflow asks for.
 """
-import ast
 import datetime as dt
-import functools
 import json
-import operator
 from decimal import Decimal
 
-from RestrictedPython import compile_restricted_eval, compile_restricted_exec, safe_builtins
-from RestrictedPython.Eval import default_guarded_getitem
-from RestrictedPython.Guards import (full_write_guard, guarded_iter_unpack_sequence,
-                                     guarded_unpack_sequence, safer_getattr)
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from calendars.workdays import add_working_days, is_working_day, subtract_working_days
+from workflows import limits
 from workflows.clock import now
+from workflows.limits import (ScriptError, ScriptLimitError, compile_expression,  # noqa: F401
+                              compile_script, sandbox_builtins)
 
-MAX_ITERATIONS = 100_000
-
-
-class ScriptError(ValueError):
-    """A script or expression that does not compile under the sandbox rules."""
-
-
-_INPLACE = {"+=": operator.iadd, "-=": operator.isub, "*=": operator.imul,
-            "/=": operator.itruediv, "//=": operator.ifloordiv, "%=": operator.imod}
-
-
-def _inplacevar(op, x, y):
-    if op not in _INPLACE:
-        raise ScriptError(f"operator {op} is not allowed")
-    return _INPLACE[op](x, y)
-
-
-class _Budget:
-    def __init__(self):
-        self.left = MAX_ITERATIONS
-
-    def getiter(self, obj):
-        for item in obj:
-            self.left -= 1
-            if self.left < 0:
-                raise ScriptError(f"script exceeded {MAX_ITERATIONS} loop iterations")
-            yield item
-
-
-def _to_date(value):
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
-
-
-def _at_local_time(day, hour=9, minute=0):
-    """An aware UTC ISO timestamp for `hour:minute` Beijing time on `day` (for timers)."""
-    beijing = dt.timezone(dt.timedelta(hours=8))
-    moment = dt.datetime.combine(_to_date(day), dt.time(hour, minute), beijing)
-    return moment.astimezone(dt.timezone.utc).isoformat()
+MAX_ITERATIONS = limits.DEFAULTS["SCRIPT_MAX_ITERATIONS"]
+_to_date = limits.to_date
+_at_local_time = limits.at_local_time
 
 
 def _today():
@@ -81,66 +42,30 @@ HELPERS = {
 
 
 def _base_globals():
-    budget = _Budget()
-    return {
-        "__builtins__": dict(safe_builtins, min=min, max=max, sum=sum, len=len, any=any, all=all,
-                             sorted=sorted, round=round, abs=abs, list=list, dict=dict),
-        "_getattr_": safer_getattr,
-        "_getitem_": default_guarded_getitem,
-        "_getiter_": budget.getiter,
-        "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
-        "_unpack_sequence_": guarded_unpack_sequence,
-        "_write_": full_write_guard,
-        "_inplacevar_": _inplacevar,
-        **HELPERS,
-    }
-
-
-@functools.lru_cache(maxsize=2048)
-def compile_expression(source):
-    result = compile_restricted_eval(source)
-    if result.errors:
-        raise ScriptError("; ".join(result.errors))
-    return result.code
-
-
-def _refuse_imports(source):
-    # RestrictedPython only fails imports at run time; refuse them when compiling.
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            raise ScriptError(f"line {node.lineno}: import is not allowed in BPMN scripts")
-
-
-@functools.lru_cache(maxsize=2048)
-def compile_script(source):
-    _refuse_imports(source)
-    result = compile_restricted_exec(source)
-    if result.errors:
-        raise ScriptError("; ".join(result.errors))
-    return result.code
+    """The names a script sees besides its task data (task data may not shadow them)."""
+    names = dict.fromkeys(limits.GUARD_NAMES)
+    names["__builtins__"] = sandbox_builtins()
+    names.update(HELPERS)
+    return names
 
 
 class RestrictedEnvironment(TaskDataEnvironment):
-    """TaskDataEnvironment whose eval/exec go through RestrictedPython."""
+    """TaskDataEnvironment whose eval/exec run RestrictedPython code in a sandbox worker."""
 
     def __init__(self, services=None):
         super().__init__(_base_globals())
         self.services = services or {}
 
     def evaluate(self, expression, context, external_context=None):
-        scope = _base_globals()
-        scope.update(external_context or {})
-        scope.update(context)
-        return eval(compile_expression(expression), scope)
+        compile_expression(expression)  # compile errors are raised here, as before
+        return limits.run("eval", expression, context, external_context, HELPERS)
 
     def execute(self, script, context, external_context=None):
         self.check_for_overwrite(context, external_context or {})
-        context.update(_base_globals())
-        context.update(external_context or {})
-        try:
-            exec(compile_script(script), context)
-        finally:
-            self._remove_globals_and_functions_from_context(context, external_context)
+        compile_script(script)
+        result = limits.run("exec", script, context, external_context, HELPERS)
+        context.clear()
+        context.update(result)
         return True
 
     def call_service(self, context, operation_name=None, operation_params=None, **_):
@@ -152,5 +77,53 @@ class RestrictedEnvironment(TaskDataEnvironment):
         return json.dumps(handler(context, **params), default=str)
 
 
+def _limit_error(task, exc, source):
+    """A WorkflowTaskException naming the element (and the line of a script), for a
+    ScriptLimitError (kept as `limit_error`, with its translatable `reason`)."""
+    spec = task.task_spec
+    error = WorkflowTaskException(f"{spec.bpmn_name or spec.bpmn_id}: {exc.args[0]}", task=task,
+                                  exception=exc, line_number=exc.line_number)
+    lines = source.splitlines()
+    if exc.what == "script" and exc.line_number and exc.line_number <= len(lines):
+        error.error_line = lines[exc.line_number - 1]
+        error.add_note(f"line {exc.line_number}: {error.error_line.strip()[:200]!r}")
+    elif exc.what == "expression":
+        error.add_note(f"expression {source.strip()[:200]!r}")
+    error.limit_error = exc
+    return error
+
+
+class SandboxedScriptEngine(PythonScriptEngine):
+    """PythonScriptEngine that names the element in limit errors and bounds multi-instance
+    cardinality (SpiffWorkflow creates every instance at once, in this process)."""
+
+    def execute(self, task, script, external_context=None):
+        try:
+            return self.environment.execute(script, task.data, external_context or {})
+        except ScriptLimitError as exc:
+            raise _limit_error(task, exc, script) from exc
+        except Exception as err:  # as PythonScriptEngine.execute does
+            raise self.create_task_exec_exception(task, script, err)
+
+    def evaluate(self, task, expression, external_context=None):
+        try:
+            value = self.environment.evaluate(expression, task.data, external_context)
+        except ScriptLimitError as exc:
+            raise _limit_error(task, exc, expression) from exc
+        except SpiffWorkflowException as exc:  # as PythonScriptEngine.evaluate does
+            exc.add_note(f"Error evaluating expression '{expression}'")
+            raise
+        except Exception as exc:
+            raise WorkflowTaskException(f"Error evaluating expression '{expression}'",
+                                        task=task, exception=exc) from exc
+        if expression == getattr(task.task_spec, "cardinality", None):
+            most = int(limits.setting("ENGINE_STEP_LIMIT"))
+            if isinstance(value, int) and value > most or \
+                    not isinstance(value, int) and hasattr(value, "__len__") and len(value) > most:
+                raise _limit_error(task, ScriptLimitError("instances", most, "process"),
+                                   expression)
+        return value
+
+
 def make_engine(services):
-    return PythonScriptEngine(environment=RestrictedEnvironment(services))
+    return SandboxedScriptEngine(environment=RestrictedEnvironment(services))

@@ -24,6 +24,7 @@ from workflows import clock
 from workflows.definitions import latest_definition, task_properties
 from workflows.engine import SERIALIZER_VERSION, dump_state, load_state, new_workflow
 from workflows.errors import Conflict, InvalidData, NotAllowed, NotFound
+from workflows.limits import ScriptLimitError, engine_budget
 from workflows.models import (FormDefinition, HumanTask, HumanTaskExclusion, ProcessDefinition,
                               ProcessInstance)
 
@@ -68,18 +69,31 @@ def start_process(process_key, case_id=None, data=None, actor=None, business_key
     return instance
 
 
-def _run_and_save(instance, workflow, actor):
+def _run_and_save(instance, workflow, actor, before=None):
+    """Run the engine (after `before(workflow)`, e.g. refreshing timers) and save. A script,
+    condition or timer that fails or goes over its limits (workflows.limits), or a run
+    longer than the engine budget, stops the instance in its error state, audited."""
     token = _RUNNING.set(instance.id)
     try:
-        workflow.do_engine_steps()
+        if before is not None:
+            before(workflow)
+        workflow.do_engine_steps(will_complete_task=engine_budget())
     except SpiffWorkflowException as exc:
-        # The instance stops where it failed; the error is visible and audited.
-        instance.status, instance.error = "error", str(exc)
-        record("process.error", actor=actor, case_id=instance.case_id,
-               instance_id=instance.id, data={"error": str(exc)})
+        _fail(instance, actor, exc)
     finally:
         _RUNNING.reset(token)
     _save(instance, workflow, actor)
+
+
+def _fail(instance, actor, exc):
+    # The instance stops where it failed; the error is visible and audited.
+    instance.status, instance.error = "error", str(exc)
+    data = {"error": str(exc)}
+    limit = exc if isinstance(exc, ScriptLimitError) else getattr(exc, "limit_error", None)
+    if limit is not None:
+        data["limit"] = limit.kind
+    record("process.error", actor=actor, case_id=instance.case_id,
+           instance_id=instance.id, data=data)
 
 
 def _save(instance, workflow, actor):
@@ -351,6 +365,11 @@ def complete_task(task_id, user, data=None, formdata=None):
         hook(row, user)
     _run_and_save(instance, workflow, user)
     db.session.commit()
+    if instance.status == "error":
+        # The task is done and the instance stopped at a later script, condition or timer
+        # (e.g. one over its limits): both are saved; the request still says it failed.
+        raise InvalidData(f"the task was completed but the process stopped: {instance.error}",
+                          code="process_failed")
     return row
 
 
@@ -403,6 +422,10 @@ def deliver_message(case_id, name, payload, actor=None):
         workflow = load_state(instance.definition, instance.state_json)
         try:
             workflow.send_event(BpmnEvent(MessageEventDefinition(name), payload=payload))
+        except ScriptLimitError as exc:  # a correlation expression over its limits
+            _fail(instance, actor, exc)
+            _save(instance, workflow, actor)
+            continue
         except WorkflowException:
             continue  # this instance is not waiting for the message
         record("message.delivered", actor=actor, case_id=case_id, instance_id=instance.id,
@@ -479,8 +502,7 @@ def _fire_instance(instance_id):
     current = clock.now()
     due = [t for t in workflow.get_tasks(state=TaskState.WAITING)
            if (at := _timer_value(t)) is not None and at < current]
-    workflow.refresh_timers()
-    _run_and_save(instance, workflow, None)
+    _run_and_save(instance, workflow, None, before=lambda wf: wf.refresh_timers())
     for task in due:
         record("timer.fired", case_id=instance.case_id, instance_id=instance.id,
                data={"bpmn_id": task.task_spec.bpmn_id, "due": _timer_value(task)})

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,8 +24,9 @@ from lxml import etree
 
 from accounts.roles import ROLES
 from forms.builder import check_spec
-from workflows.scripting import HELPERS, RestrictedEnvironment, ScriptError, compile_expression, \
-    compile_script
+from workflows.limits import current_limits
+from workflows.scripting import HELPERS, RestrictedEnvironment, ScriptError, ScriptLimitError, \
+    compile_expression, compile_script
 from workflows.services import REGISTRY
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -54,6 +56,11 @@ SAFE_NAMES = set(HELPERS) | {"min", "max", "sum", "len", "any", "all", "sorted",
                              "None", "range", "tuple", "set"}
 # A bare name that is really an unquoted ISO 8601 literal: P3D, PT2H, R3 (from R3/PT1H)…
 ISO_NAME = re.compile(r"R\d*|P(\d+[YMWD])*(T(\d+[HMS])+)?|\d+W\d+", re.IGNORECASE)
+# Sandbox time one validation may spend, in multiples of the per-evaluation time limit: going
+# over a limit is already a problem, so later code is not run once this is spent.
+SANDBOX_BUDGET = 3
+EXPENSIVE_HINT = ("Scripts, conditions and timer expressions must finish within the time and "
+                  "memory limits: no endless loops, huge ranges, powers or repetitions")
 ISO_TEXT = re.compile(r"R\d*/.*|P[\dYMWDTHS.,]+|\d{4}-\d{2}-\d{2}([T ][\d:.]+)?(Z|[+-]\d\d:?\d\d)?",
                       re.IGNORECASE)
 
@@ -123,6 +130,7 @@ class _Checker:
     def __init__(self, filename, forms, deployed):
         self.filename, self.forms, self.deployed = filename, forms, deployed
         self.problems, self.related, self.checked_forms, self.elements = [], set(), set(), {}
+        self.sandbox_spent = 0.0
 
     def add(self, element_id, process_id, code, message, hint, el=None, line=None):
         if line is None and el is not None:
@@ -498,6 +506,33 @@ class _Checker:
                                  "Scripts may not import, use names starting with _, or call "
                                  "open, exec, eval and similar built-ins")
             self.add(element_id, self.pid, code, message, hint, el=el)
+            return
+        self.check_limits(element_id, source, mode, what, el)
+
+    def check_limits(self, element_id, source, mode, what, el):
+        """Run the code once in the sandbox on empty task data: going over a limit there is a
+        problem (code_too_expensive); any other failure depends on the task data and is
+        judged at run time. True when a problem was added."""
+        limits = current_limits()
+        if self.sandbox_spent >= SANDBOX_BUDGET * limits.time:
+            return False
+        start = time.monotonic()
+        try:
+            env = RestrictedEnvironment()
+            if mode == "exec":
+                env.execute(source, {})
+            else:
+                env.evaluate(source, {})
+        except ScriptLimitError as exc:
+            where = f" (line {exc.line_number} of the code)" if exc.line_number else ""
+            self.add(element_id, self.pid, "code_too_expensive",
+                     f"{what} is too expensive: {exc}{where}", EXPENSIVE_HINT, el=el)
+            return True
+        except Exception:  # noqa: BLE001 — e.g. a name from the task data: judged at run time
+            return False
+        finally:
+            self.sandbox_spent += time.monotonic() - start
+        return False
 
     def check_timer(self, el, nid, timer):
         definitions = [(_local(c), c) for c in timer
@@ -509,6 +544,8 @@ class _Checker:
                      hint, el=el)
             return
         kind, node = definitions[0]
+        if self.check_limits(nid, node.text.strip(), "eval", "timer expression", el):
+            return
         detail = timer_problem(kind, node.text)
         if detail:
             self.add(nid, self.pid, "timer_invalid",

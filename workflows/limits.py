@@ -1,0 +1,808 @@
+"""Time and memory limits for BPMN scripts, conditions and timer expressions.
+
+Process owners write this code, so it is untrusted twice over: RestrictedPython keeps it away
+from the server's objects (workflows.scripting), and this module keeps it from taking the
+server's CPU and memory. Every evaluation runs in a sandbox process of its own:
+
+- A small pool of worker processes (`python -I`, importing only this module, the standard
+  library and RestrictedPython) runs one evaluation at a time. The request's thread sends the
+  source and the task data, then waits in select() with the GIL released, so other requests
+  are served meanwhile whatever the code does, even inside one long C call such as
+  `sum(range(10**11))` or `10**10**8`.
+- CPU: the worker checks a per-evaluation CPU deadline at every loop iteration and call
+  (an AST pass inserts a tick into every `while` body, function and lambda; `for` loops and
+  comprehensions tick through `_getiter_`), so Python-level loops stop cleanly. Anything
+  else, a C-level call included, is stopped by the parent killing the worker when the wall
+  deadline (the time limit plus a grace of half of it, at least 0.5 s) passes; RLIMIT_CPU is
+  a backstop for a worker whose parent is gone.
+- Memory: the worker's address space is capped (RLIMIT_AS) at its size before the
+  evaluation plus the memory limit, so `'a' * 10**10`, `list(range(10**9))` or `bytes(10**10)`
+  fail with MemoryError inside the worker and never touch the server's memory.
+- Results: the task data a script leaves (or an expression's value) comes back pickled
+  without shared references, at most SCRIPT_RESULT_LIMIT bytes, only of plain data types,
+  and the parent unpickles it with a whitelist; a value that could not be stored (a huge
+  int, a cycle, a generator, a data bomb of shared lists) is refused in the worker.
+- Helpers that need the database (the working-day calendar) or the application clock run
+  in the parent, called back over the same pipe; their time counts against the deadline.
+
+Limits are per evaluation, from the app config when there is an app context:
+SCRIPT_TIME_LIMIT (seconds of CPU, default 1), SCRIPT_MEMORY_LIMIT (MB, default 256),
+SCRIPT_MAX_ITERATIONS (loop iterations and calls, default 100 000), SCRIPT_RESULT_LIMIT
+(MB of data a script may leave, default 1). A whole engine run (one request's
+do_engine_steps, one timer firing) is bounded too: ENGINE_STEP_LIMIT automatic steps
+(default 2000) and ENGINE_TIME_LIMIT seconds (default 10), see engine_budget().
+
+Going over raises ScriptLimitError: a SpiffWorkflowException (the facade puts the instance
+in its error state) and a ScriptError (validation reports it as code_too_expensive), with
+`kind`, `limit`, an English message and a translatable `reason`.
+"""
+import ast
+import atexit
+import builtins
+import datetime as dt
+import functools
+import io
+import operator
+import os
+import pickle
+import resource
+import select
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from RestrictedPython import (RestrictingNodeTransformer, compile_restricted_eval,
+                              compile_restricted_exec, safe_builtins)
+from RestrictedPython.Eval import default_guarded_getitem
+from RestrictedPython.Guards import (full_write_guard, guarded_iter_unpack_sequence,
+                                     guarded_unpack_sequence, safer_getattr)
+from RestrictedPython.transformer import copy_locations
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+
+ROOT = Path(__file__).resolve().parent.parent
+MB = 1024 * 1024
+DEFAULTS = {"SCRIPT_TIME_LIMIT": 1.0, "SCRIPT_MEMORY_LIMIT": 256,
+            "SCRIPT_MAX_ITERATIONS": 100_000, "SCRIPT_RESULT_LIMIT": 1,
+            "ENGINE_STEP_LIMIT": 2000, "ENGINE_TIME_LIMIT": 10.0}
+# Python refuses int <-> str conversions beyond this many digits (sys.int_max_str_digits):
+# such a number could not be stored in the instance's JSON, so a script may not leave one.
+MAX_INT_BITS = 14_000
+MAX_IDLE_WORKERS = 4
+CALL_FRAME_LIMIT = 64 * 1024  # a helper call's arguments, pickled
+CODE_FILENAME = "<string>"  # SpiffWorkflow finds a script's failing line by this name
+
+
+def N_(message):
+    """Marks a message for extraction (babel's N_ keyword); translated when shown."""
+    return message
+
+
+# English templates; `reason` translates them. `what` is "script" or "expression".
+REASONS = {
+    ("time", "script"): N_("the script took longer than %(limit)s s"),
+    ("time", "expression"): N_("the expression took longer than %(limit)s s"),
+    ("memory", "script"): N_("the script would use more than %(limit)s MB"),
+    ("memory", "expression"): N_("the expression would use more than %(limit)s MB"),
+    ("iterations", "script"): N_("the script ran more than %(limit)s loop iterations or "
+                                 "calls"),
+    ("iterations", "expression"): N_("the expression ran more than %(limit)s loop "
+                                     "iterations or calls"),
+    ("recursion", "script"): N_("the script nests calls more than %(limit)s deep"),
+    ("recursion", "expression"): N_("the expression nests calls more than %(limit)s deep"),
+    ("size", "script"): N_("the script leaves more than %(limit)s MB of data"),
+    ("size", "expression"): N_("the expression's value is larger than %(limit)s MB"),
+    ("crashed", "script"): N_("the script crashed its sandbox (memory limit %(limit)s MB)"),
+    ("crashed", "expression"): N_("the expression crashed its sandbox (memory limit "
+                                  "%(limit)s MB)"),
+    ("steps", "process"): N_("the process ran more than %(limit)s automatic steps at once"),
+    ("engine_time", "process"): N_("the process ran longer than %(limit)s s at once"),
+    ("instances", "process"): N_("a multi-instance activity asks for more than %(limit)s "
+                                 "instances"),
+}
+
+
+class ScriptError(ValueError):
+    """A script or expression that does not compile under the sandbox rules, or fails them."""
+
+
+class ScriptLimitError(ScriptError, SpiffWorkflowException):
+    """A script, condition, timer expression or engine run that went over a limit.
+
+    `kind`: time, memory, iterations, recursion, size, crashed (evaluations) or steps,
+    engine_time, instances (engine runs); `limit` in the unit of the message (s, MB, count).
+    str() is English (instance errors, the API, logs); `reason` is in the user's language.
+    """
+
+    def __init__(self, kind, limit, what="expression", line_number=None):
+        self.kind, self.limit, self.what = kind, _number(limit), what
+        self.template = REASONS[(kind, what)]
+        message = self.template % {"limit": self.limit}
+        ValueError.__init__(self, message)
+        self.notes = []  # SpiffWorkflowException's (its __init__ is not in this MRO path)
+        self.line_number, self.error_line = line_number, None
+
+    def __reduce__(self):
+        return type(self), (self.kind, self.limit, self.what, self.line_number)
+
+    def __str__(self):
+        return "".join([self.args[0]] + [f". {note}" for note in self.notes])
+
+    @property
+    def reason(self):
+        """The message in the current user's language (English outside a request)."""
+        try:
+            from flask import has_app_context
+            if has_app_context():
+                from flask_babel import gettext
+                return gettext(self.template, limit=self.limit)
+        except ImportError:  # pragma: no cover - the worker never asks
+            pass
+        return self.template % {"limit": self.limit}
+
+
+def _number(value):
+    return int(value) if float(value).is_integer() else value
+
+
+# ---------------------------------------------------------------- limits (parent side)
+
+@dataclass(frozen=True)
+class Limits:
+    time: float = DEFAULTS["SCRIPT_TIME_LIMIT"]
+    memory_mb: float = DEFAULTS["SCRIPT_MEMORY_LIMIT"]
+    iterations: int = DEFAULTS["SCRIPT_MAX_ITERATIONS"]
+    result_mb: float = DEFAULTS["SCRIPT_RESULT_LIMIT"]
+
+    @property
+    def deadline(self):
+        """Wall seconds after which the parent kills a worker."""
+        return self.time + max(0.5, self.time / 2)
+
+
+def _config():
+    try:
+        from flask import current_app, has_app_context
+    except ImportError:  # pragma: no cover
+        return {}
+    return current_app.config if has_app_context() else {}
+
+
+def setting(name):
+    return _config().get(name, DEFAULTS[name])
+
+
+def current_limits():
+    """The limits of one evaluation, from the app config (defaults outside an app)."""
+    return Limits(time=float(setting("SCRIPT_TIME_LIMIT")),
+                  memory_mb=float(setting("SCRIPT_MEMORY_LIMIT")),
+                  iterations=int(setting("SCRIPT_MAX_ITERATIONS")),
+                  result_mb=float(setting("SCRIPT_RESULT_LIMIT")))
+
+
+def engine_budget():
+    """A will_complete_task callback for do_engine_steps that stops a run after
+    ENGINE_STEP_LIMIT automatic steps or ENGINE_TIME_LIMIT seconds (a loop in the diagram,
+    an endless standard loop, a burst of cycle timers)."""
+    steps, seconds = int(setting("ENGINE_STEP_LIMIT")), float(setting("ENGINE_TIME_LIMIT"))
+    start, count = time.monotonic(), [0]
+
+    def will_complete_task(task):
+        count[0] += 1
+        if count[0] > steps:
+            raise ScriptLimitError("steps", steps, "process")
+        if time.monotonic() - start > seconds:
+            raise ScriptLimitError("engine_time", seconds, "process")
+    return will_complete_task
+
+
+# ---------------------------------------------------------------- compiling (both sides)
+
+class SandboxPolicy(RestrictingNodeTransformer):
+    """RestrictedPython's policy, plus a budget tick at the top of every `while` body, every
+    function and every lambda (`for` loops and comprehensions tick through _getiter_)."""
+
+    @staticmethod
+    def _tick(node):
+        call = ast.Call(func=ast.Name("_tick_", ast.Load()), args=[], keywords=[])
+        copy_locations(call, node)
+        statement = ast.Expr(value=call)
+        copy_locations(statement, node)
+        return statement
+
+    def visit_While(self, node):
+        node = super().visit_While(node)
+        node.body.insert(0, self._tick(node))
+        return node
+
+    def visit_FunctionDef(self, node):
+        node = super().visit_FunctionDef(node)
+        node.body.insert(0, self._tick(node))
+        return node
+
+    def visit_Lambda(self, node):
+        node = super().visit_Lambda(node)
+        tick = self._tick(node.body).value  # `_tick_() or body`: _tick_ returns None
+        node.body = ast.BoolOp(op=ast.Or(), values=[tick, node.body])
+        copy_locations(node.body, node)
+        return node
+
+
+def _refuse_imports(source):
+    # RestrictedPython only fails imports at run time; refuse them when compiling.
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            raise ScriptError(f"line {node.lineno}: import is not allowed in BPMN scripts")
+
+
+@functools.lru_cache(maxsize=2048)
+def compile_expression(source):
+    result = compile_restricted_eval(source, CODE_FILENAME, policy=SandboxPolicy)
+    if result.errors:
+        raise ScriptError("; ".join(result.errors))
+    return result.code
+
+
+@functools.lru_cache(maxsize=2048)
+def compile_script(source):
+    _refuse_imports(source)
+    result = compile_restricted_exec(source, CODE_FILENAME, policy=SandboxPolicy)
+    if result.errors:
+        raise ScriptError("; ".join(result.errors))
+    return result.code
+
+
+# ---------------------------------------------------------------- helpers usable in the worker
+
+def to_date(value):
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def at_local_time(day, hour=9, minute=0):
+    """An aware UTC ISO timestamp for `hour:minute` Beijing time on `day` (for timers)."""
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    moment = dt.datetime.combine(to_date(day), dt.time(hour, minute), beijing)
+    return moment.astimezone(dt.timezone.utc).isoformat()
+
+
+# Pure helpers run inside the worker; the others (database, clock) are called back.
+LOCAL_HELPERS = {"date": to_date, "Decimal": Decimal, "at_local_time": at_local_time}
+
+_INPLACE = {"+=": operator.iadd, "-=": operator.isub, "*=": operator.imul,
+            "/=": operator.itruediv, "//=": operator.ifloordiv, "%=": operator.imod}
+
+
+def _inplacevar(op, x, y):
+    if op not in _INPLACE:
+        raise ScriptError(f"operator {op} is not allowed")
+    return _INPLACE[op](x, y)
+
+
+def sandbox_builtins():
+    return dict(safe_builtins, min=min, max=max, sum=sum, len=len, any=any, all=all,
+                sorted=sorted, round=round, abs=abs, list=list, dict=dict)
+
+
+GUARD_NAMES = ("__builtins__", "_getattr_", "_getitem_", "_getiter_", "_iter_unpack_sequence_",
+               "_unpack_sequence_", "_write_", "_inplacevar_", "_tick_")
+
+
+# ---------------------------------------------------------------- framing (both sides)
+
+_HEADER = struct.Struct("!I")
+
+
+class _WorkerGone(Exception):
+    """The worker's pipe closed or broke."""
+
+
+class _Timeout(Exception):
+    pass
+
+
+class _TooLong(Exception):
+    pass
+
+
+def _wait(fd, events, deadline):
+    """Block (GIL released) until fd is ready or the deadline passes. poll(), not select():
+    a busy server may hold descriptors beyond select's 1024."""
+    poller = select.poll()
+    poller.register(fd, events | select.POLLHUP | select.POLLERR)
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _Timeout
+        if poller.poll(max(1, int(remaining * 1000))):
+            return
+
+
+def _write_all(fd, data, deadline=None):
+    view = memoryview(data)
+    while view:
+        if deadline is not None:
+            _wait(fd, select.POLLOUT, deadline)
+        try:
+            written = os.write(fd, view)
+        except BlockingIOError:
+            continue
+        except (BrokenPipeError, OSError) as exc:
+            raise _WorkerGone from exc
+        view = view[written:]
+
+
+def _read_exact(fd, size, deadline=None):
+    chunks, left = [], size
+    while left:
+        if deadline is not None:
+            _wait(fd, select.POLLIN, deadline)
+        try:
+            chunk = os.read(fd, min(left, 1 << 20))
+        except BlockingIOError:
+            continue
+        except OSError as exc:
+            raise _WorkerGone from exc
+        if not chunk:
+            raise _WorkerGone
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _send(fd, obj, deadline=None):
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    _write_all(fd, _HEADER.pack(len(data)) + data, deadline)
+
+
+def _recv_bytes(fd, deadline=None, max_size=None):
+    (size,) = _HEADER.unpack(_read_exact(fd, _HEADER.size, deadline))
+    if max_size is not None and size > max_size:
+        raise _TooLong
+    return _read_exact(fd, size, deadline)
+
+
+# ---------------------------------------------------------------- the worker process
+
+class _Limit(BaseException):
+    """Raised by the budget inside the worker. A BaseException, so `except Exception:` in a
+    script does not swallow it; the budget also remembers it in case a bare except does."""
+
+    def __init__(self, kind):
+        super().__init__(kind)
+        self.kind = kind
+
+
+class _Budget:
+    def __init__(self, iterations, seconds):
+        self.limit, self.left, self.exceeded = iterations, iterations, None
+        self.deadline = time.thread_time() + seconds
+
+    def tick(self):
+        self.left -= 1
+        if self.left < 0:
+            self.exceeded = self.exceeded or "iterations"
+            raise _Limit(self.exceeded)
+        if not self.left & 63 and time.thread_time() > self.deadline:
+            self.exceeded = self.exceeded or "time"
+            raise _Limit(self.exceeded)
+
+    def getiter(self, obj):
+        tick = self.tick
+        for item in obj:
+            tick()
+            yield item
+
+
+class _HelperFailed(Exception):
+    """Stands in, inside the worker, for an exception a called-back helper raised."""
+
+
+def _helper_exception(type_name, base_name, message, index):
+    base = getattr(builtins, base_name, Exception)
+    if not (isinstance(base, type) and issubclass(base, Exception)):
+        base = Exception
+    cls = type(type_name, (_HelperFailed, base), {})
+    exc = cls(message)
+    exc.helper_index = index
+    return exc
+
+
+class _Channel:
+    def __init__(self, rfd, wfd):
+        self.rfd, self.wfd = rfd, wfd
+
+    def send(self, obj):
+        _send(self.wfd, obj)
+
+    def recv(self):
+        return pickle.loads(_recv_bytes(self.rfd))
+
+    def remote(self, name):
+        def call(*args, **kwargs):
+            self.send(("call", name, args, kwargs))
+            reply = self.recv()
+            if reply[0] == "ok":
+                return reply[1]
+            raise _helper_exception(*reply[1:])
+        call.__name__ = name
+        return call
+
+
+class _LimitedWriter:
+    """A file for pickle.dump that refuses to grow past `limit` bytes."""
+
+    def __init__(self, limit):
+        self.buffer, self.limit = io.BytesIO(), limit
+
+    def write(self, data):
+        if self.buffer.tell() + len(data) > self.limit:
+            raise _Limit("size")
+        return self.buffer.write(data)
+
+
+_PLAIN = (str, bytes, float, complex, bool, type(None), Decimal, dt.date, dt.time,
+          dt.timedelta, dt.timezone, uuid.UUID, range, slice)
+
+
+def _check_storable(value):
+    """Refuse what the instance's JSON could not hold anyway: a number beyond Python's
+    4300-digit str() limit, or a value of a type the sandbox should never hand back."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, int) and not isinstance(item, bool):
+            if item.bit_length() > MAX_INT_BITS:
+                raise ScriptError("a number with more than 4000 digits cannot be stored")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack.extend(item)
+        elif not isinstance(item, _PLAIN):
+            raise ScriptError(f"a value of type {type(item).__name__} cannot be stored")
+
+
+def _pickle_result(value, limit):
+    writer = _LimitedWriter(limit)
+    pickler = pickle.Pickler(writer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.fast = True  # no memo: shared references count as often as they are stored
+    try:
+        pickler.dump(("done", value))
+    except ValueError as exc:  # fast mode refuses cycles
+        raise ScriptError(f"the data cannot be stored: {exc}") from None
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        raise ScriptError(f"the data cannot be stored: {exc}") from None
+    _check_storable(value)
+    return writer.buffer.getvalue()
+
+
+def _line_of(tb):
+    line = 0
+    for frame in traceback.extract_tb(tb):
+        if frame.filename == CODE_FILENAME:
+            line = frame.lineno or 0
+    return line
+
+
+def _address_space():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[0]) * resource.getpagesize()
+
+
+def _set_limits(job):
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    wanted = _address_space() + int(job["memory_mb"] * MB)
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (wanted, hard))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
+    cpu = int(usage.ru_utime + usage.ru_stime + job["time"]) + 3
+    if cpu_hard != resource.RLIM_INFINITY:
+        cpu = min(cpu, cpu_hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu_hard))
+
+
+def _reset_limits():
+    for which in (resource.RLIMIT_AS, resource.RLIMIT_CPU):
+        _, hard = resource.getrlimit(which)
+        resource.setrlimit(which, (hard, hard))
+
+
+MAX_MESSAGE = 2000  # characters of an error message sent back
+
+
+def _error_reply(exc, budget):
+    """The reply for an exception, built while the limits still hold (str() of a
+    script-made object may be as expensive as the script)."""
+    line = _line_of(exc.__traceback__)
+    if isinstance(exc, _Limit) or budget.exceeded:
+        return ("limit", budget.exceeded or exc.kind, line)
+    if isinstance(exc, MemoryError):
+        return ("limit", "memory", line)
+    if isinstance(exc, RecursionError):
+        return ("limit", "recursion", line)
+    if all(isinstance(a, (str, int, type(None))) for a in exc.args):
+        args = tuple(a[:MAX_MESSAGE] if isinstance(a, str) else a for a in exc.args)
+        if any(isinstance(a, int) and a.bit_length() > 64 for a in args):
+            args = (str(exc)[:MAX_MESSAGE],)
+    else:
+        args = (str(exc)[:MAX_MESSAGE],)
+    name = getattr(exc, "name", None)
+    return ("error", type(exc).__name__, args, line, getattr(exc, "helper_index", None),
+            name[:200] if isinstance(name, str) else None)
+
+
+def _run_job(channel, job):
+    """Run one job; returns True when the worker should exit (it ran out of memory)."""
+    budget = _Budget(job["iterations"], job["time"])
+    scope = {"__builtins__": sandbox_builtins(), "_getattr_": safer_getattr,
+             "_getitem_": default_guarded_getitem, "_getiter_": budget.getiter,
+             "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+             "_unpack_sequence_": guarded_unpack_sequence, "_write_": full_write_guard,
+             "_inplacevar_": _inplacevar, "_tick_": budget.tick}
+    scope.update(LOCAL_HELPERS)
+    scope.update({name: channel.remote(name) for name in job["remote"]})
+    sandbox_names = set(scope)
+    external, context, mode = job["external"], job["context"], job["mode"]
+    try:
+        code = compile_script(job["source"]) if mode == "exec" else \
+            compile_expression(job["source"])
+    except BaseException as exc:  # noqa: BLE001 - compile errors go back as they are
+        channel.send(_error_reply(exc, budget))
+        return False
+    _set_limits(job)
+    try:
+        if mode == "eval":
+            names = dict(scope)
+            names.update(external)
+            names.update(context)
+            value = eval(code, names)  # noqa: S307 - RestrictedPython code
+        else:
+            context.update(scope)
+            context.update(external)
+            exec(code, context)  # noqa: S102 - RestrictedPython code
+            for key in list(context):
+                if key in sandbox_names or key in external or callable(context[key]):
+                    context.pop(key)
+            value = context
+        if budget.exceeded:
+            raise _Limit(budget.exceeded)
+        reply = _pickle_result(value, int(job["result_mb"] * MB))
+    except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
+        try:
+            reply = _error_reply(exc, budget)
+        except BaseException:  # noqa: BLE001 - e.g. out of memory again while describing it
+            reply = ("limit", "memory" if isinstance(exc, MemoryError) else "time", 0)
+    finally:
+        _reset_limits()
+    if isinstance(reply, tuple):
+        channel.send(reply)
+        return reply[:2] == ("limit", "memory")
+    _write_all(channel.wfd, _HEADER.pack(len(reply)) + reply)
+    return False
+
+
+def worker_main():
+    """The sandbox worker's loop: one job at a time from stdin, replies on the real stdout."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+    out = os.dup(1)
+    os.dup2(2, 1)  # a stray write to stdout must not corrupt the replies
+    sys.stdout = sys.stderr
+    channel = _Channel(0, out)
+    while True:
+        try:
+            message = channel.recv()
+        except (_WorkerGone, EOFError, struct.error):
+            return
+        if message[0] == "run":
+            if _run_job(channel, message[1]):
+                return  # after running out of memory, start afresh
+
+
+# ---------------------------------------------------------------- the pool (parent side)
+
+_BOOT = ("import sys; sys.path.insert(0, {root!r}); "
+         "from workflows.limits import worker_main; worker_main()")
+
+_SAFE_TYPES = {
+    "builtins": {"dict", "list", "tuple", "set", "frozenset", "str", "bytes", "bytearray",
+                 "int", "float", "complex", "bool", "range", "slice"},
+    "datetime": {"date", "datetime", "time", "timedelta", "timezone"},
+    "decimal": {"Decimal"},
+    "uuid": {"UUID", "SafeUUID"},
+}
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if name in _SAFE_TYPES.get(module, ()):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in script results")
+
+
+def _safe_loads(data):
+    return _SafeUnpickler(io.BytesIO(data)).load()
+
+
+class _Worker:
+    def __init__(self):
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-c", _BOOT.format(root=str(ROOT))],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
+            start_new_session=True)
+        self.wfd, self.rfd = self.process.stdin.fileno(), self.process.stdout.fileno()
+        os.set_blocking(self.wfd, False)
+        os.set_blocking(self.rfd, False)
+        self.owner = os.getpid()
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def kill(self):
+        try:
+            self.process.kill()
+        except OSError:
+            pass
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+    def death_signal(self):
+        try:
+            code = self.process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            return None
+        return -code if code is not None and code < 0 else None
+
+
+class _Pool:
+    def __init__(self):
+        self.lock, self.idle, self.pid = threading.Lock(), [], os.getpid()
+
+    def acquire(self):
+        with self.lock:
+            if self.pid != os.getpid():  # forked (e.g. a preloading server): start afresh
+                self.idle, self.pid = [], os.getpid()
+            while self.idle:
+                worker = self.idle.pop()
+                if worker.alive():
+                    return worker
+                worker.kill()
+        return _Worker()
+
+    def release(self, worker):
+        with self.lock:
+            if worker.owner == os.getpid() and len(self.idle) < MAX_IDLE_WORKERS:
+                self.idle.append(worker)
+                return
+        worker.kill()
+
+    def shutdown(self):
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for worker in idle:
+            worker.kill()
+
+
+POOL = _Pool()
+atexit.register(POOL.shutdown)
+
+
+def _rebuild_error(reply, helper_errors):
+    _, type_name, args, line, helper_index, name = reply
+    if helper_index is not None and helper_index < len(helper_errors):
+        exc = helper_errors[helper_index]
+    else:
+        cls = ScriptError if type_name == "ScriptError" else getattr(builtins, type_name, None)
+        exc = None
+        if isinstance(cls, type) and issubclass(cls, Exception):
+            try:
+                exc = cls(*args)
+            except Exception:  # noqa: BLE001 - an odd signature: keep the text below
+                exc = None
+        if exc is None:
+            exc = ScriptError(f"{type_name}: {args[0] if args else ''}")
+        if name is not None and isinstance(exc, NameError):
+            exc.name = name
+    return exc, line
+
+
+def _raise_at(exc, line):
+    """Raise `exc` from a frame named like the sandboxed code, at its line, so SpiffWorkflow
+    reports the failing line of a script as it does for code run in-process."""
+    if line:
+        code = compile("\n" * (line - 1) + "raise _exc_", CODE_FILENAME, "exec")
+        exec(code, {"_exc_": exc})  # noqa: S102 - fixed code, re-raises exc
+    raise exc
+
+
+def run(mode, source, context, external=None, helpers=None, limits=None):
+    """Run `source` ("eval": an expression, "exec": a script) on `context` in a sandbox
+    worker. Returns the expression's value, or the context the script leaves (the caller
+    replaces its dict with it). `helpers` maps the names of helpers that must run here (the
+    database, the clock) to callables. Raises ScriptLimitError when over a limit, else the
+    exception the code raised (rebuilt: builtin types keep their type)."""
+    limits = limits or current_limits()
+    helpers = helpers or {}
+    what = "script" if mode == "exec" else "expression"
+    job = {"mode": mode, "source": source, "context": context, "external": external or {},
+           "remote": [name for name in helpers if name not in LOCAL_HELPERS],
+           "time": limits.time, "memory_mb": limits.memory_mb,
+           "iterations": limits.iterations, "result_mb": limits.result_mb}
+    result_limit = int(limits.result_mb * MB) + 4096
+    for attempt in (1, 2):
+        worker = POOL.acquire()
+        deadline = time.monotonic() + limits.deadline
+        try:
+            _send(worker.wfd, ("run", job), deadline)
+        except _WorkerGone:
+            worker.kill()
+            if attempt == 2:
+                raise ScriptError("the script sandbox could not be started") from None
+            continue  # an idle worker that died: take another one
+        except _Timeout:
+            worker.kill()
+            raise ScriptLimitError("time", limits.time, what) from None
+        break
+    helper_errors, keep = [], False
+    try:
+        while True:
+            frame = _recv_bytes(worker.rfd, deadline, max(result_limit, CALL_FRAME_LIMIT))
+            reply = _safe_loads(frame)
+            kind = reply[0]
+            if kind == "call":
+                _, name, args, kwargs = reply
+                if len(frame) > CALL_FRAME_LIMIT or name not in helpers:
+                    raise ScriptLimitError("size", limits.result_mb, what)
+                try:
+                    answer = ("ok", helpers[name](*args, **kwargs))
+                except Exception as exc:  # noqa: BLE001 - handed to the script to handle
+                    helper_errors.append(exc)
+                    base = next(c for c in type(exc).__mro__ if c.__module__ == "builtins")
+                    answer = ("raise", type(exc).__name__, base.__name__, str(exc),
+                              len(helper_errors) - 1)
+                _send(worker.wfd, answer, deadline)
+                continue
+            if kind == "done":
+                keep = True
+                return reply[1]
+            if kind == "limit":
+                keep = reply[1] != "memory"
+                limit = {"time": limits.time, "iterations": limits.iterations,
+                         "memory": limits.memory_mb, "size": limits.result_mb,
+                         "recursion": sys.getrecursionlimit()}[reply[1]]
+                _raise_at(ScriptLimitError(reply[1], limit, what, reply[2] or None), reply[2])
+            keep = True
+            exc, line = _rebuild_error(reply, helper_errors)
+            _raise_at(exc, line)
+    except _Timeout:
+        raise ScriptLimitError("time", limits.time, what) from None
+    except _TooLong:
+        raise ScriptLimitError("size", limits.result_mb, what) from None
+    except pickle.UnpicklingError as exc:
+        raise ScriptError(f"the {what} produced a value that cannot be stored: {exc}") \
+            from None
+    except _WorkerGone:
+        if worker.death_signal() == signal.SIGXCPU:
+            raise ScriptLimitError("time", limits.time, what) from None
+        raise ScriptLimitError("crashed", limits.memory_mb, what) from None
+    finally:
+        if keep:
+            POOL.release(worker)
+        else:
+            worker.kill()
