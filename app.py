@@ -23,6 +23,10 @@ def database_url(instance_path):
     return url
 
 
+def _env_flag(name):
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def _secret_key(instance_path):
     """Generated once into instance/secret_key, never hard-coded."""
     path = Path(instance_path) / "secret_key"
@@ -80,6 +84,22 @@ def create_app(config=None):
         WORKER_POLL_SECONDS=10,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Accounts and security (README "Accounts and security"). Behind HTTPS set
+        # SESSION_COOKIE_SECURE=1 (or HTTPS=1): cookies are then sent over HTTPS only.
+        SESSION_COOKIE_SECURE=_env_flag("SESSION_COOKIE_SECURE") or _env_flag("HTTPS"),
+        REMEMBER_COOKIE_SECURE=_env_flag("SESSION_COOKIE_SECURE") or _env_flag("HTTPS"),
+        REMEMBER_COOKIE_HTTPONLY=True,
+        # Login throttling (Flask-Limiter): memory:// counts per process; with several
+        # gunicorn workers configure a shared storage, e.g. redis://host:6379.
+        RATELIMIT_ENABLED=os.environ.get("RATELIMIT_ENABLED", "1").strip().lower()
+        not in ("0", "false", "no", "off"),
+        RATELIMIT_STORAGE_URI=os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        LOGIN_LIMIT_PER_ADDRESS="30 per 15 minutes",  # failed logins from one address
+        LOGIN_LIMIT_PER_ACCOUNT="10 per 15 minutes",  # failed logins for one user name
+        LOGIN_LOCK_AFTER=5,  # consecutive failures lock the account (on the user row)…
+        LOGIN_LOCK_MINUTES=15,  # …for this long
+        TRUSTED_PROXIES=int(os.environ.get("TRUSTED_PROXIES", "0")),  # X-Forwarded-For hops
+        TOKEN_DAYS=90,
     )
     app.config.update(config or {})
 
@@ -96,9 +116,12 @@ def create_app(config=None):
     login_manager.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    from accounts.throttle import init_throttle
+    init_throttle(app)
 
     from accounts.views import bp as accounts_bp
     from admin.views import bp as admin_bp
+    from admin.users import bp as admin_users_bp
     from api import bp as api_bp
     from cases.extension_views import bp as extensions_bp
     from ledger.views import bp as repayments_bp
@@ -112,7 +135,7 @@ def create_app(config=None):
     from workflows.views import bp as workflows_bp
     for blueprint in (accounts_bp, workflows_bp, cases_bp, repayments_bp, write_offs_bp,
                       extensions_bp, risk_bp, api_bp, admin_bp, management_bp, studio_bp,
-                      compliance_search_bp, compliance_bp):
+                      compliance_search_bp, compliance_bp, admin_users_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)
 

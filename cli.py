@@ -7,6 +7,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from accounts import operations as accounts
 from accounts.operations import AccountError, create_token, create_user
 from extensions import db
 from workflows import clock
@@ -22,29 +23,161 @@ demo_cli = AppGroup("demo", help="Demo data.")
 audit_cli = AppGroup("audit", help="Audit log.")
 
 
+def _account_call(operation, *args, **kwargs):
+    try:
+        return operation(*args, **kwargs)
+    except AccountError as exc:
+        raise click.ClickException(str(exc))
+
+
+def _named(username):
+    return _account_call(accounts.user_named, username)
+
+
+def _new_password(value):
+    return value or click.prompt("New password", hide_input=True, confirmation_prompt=True)
+
+
 @users_cli.command("create")
 @click.argument("username")
 @click.option("--role", "roles", multiple=True, required=True, help="A role key; repeatable.")
-@click.option("--password", required=True)
+@click.option("--password", help="Prompted for when not given.")
 @click.option("--name", "display_name", default="")
 def users_create(username, roles, password, display_name):
-    try:
-        create_user(username, password, roles, display_name)
-    except AccountError as exc:
-        raise click.ClickException(str(exc))
+    """Create a user. `--role admin` only while no active administrator exists (the first
+    one); later administrators are granted with grant-admin and approve-admin."""
+    _account_call(create_user, username, _new_password(password), roles, display_name,
+                  four_eyes=True)
     click.echo(f"created {username} with roles {', '.join(sorted(roles))}")
+
+
+@users_cli.command("list")
+def users_list():
+    """Every user: name, display name, roles, state."""
+    pending = {g.user_id for g in accounts.AdminGrant.query.filter_by(status="pending")}
+    for user in accounts.User.query.order_by(accounts.User.username):
+        state = "inactive" if not user.active else (
+            f"locked until {user.locked_until:%Y-%m-%d %H:%M} UTC" if user.is_locked()
+            else "active")
+        extra = " (admin awaiting approval)" if user.id in pending else ""
+        click.echo(f"{user.username}\t{user.display_name}\t{','.join(sorted(user.roles))}"
+                   f"\t{state}{extra}")
+
+
+@users_cli.command("roles")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True,
+              help="A role key; repeatable. The user gets exactly these roles.")
+def users_roles(username, roles):
+    """Set a user's roles (granting admin goes through grant-admin and approve-admin)."""
+    user = _named(username)
+    if "admin" in roles and "admin" not in user.roles:
+        raise click.ClickException(
+            "granting admin needs four eyes: users grant-admin NAME --by ADMIN, then "
+            "users approve-admin NAME --by ANOTHER_ADMIN")
+    _account_call(accounts.update_user, user, user.display_name, roles)
+    click.echo(f"{username}: roles {', '.join(sorted(user.roles))}")
+
+
+@users_cli.command("deactivate")
+@click.argument("username")
+def users_deactivate(username):
+    """The user can no longer log in or use a token; every session ends."""
+    _account_call(accounts.deactivate_user, _named(username))
+    click.echo(f"{username} deactivated")
+
+
+@users_cli.command("activate")
+@click.argument("username")
+def users_activate(username):
+    _account_call(accounts.activate_user, _named(username))
+    click.echo(f"{username} reactivated")
+
+
+@users_cli.command("unlock")
+@click.argument("username")
+def users_unlock(username):
+    """Lift a lock after too many failed logins."""
+    _account_call(accounts.unlock_user, _named(username))
+    click.echo(f"{username} unlocked")
+
+
+@users_cli.command("reset-password")
+@click.argument("username")
+@click.option("--password", help="Prompted for when not given.")
+def users_reset_password(username, password):
+    """Set a new password (policy applies); ends every session and lifts a lock."""
+    user = _named(username)
+    _account_call(accounts.reset_password, user, _new_password(password))
+    click.echo(f"password of {username} reset; every session of theirs has ended")
+
+
+@users_cli.command("grant-admin")
+@click.argument("username")
+@click.option("--by", "by", required=True, help="The administrator asking.")
+def users_grant_admin(username, by):
+    """Ask for USERNAME to become an administrator; another one approves (approve-admin)."""
+    grant = _account_call(accounts.request_admin_grant, _named(username), _named(by))
+    click.echo(f"admin role for {username} requested by {by} (request {grant.id}); another "
+               f"administrator approves: users approve-admin {username} --by OTHER_ADMIN")
+
+
+def _pending(username):
+    grant = accounts.pending_grant(_named(username))
+    if grant is None:
+        raise click.ClickException(f"no pending admin request for {username}")
+    return grant
+
+
+@users_cli.command("approve-admin")
+@click.argument("username")
+@click.option("--by", "by", required=True,
+              help="An administrator other than the one who asked.")
+def users_approve_admin(username, by):
+    _account_call(accounts.approve_admin_grant, _pending(username), _named(by))
+    click.echo(f"{username} is now an administrator (approved by {by})")
+
+
+@users_cli.command("reject-admin")
+@click.argument("username")
+@click.option("--by", "by", required=True, help="An administrator.")
+def users_reject_admin(username, by):
+    _account_call(accounts.reject_admin_grant, _pending(username), _named(by))
+    click.echo(f"admin request for {username} rejected by {by}")
 
 
 @tokens_cli.command("create")
 @click.argument("username")
 @click.option("--name", default="cli")
-def tokens_create(username, name):
-    try:
-        token = create_token(username, name)
-    except AccountError as exc:
-        raise click.ClickException(str(exc))
+@click.option("--days", type=int, default=None, help="Validity in days (default 90).")
+def tokens_create(username, name, days):
+    token = _account_call(create_token, username, name, days=days)
     click.echo("API token (shown once, only its hash is stored):")
     click.echo(token)
+
+
+@tokens_cli.command("list")
+@click.argument("username", required=False)
+def tokens_list(username):
+    """Tokens of USERNAME, or of everyone: id, user, name, created, expires, state."""
+    rows = accounts.tokens_of(_named(username) if username else None)
+    for row in rows:
+        click.echo(f"{row.id}\t{row.user.username}\t{row.name}\t"
+                   f"{accounts.utc(row.created_at):%Y-%m-%d}\t"
+                   f"expires {accounts.utc(row.expires_at):%Y-%m-%d}\t{row.state()}")
+    if not rows:
+        click.echo("no tokens")
+
+
+@tokens_cli.command("revoke")
+@click.argument("token_id", type=int)
+def tokens_revoke(token_id):
+    """Revoke the token TOKEN_ID (see tokens list); the API refuses it from now on."""
+    row = db.session.get(accounts.ApiToken, token_id)
+    if row is None:
+        raise click.ClickException(f"no token {token_id}")
+    _account_call(accounts.revoke_token, row)
+    click.echo(f"token {token_id} ({row.name}) of {row.user.username} revoked")
 
 
 def _parse_as_of(value):

@@ -12,8 +12,16 @@ from extensions import db, login_manager
 
 @login_manager.user_loader
 def load_user(user_id):
-    user = db.session.get(User, int(user_id))
-    return user if user and user.active else None
+    """The session holds "id:session_version" (User.get_id); a session from before a logout,
+    deactivation or password change carries an older version and is refused here, on every
+    request, whichever process serves it."""
+    user_pk, _, version = str(user_id).partition(":")
+    if not (user_pk.isdigit() and version.isdigit()):
+        return None
+    user = db.session.get(User, int(user_pk))
+    if user is None or not user.active or user.session_version != int(version):
+        return None
+    return user
 
 
 def bearer_user():

@@ -18,6 +18,14 @@ class User(UserMixin, db.Model):
     active = db.Column(db.Boolean, nullable=False, default=True)
     locale = db.Column(db.String(10))
     created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
+    # Consecutive failed logins and the temporary lock they lead to; on the row, so the lock
+    # holds across every web process.
+    failed_logins = db.Column(db.Integer, nullable=False, default=0, server_default="0")
+    locked_until = db.Column(db.DateTime(timezone=True))
+    # Stored in the session cookie at login and compared on every request: raising it (logout,
+    # deactivation, a password change or reset) ends every session of the user.
+    session_version = db.Column(db.Integer, nullable=False, default=1, server_default="1")
+    password_changed_at = db.Column(db.DateTime(timezone=True))
     role_rows = db.relationship("UserRole", cascade="all, delete-orphan", lazy="selectin")
 
     @property
@@ -30,6 +38,13 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self):
         return self.active
+
+    def get_id(self):
+        """What Flask-Login keeps in the session: the id and the session version."""
+        return f"{self.id}:{self.session_version}"
+
+    def is_locked(self, at=None):
+        return self.locked_until is not None and utc(self.locked_until) > (at or now())
 
     def set_password(self, password):
         method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
@@ -56,8 +71,33 @@ class ApiToken(db.Model):
     name = db.Column(db.String(80), nullable=False, default="")
     token_hash = db.Column(db.String(64), unique=True, nullable=False)
     created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
+    expires_at = db.Column(db.DateTime(timezone=True), nullable=False)
     revoked_at = db.Column(db.DateTime(timezone=True))
     user = db.relationship("User")
+
+    def state(self, at=None):
+        """"revoked", "expired" or "active"."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if utc(self.expires_at) <= (at or now()):
+            return "expired"
+        return "active"
+
+
+class AdminGrant(db.Model):
+    """A request to grant the admin role; a second administrator approves it (four eyes)."""
+    __tablename__ = "admin_grants"
+    id = db.Column(db.Integer, primary_key=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id"), nullable=False, index=True)
+    requested_by_id = db.Column(db.Integer, db.ForeignKey("users.id"), nullable=False)
+    requested_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
+    # pending, approved, rejected
+    status = db.Column(db.String(20), nullable=False, default="pending")
+    decided_by_id = db.Column(db.Integer, db.ForeignKey("users.id"))
+    decided_at = db.Column(db.DateTime(timezone=True))
+    user = db.relationship("User", foreign_keys=[user_id])
+    requested_by = db.relationship("User", foreign_keys=[requested_by_id])
+    decided_by = db.relationship("User", foreign_keys=[decided_by_id])
 
 
 def utc(value: dt.datetime | None):

@@ -42,6 +42,7 @@ def app(tmp_path_factory):
     if not os.environ.get("DATABASE_URL"):
         os.environ["DATABASE_URL"] = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
     app = create_app({"TESTING": True, "SECRET_KEY": "test-only", "WTF_CSRF_ENABLED": False,
+                      "RATELIMIT_ENABLED": False,  # tests/test_accounts_security.py enables it
                       # the audit key and anchor file stay out of the real instance folder
                       "AUDIT_KEY": "test-only-audit-key-0123456789abcdef",
                       "AUDIT_ANCHOR_FILE": str(tmp_path_factory.mktemp("audit") / "anchors.log"),

@@ -121,14 +121,15 @@ def test_problems_are_listed_marked_and_select_their_element(capsys, deployed, o
         page.click('.djs-element.djs-shape[data-element-id="handover_file"]')
         page.click("#studio-panel-body button")  # edit this form
         page.wait_for_function(
-            "document.getElementById('studio-preview-en').textContent.includes('Documents')"
+            "() => document.getElementById('studio-preview-en').textContent"
+            ".includes('Documents')"
             " || document.getElementById('studio-preview-en').textContent.length > 50")
         assert page.locator("#studio-form-key").input_value() == "handover_file"
         spec = page.locator("#studio-form-json")
         text = spec.input_value().replace('"en": "', '"en": "EN-', 1)
         spec.fill(text)
         page.wait_for_function(
-            "document.getElementById('studio-preview-en').textContent.includes('EN-')")
+            "() => document.getElementById('studio-preview-en').textContent.includes('EN-')")
         assert "EN-" not in page.locator("#studio-preview-zh_CN").inner_text()
 
         # The field list: add a field, label it in both languages, see both previews.
@@ -138,7 +139,8 @@ def test_problems_are_listed_marked_and_select_their_element(capsys, deployed, o
         row.locator("input[aria-label='Label (English)']").fill("Extra remark")
         row.locator("input[aria-label='Label (Chinese)']").fill("补充说明")
         page.wait_for_function(
-            "document.getElementById('studio-preview-en').textContent.includes('Extra remark')"
+            "() => document.getElementById('studio-preview-en').textContent"
+            ".includes('Extra remark')"
             " && document.getElementById('studio-preview-zh_CN').textContent.includes('补充说明')")
         assert '"name": "extra_remark"' in spec.input_value()
 
