@@ -3,7 +3,7 @@ from flask import g, jsonify, request
 
 from accounts.auth import roles_required
 from accounts.roles import LOAN_REGISTRARS
-from api import bp, error, forbidden
+from api import NOT_AN_OBJECT, bp, error, forbidden
 from audit.queries import case_events, event_dict
 from cases.access import can_view_case
 from cases.operations import get_loan, receive_loan
@@ -13,9 +13,38 @@ from cases.presenters import case_dict
 @bp.post("/loans")
 @roles_required(*LOAN_REGISTRARS)
 def create_loan():
+    """Register a loan from core banking.
+    ---
+    post:
+      summary: Register a loan (idempotent on loan_no)
+      description: >
+        Checks the loan (every field error at once), registers it and starts its handover.
+        The same loan again answers 200 with its case; different data for the same loan number
+        is a 409 whose `differences` lists the differing fields.
+        Roles: admin, post_loan_officer, account_manager.
+      tags: [loans]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: LoanInput
+      responses:
+        201:
+          description: Registered; the new case.
+          content:
+            application/json:
+              schema: Case
+        200:
+          description: Already registered with the same data; the case.
+          content:
+            application/json:
+              schema: Case
+        403: Forbidden
+        409: Conflict
+    """
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        return error(400, "the body must be a JSON object")
+        return error(400, "the body must be a JSON object", NOT_AN_OBJECT)
     # Idempotent on loan_no: the same loan again answers 200 with its case, different data
     # for the same number a 409 listing the differing fields under "differences".
     loan, created = receive_loan(body, g.api_user, source="api")
@@ -31,6 +60,23 @@ def _visible_loan(loan_no):
 
 @bp.get("/cases/<loan_no>")
 def show_case(loan_no):
+    """One case.
+    ---
+    get:
+      summary: A loan's case
+      description: >
+        The loan's figures, parties, collateral, schedule (with what is paid) and open tasks.
+        Who may see a case: DOMAIN.md's access rules (its account manager, the post-loan
+        roles, management, compliance).
+      tags: [cases]
+      responses:
+        200:
+          description: The case.
+          content:
+            application/json:
+              schema: Case
+        403: Forbidden
+    """
     loan = _visible_loan(loan_no)
     if loan is None:
         return forbidden("you may not see this case")
@@ -39,6 +85,19 @@ def show_case(loan_no):
 
 @bp.get("/cases/<loan_no>/history")
 def case_history(loan_no):
+    """A case's audit trail.
+    ---
+    get:
+      summary: A case's history (audit events, oldest first)
+      tags: [cases]
+      responses:
+        200:
+          description: The case's audit events.
+          content:
+            application/json:
+              schema: CaseHistory
+        403: Forbidden
+    """
     loan = _visible_loan(loan_no)
     if loan is None:
         return forbidden("you may not see this case")

@@ -3,7 +3,7 @@ from flask import g, jsonify, request
 
 from accounts.auth import roles_required
 from accounts.models import utc
-from api import bp, error
+from api import NOT_AN_OBJECT, bp, error
 from cases.models import Loan
 from cases.operations import get_loan
 from extensions import db
@@ -36,9 +36,31 @@ def reversal_json(reversal):
 @bp.post("/loans/<loan_no>/repayments/<external_ref>/reversal")
 @roles_required(*REVERSAL_REQUESTERS)
 def request_repayment_reversal(loan_no, external_ref):
+    """Ask for a repayment to be taken back.
+    ---
+    post:
+      summary: Request the reversal of a posted repayment
+      description: >
+        The reversal waits for a second person's decision (four eyes).
+        Roles: back_office, post_loan_officer, admin.
+      tags: [reversals]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: ReversalRequest
+      responses:
+        201:
+          description: The pending reversal.
+          content:
+            application/json:
+              schema: Reversal
+        403: Forbidden
+        409: Conflict
+    """
     body = _body()
     if body is None:
-        return error(400, "the body must be a JSON object")
+        return error(400, "the body must be a JSON object", NOT_AN_OBJECT)
     loan = get_loan(loan_no)
     repayment = find_repayment(loan, external_ref)
     reversal = request_reversal(repayment.id, body.get("reason"), g.api_user, loan_id=loan.id)
@@ -48,9 +70,32 @@ def request_repayment_reversal(loan_no, external_ref):
 @bp.post("/reversals/<int:reversal_id>/decision")
 @roles_required(*REVERSAL_DECIDERS)
 def decide_repayment_reversal(reversal_id):
+    """Decide a reversal.
+    ---
+    post:
+      summary: Approve or reject a pending reversal
+      description: >
+        Neither the requester nor the repayment's poster may decide (four eyes). Approval
+        negates the repayment's allocations and reopens what it had paid.
+        Roles: dept_head, post_loan_officer.
+      tags: [reversals]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: ReversalDecision
+      responses:
+        200:
+          description: The decided reversal.
+          content:
+            application/json:
+              schema: Reversal
+        403: Forbidden
+        409: Conflict
+    """
     body = _body()
     if body is None:
-        return error(400, "the body must be a JSON object")
+        return error(400, "the body must be a JSON object", NOT_AN_OBJECT)
     approve = parse_decision(body.get("decision"))
     reversal = decide_reversal(reversal_id, approve, body.get("note"), g.api_user)
     return jsonify(reversal_json(reversal)), 200

@@ -1,25 +1,61 @@
 """Task endpoints of the REST API."""
 from flask import g, jsonify, request
 
-from api import bp, error, forbidden, page_args
+from api import NOT_AN_OBJECT, bp, error, forbidden, page_args, text_arg
 from cases.access import can_view_task
 from forms.builder import describe_fields, localized
+from i18n import N_
 from workflows.inbox import inbox_page, task_loan_no, task_summary
 from workflows.service import claim_task, complete_task, get_task, task_form_spec, unclaim_task
 
 
 @bp.get("/tasks")
 def list_tasks():
+    """The caller's inbox.
+    ---
+    get:
+      summary: Open tasks the caller may take (available) or has claimed (mine)
+      tags: [tasks]
+      parameters:
+        - {name: scope, in: query, schema: {type: string, enum: [available, mine],
+           default: available}}
+        - {name: process, in: query, description: "A process key, e.g. handover.",
+           schema: {type: string}}
+        - {name: loan_no, in: query, schema: {type: string}}
+        - {name: page, in: query, schema: {type: integer, minimum: 1, maximum: 100000,
+           default: 1}}
+        - {name: per_page, in: query, schema: {type: integer, minimum: 1, maximum: 100,
+           default: 20}}
+      responses:
+        200:
+          description: One page of tasks, soonest due first.
+          content:
+            application/json:
+              schema: TaskPage
+    """
     page, per_page = page_args(request)
-    rows, total = inbox_page(g.api_user, request.args.get("scope", "available"),
-                             request.args.get("process") or None,
-                             request.args.get("loan_no") or None, page, per_page)
+    rows, total = inbox_page(g.api_user, text_arg(request, "scope") or "available",
+                             text_arg(request, "process"), text_arg(request, "loan_no"),
+                             page, per_page)
     return jsonify({"items": [task_summary(row, loan_no) for row, loan_no in rows],
                     "page": page, "per_page": per_page, "total": total})
 
 
 @bp.get("/tasks/<int:task_id>")
 def show_task(task_id):
+    """One task with its form.
+    ---
+    get:
+      summary: A task, its form's fields and the data it shows
+      tags: [tasks]
+      responses:
+        200:
+          description: The task.
+          content:
+            application/json:
+              schema: TaskDetail
+        403: Forbidden
+    """
     row = get_task(task_id)
     if not can_view_task(g.api_user, row):
         return forbidden("you may not see this task")
@@ -33,20 +69,73 @@ def show_task(task_id):
 
 @bp.post("/tasks/<int:task_id>/claim")
 def claim(task_id):
+    """Claim a task.
+    ---
+    post:
+      summary: Claim a task for the caller
+      tags: [tasks]
+      responses:
+        200:
+          description: The claimed task.
+          content:
+            application/json:
+              schema: Task
+        403: Forbidden
+        409: Conflict
+    """
     row = claim_task(task_id, g.api_user)
     return jsonify(task_summary(row, task_loan_no(row)))
 
 
 @bp.post("/tasks/<int:task_id>/unclaim")
 def unclaim(task_id):
+    """Release a claimed task.
+    ---
+    post:
+      summary: Release a task the caller claimed
+      tags: [tasks]
+      responses:
+        200:
+          description: The released task.
+          content:
+            application/json:
+              schema: Task
+        403: Forbidden
+        409: Conflict
+    """
     row = unclaim_task(task_id, g.api_user)
     return jsonify(task_summary(row, task_loan_no(row)))
 
 
 @bp.post("/tasks/<int:task_id>/complete")
 def complete(task_id):
+    """Complete a task.
+    ---
+    post:
+      summary: Complete a task with its form's values
+      description: >
+        The values are checked by the same form as on the web (every field error at once);
+        the process then moves on. Four eyes and the task's role apply.
+      tags: [tasks]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: TaskCompletion
+      responses:
+        200:
+          description: The completed task.
+          content:
+            application/json:
+              schema: Task
+        403: Forbidden
+        409: Conflict
+    """
     body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
-        return error(400, 'the body must be JSON: {"data": {…}}')
+    if not isinstance(body, dict):
+        return error(400, 'the body must be JSON: {"data": {…}}', NOT_AN_OBJECT)
+    if not isinstance(body.get("data"), dict):
+        return error(400, 'the body must be JSON: {"data": {…}}',
+                     {"data": [N_("Must be an object of the form's values.")]})
     row = complete_task(task_id, g.api_user, data=body["data"])
     return jsonify(task_summary(row, task_loan_no(row)))

@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import io
 import re
+import unicodedata
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -35,6 +36,18 @@ GUARANTOR_KEYS = ("kind", "name", "id_number", "phone", "address")
 COLLATERAL_KEYS = ("kind", "description", "location", "area", "valuation", "registration_no")
 INSTALLMENT_KEYS = ("due_on", "principal", "interest")
 
+# Bounds: no amount above a trillion (principal, valuation, installments), dates within
+# sane years, so no value overflows a column, a date calculation or Decimal's precision.
+MAX_AMOUNT = Decimal(10) ** 12
+MIN_DATE = dt.date(1990, 1, 1)
+MAX_DATE = dt.date(2100, 12, 31)
+# Invisible characters that make text display in another order than it is stored: the
+# Arabic letter mark, LRM/RLM, the embeddings and overrides (U+202A–U+202E, "Trojan Source")
+# and the isolates (U+2066–U+2069).
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                          "\u2066\u2067\u2068\u2069")
+BAD_CHARACTERS = N_("Must not contain control, formatting or bidirectional characters.")
+
 REQUIRED = N_("This field is required.")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()-]{3,38}[0-9]$")
@@ -48,6 +61,23 @@ ID_RE = re.compile(r"^\d{17}[\dX]$")
 USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 USCC_RE = re.compile(r"^[0-9A-HJ-NP-RTUWXY]{2}\d{6}[0-9A-HJ-NP-RTUWXY]{10}$")
+
+
+def bad_character(value, identifier=False):
+    """The first character of `value` that no field may hold, or None. Text may hold tabs and
+    line breaks, but no other control character (NUL included), no unpaired surrogate and no
+    bidirectional control. An identifier (a loan number, a reference, an ID number) holds no
+    control, format, private-use, unassigned or surrogate character and no line or paragraph
+    separator at all."""
+    for ch in value:
+        category = unicodedata.category(ch)
+        if identifier:
+            if category[0] == "C" or category in ("Zl", "Zp"):
+                return ch
+        elif (category == "Cc" and ch not in "\t\n\r") or category == "Cs" or \
+                ch in BIDI_CONTROLS:
+            return ch
+    return None
 
 
 def resident_id_ok(value):
@@ -113,17 +143,20 @@ class _Reader:
         self.error(path, N_("Must be a list."))
         return []
 
-    def text(self, value, path, required=False, max_len=200):
+    def text(self, value, path, required=False, max_len=200, identifier=False):
         if value is None or (isinstance(value, str) and not value.strip()):
             if required:
                 self.error(path, REQUIRED)
             return ""
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or \
+                (isinstance(value, int) and abs(value) >= 10 ** max_len):
             self.error(path, N_("Must be text."))
             return ""
         value = str(value).strip()
         if len(value) > max_len:
             self.error(path, N_("Too long."))
+        elif bad_character(value, identifier) is not None:
+            self.error(path, BAD_CHARACTERS)
         return value
 
     def choice(self, value, path, choices, default=None):
@@ -137,12 +170,14 @@ class _Reader:
     def number(self, value, path, required=True, places=CENT, digits=18, zero_ok=False,
                below=None, too_large=N_("Too large.")):
         """A positive decimal (or zero when zero_ok) with at most `places` decimals and
-        `digits` digits in all; returns it quantized, or None."""
+        `digits` digits in all, at most MAX_AMOUNT and less than `below`; returns it quantized,
+        or None. The bounds are checked before quantizing: 1e30 is too large, not a crash."""
         if value is None or (isinstance(value, str) and not value.strip()):
             if required:
                 self.error(path, REQUIRED)
             return None
-        if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
+        if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)) or \
+                (isinstance(value, str) and len(value) > 100):
             self.error(path, N_("Must be a positive number."))
             return None
         try:
@@ -154,11 +189,14 @@ class _Reader:
             self.error(path, N_("Must be zero or a positive number.") if zero_ok
                        else N_("Must be a positive number."))
             return None
+        if number > MAX_AMOUNT or (below is not None and number >= below):
+            self.error(path, too_large)
+            return None
         if number != number.quantize(places):
             self.error(path, N_("Too many decimal places."))
             return None
         number = number.quantize(places)
-        if len(number.as_tuple().digits) > digits or (below is not None and number >= below):
+        if len(number.as_tuple().digits) > digits:
             self.error(path, too_large)
             return None
         return number
@@ -171,10 +209,14 @@ class _Reader:
         try:
             if not isinstance(value, str) or not DATE_RE.match(value.strip()):
                 raise ValueError
-            return dt.date.fromisoformat(value.strip())
+            day = dt.date.fromisoformat(value.strip())
         except ValueError:
             self.error(path, N_("Must be a date as YYYY-MM-DD."))
             return None
+        if not MIN_DATE <= day <= MAX_DATE:
+            self.error(path, N_("Must be between 1990-01-01 and 2100-12-31."))
+            return None
+        return day
 
     def phone(self, value, path, required=False):
         value = self.text(value, path, required=required, max_len=40)
@@ -183,7 +225,7 @@ class _Reader:
         return value
 
     def id_number(self, value, path, kind):
-        value = self.text(value, path, max_len=40).upper().replace(" ", "")
+        value = self.text(value, path, max_len=40, identifier=True).upper().replace(" ", "")
         if not value or kind not in PARTY_KINDS:
             return value
         if kind == "person" and not resident_id_ok(value):
@@ -289,7 +331,8 @@ def _collateral(r, payload):
                     "valuation": _money(r.number(raw.get("valuation"), p + ".valuation",
                                                  required=False)),
                     "registration_no": r.text(raw.get("registration_no"),
-                                              p + ".registration_no", max_len=80)})
+                                              p + ".registration_no", max_len=80,
+                                              identifier=True)})
     return out
 
 
@@ -341,7 +384,8 @@ def parse_intake(payload):
     if not isinstance(payload, dict):
         raise InvalidData("the loan must be an object", code="invalid")
     r.unknown(payload, LOAN_KEYS)
-    loan_no = r.text(payload.get("loan_no"), "loan_no", required=True, max_len=40)
+    loan_no = r.text(payload.get("loan_no"), "loan_no", required=True, max_len=40,
+                     identifier=True)
     product = r.choice(payload.get("product"), "product", PRODUCTS, default="term")
     principal = r.number(payload.get("principal"), "principal")
     rate = r.number(payload.get("interest_rate"), "interest_rate", places=RATE_PLACES,
@@ -352,7 +396,7 @@ def parse_intake(payload):
     if disbursed_on and maturity_on and maturity_on <= disbursed_on:
         r.error("maturity_on", N_("Must be after the disbursement date."))
     username = r.text(payload.get("account_manager"), "account_manager", required=True,
-                      max_len=80)
+                      max_len=80, identifier=True)
     manager = None
     if username:
         manager = User.query.filter_by(username=username).first()
@@ -366,7 +410,7 @@ def parse_intake(payload):
         "account_manager": username,
         "purpose": r.text(payload.get("purpose"), "purpose", max_len=2000),
         "repayment_account": r.text(payload.get("repayment_account"), "repayment_account",
-                                    max_len=40),
+                                    max_len=40, identifier=True),
         "borrower": _borrower(r, payload),
         "contacts": _contacts(r, payload),
         "guarantors": _guarantors(r, payload),

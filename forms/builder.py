@@ -90,6 +90,42 @@ class _NotPast:
             raise validators.ValidationError(str(_l("This date cannot be in the past.")))
 
 
+# Bounds of every numeric and date field (issue 10): a value a script, a timer or a Numeric
+# column cannot take is a field error, not a 500 later. Decimal fields are amounts: at most
+# `places` decimals (2 unless the spec says otherwise).
+MAX_NUMBER = Decimal(10) ** 12
+MIN_DATE = dt.date(1990, 1, 1)
+MAX_DATE = dt.date(2100, 12, 31)
+
+
+class _Bounded:
+    """A finite number of magnitude at most MAX_NUMBER (and, for decimals, at most `places`
+    decimals). Runs before NumberRange, which cannot compare NaN or sNaN."""
+
+    def __init__(self, places=None):
+        self.places = places
+
+    def __call__(self, form, field):
+        value = field.data
+        if value is None:
+            return
+        if isinstance(value, Decimal) and not value.is_finite():
+            raise validators.StopValidation(str(_l("Not a valid decimal value.")))
+        if (value.copy_abs() if isinstance(value, Decimal) else abs(value)) > MAX_NUMBER:
+            raise validators.StopValidation(str(_l("The number is too large.")))
+        if self.places is not None and value.as_tuple().exponent < -self.places:
+            raise validators.StopValidation(str(_l("Too many decimal places.")))
+
+
+class _DateBounds:
+    """A date within MIN_DATE and MAX_DATE."""
+
+    def __call__(self, form, field):
+        if field.data is not None and not MIN_DATE <= field.data <= MAX_DATE:
+            raise validators.StopValidation(str(_l(
+                "The date must lie between 1990-01-01 and 2100-12-31.")))
+
+
 def _validators(field):
     found = []
     if field.get("required_if"):
@@ -98,6 +134,10 @@ def _validators(field):
         found.append(validators.InputRequired())
     else:
         found.append(validators.Optional())
+    if field["type"] in ("integer", "decimal"):
+        found.append(_Bounded(field.get("places", 2) if field["type"] == "decimal" else None))
+    if field["type"] == "date":
+        found.append(_DateBounds())
     if field["type"] in ("integer", "decimal") and ("min" in field or "max" in field):
         found.append(validators.NumberRange(min=field.get("min"), max=field.get("max")))
     if field["type"] == "date" and field.get("not_past"):

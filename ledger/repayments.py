@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 
 from audit.operations import record
 from cases.closure import start_closure
+from cases.intake import BAD_CHARACTERS, bad_character
 from cases.reminders import cancel_reminder
 from cases.staging import restage_loan
 from extensions import db
@@ -25,26 +26,61 @@ from workflows.service import deliver_message
 REPAYMENT_POSTERS = ("admin", "back_office", "post_loan_officer")
 
 
-def _parse(payload):
+# Bounds (issue 10): no amount above a trillion; a value date no earlier than a year before
+# the loan was disbursed and no later than a year after today (core banking may announce a
+# payment ahead of its value date, and the tests run on a frozen clock).
+MAX_AMOUNT = Decimal(10) ** 12
+PAID_AT_WINDOW = dt.timedelta(days=366)
+EARLIEST_PAID_AT = dt.datetime(1990, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def _parse(payload, loan=None):
     errors, values = {}, {}
+    raw = payload.get("amount", "")
     try:
-        amount = Decimal(str(payload.get("amount", "")).strip())
-        if not amount.is_finite() or amount <= 0 or amount != amount.quantize(CENT):
+        if isinstance(raw, bool) or not isinstance(raw, (str, int, float, Decimal)):
             raise InvalidOperation
-        values["amount"] = amount
-    except InvalidOperation:
+        text = str(raw).strip()
+        if len(text) > 100:
+            raise InvalidOperation
+        amount = Decimal(text)
+        if not amount.is_finite() or amount <= 0:
+            raise InvalidOperation
+        if amount > MAX_AMOUNT:
+            errors["amount"] = [N_("Must be at most 1000000000000.00.")]
+        elif amount != amount.quantize(CENT):
+            raise InvalidOperation
+        else:
+            values["amount"] = amount
+    except (InvalidOperation, ValueError):
         errors["amount"] = [N_("Must be a positive amount with at most two decimals.")]
     raw = str(payload.get("paid_at", "")).strip()
     try:
+        if len(raw) > 64:
+            raise ValueError
         paid_at = dt.datetime.fromisoformat(raw)
         if paid_at.tzinfo is None:  # a bare date or local time is Beijing time
             paid_at = paid_at.replace(tzinfo=BEIJING)
-        values["paid_at"] = paid_at.astimezone(dt.timezone.utc)
-    except ValueError:
+        paid_at = paid_at.astimezone(dt.timezone.utc)  # 9999-12-31T23:59:59-12:00 overflows
+    except (ValueError, OverflowError):
         errors["paid_at"] = [N_("Must be a date or date-time in ISO 8601.")]
+    else:
+        earliest = EARLIEST_PAID_AT
+        if loan is not None:
+            earliest = max(earliest, dt.datetime.combine(loan.disbursed_on, dt.time(), BEIJING)
+                           - PAID_AT_WINDOW)
+        if paid_at < earliest:
+            errors["paid_at"] = [N_("Must not be more than a year before the loan was "
+                                    "disbursed.")]
+        elif paid_at > clock.now() + PAID_AT_WINDOW:
+            errors["paid_at"] = [N_("Must not be more than a year in the future.")]
+        else:
+            values["paid_at"] = paid_at
     ref = str(payload.get("external_ref", "")).strip()
     if not ref or len(ref) > 80:
         errors["external_ref"] = [N_("Required, at most 80 characters.")]
+    elif bad_character(ref, identifier=True) is not None:
+        errors["external_ref"] = [BAD_CHARACTERS]
     values["external_ref"] = ref
     if errors:
         raise InvalidData("the repayment has errors", field_errors=errors, code="invalid")
@@ -54,7 +90,7 @@ def _parse(payload):
 def post_repayment(loan, payload, actor, source="core_banking"):
     """Post one repayment from core banking or the staff form; commits. Raises Conflict for
     a duplicate reference or a closed case, InvalidData for bad values; then nothing changed."""
-    values = _parse(payload)
+    values = _parse(payload, loan)
     # A race lost on the reference's unique index: the same one posted to another loan.
     with one_transaction(lambda: _duplicate(values["external_ref"])):
         repayment = record_repayment(loan.id, values, actor, source)
