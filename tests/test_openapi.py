@@ -122,6 +122,7 @@ def test_the_reference_page_loads_only_local_files(app):
     client = app.test_client()
     page = client.get("/api/v1/docs")
     assert page.status_code == 200 and page.mimetype == "text/html"
+    assert "unsafe-inline" not in page.headers.get("Content-Security-Policy", "")
     html = page.get_data(as_text=True)
     scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", html, re.S)
     assert scripts and all('src="/' in attrs and not body.strip() for attrs, body in scripts)
