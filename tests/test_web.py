@@ -152,3 +152,11 @@ def test_logout(app, users):
     assert client.get("/inbox").status_code == 200
     client.post("/logout")
     assert client.get("/inbox").status_code == 302
+
+
+def test_task_page_with_an_id_beyond_64_bits_is_not_found(app, users):
+    client = app.test_client()
+    login(client, "plo")
+    # Not a 500 (the id does not fit the database): "not found", back to the inbox.
+    response = client.get("/tasks/9223372036854775808")
+    assert response.status_code == 302 and response.location.endswith("/inbox")

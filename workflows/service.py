@@ -211,6 +211,9 @@ def _create_human_task(instance, task):
 # ---------------------------------------------------------------- tasks
 
 def get_task(task_id):
+    # Ids are 32-bit on PostgreSQL; a larger number (a hand-typed URL) is simply not found.
+    if not 0 < task_id < 2**31:
+        raise NotFound("task not found", code="task_missing")
     row = db.session.get(HumanTask, task_id)
     if row is None:
         raise NotFound("task not found", code="task_missing")
