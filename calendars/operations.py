@@ -116,18 +116,7 @@ def enter_days(days, is_working, note, actor):
     record("calendar.days_entered", actor=actor,
            data={"dates": [d.isoformat() for d in days], "is_working": is_working,
                  "note": note, "replaced": changed})
-    db.session.commit()
-    clear_cache()
-    result = EnterResult(days=days, years=years, changed=changed)
-    try:
-        result.retried = _retry_calendar_problems(years, actor)
-        db.session.commit()
-    except Exception as exc:  # the days are saved; the problems stay open and visible
-        db.session.rollback()
-        current_app.logger.exception("retry_calendar_problems(%s) failed", years)
-        result.retry_error = f"{type(exc).__name__}: {exc}"
-    clear_cache()
-    return result
+    return _commit_and_retry(EnterResult(days=days, years=years, changed=changed), actor)
 
 
 def complete_year(year, note, actor):
@@ -150,15 +139,20 @@ def complete_year(year, note, actor):
                                 completed_by_id=getattr(actor, "id", None)))
     record("calendar.year_completed", actor=actor,
            data={"year": year, "note": note, "entered_days": len(entered_days(year))})
+    return _commit_and_retry(EnterResult(days=[], years=[year]), actor)
+
+
+def _commit_and_retry(result, actor):
+    """Commit the calendar change, then let the reminders and inspections blocked by its
+    years retry; a failure there leaves the change saved and the problems open."""
     db.session.commit()
     clear_cache()
-    result = EnterResult(days=[], years=[year])
     try:
-        result.retried = _retry_calendar_problems([year], actor)
+        result.retried = _retry_calendar_problems(result.years, actor)
         db.session.commit()
-    except Exception as exc:  # the year is complete; the problems stay open and visible
+    except Exception as exc:  # the change is saved; the problems stay open and visible
         db.session.rollback()
-        current_app.logger.exception("retry_calendar_problems(%s) failed", year)
+        current_app.logger.exception("retry_calendar_problems(%s) failed", result.years)
         result.retry_error = f"{type(exc).__name__}: {exc}"
     clear_cache()
     return result
