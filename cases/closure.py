@@ -2,8 +2,11 @@
 whose last step archives the case."""
 from audit.operations import record
 from cases.models import Loan
+from extensions import db
+from i18n import N_
 from workflows import clock
-from workflows.service import cancel_instance, running_instances, start_process
+from workflows.errors import InvalidData
+from workflows.service import BEFORE_COMPLETE, cancel_instance, running_instances, start_process
 from workflows.services import service
 
 
@@ -30,5 +33,25 @@ def archive_case(data, contract_disposition):
         if instance.definition.process_key != "closure":
             cancel_instance(instance, "case closed", None)
     loan.status, loan.closed_at = "closed", clock.now()
-    record("case.closed", case_id=loan.id, data={"contract_disposition": contract_disposition})
+    record("case.closed", case_id=loan.id, data={
+        "contract_disposition": contract_disposition,
+        "collateral_action": data.get("collateral_action"),
+        "deregistration": {k: data.get(k) for k in ("deregistration_no", "released_on",
+                                                    "deregistration_office")}})
     return {"closed": True}
+
+
+def check_release(row, values):
+    """Closure's release step: registered collateral is released only with its
+    deregistration record; "no collateral" is refused when the loan has some registered."""
+    if row.form_key != "closure_release" or values.get("collateral_action") != "none":
+        return
+    loan = db.session.get(Loan, row.case_id)
+    if loan is not None and any(c.registration_no for c in loan.collateral):
+        raise InvalidData("registered collateral needs its deregistration record",
+                          code="invalid", field_errors={"collateral_action": [N_(
+                              "This loan has registered collateral: record its "
+                              "deregistration.")]})
+
+
+BEFORE_COMPLETE.append(check_release)

@@ -130,7 +130,10 @@ def _validators(field):
     found = []
     if field.get("required_if"):
         found.append(_RequiredIf(field["required_if"]["field"], field["required_if"]["value"]))
-    if field.get("required") and field["type"] != "boolean":
+    if field.get("required") and field["type"] == "boolean":
+        # A required confirmation ("identity checked") must be given to continue.
+        found.append(validators.DataRequired(message=_l("Must be confirmed to continue.")))
+    elif field.get("required"):
         found.append(validators.InputRequired())
     else:
         found.append(validators.Optional())

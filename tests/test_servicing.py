@@ -225,6 +225,7 @@ def test_daily_staging_overdue_collection_and_repayment_message(app, serviced, u
 
 
 def test_full_repayment_closes_the_case(app, serviced, users):
+    """Also issue 11 rule 11: closure checks are real (confirmations, deregistration)."""
     loan = serviced(collateral=[{"kind": "mortgage", "description": "厂房",
                                  "location": "杭州", "registration_no": "浙(2026)001"}])
     post_repayment(loan, {"amount": "303000.00", "paid_at": "2026-04-01",
@@ -237,6 +238,11 @@ def test_full_repayment_closes_the_case(app, serviced, users):
                               "external_ref": "MORE"}, users["admin"])
     verify = open_tasks_of_case(loan.id)[0]
     assert verify.bpmn_id == "verify_settlement"
+    # Issue 11 rule 11: a required confirmation must be given to continue.
+    with pytest.raises(InvalidData) as unconfirmed:
+        complete_task(verify.id, users["plo"], data={"settlement_verified": False,
+                                                     "ledger_closed_on": "2026-04-02"})
+    assert "settlement_verified" in unconfirmed.value.field_errors
     complete_task(verify.id, users["plo"], data={"settlement_verified": True,
                                                  "ledger_closed_on": "2026-04-02"})
     invite = open_tasks_of_case(loan.id)[0]
@@ -256,9 +262,18 @@ def test_full_repayment_closes_the_case(app, serviced, users):
         "documents_reconciled": True, "contract_disposition": "destroyed",
         "witness_name": "李娜", "personal_documents_returned": True})
     release = open_tasks_of_case(loan.id)[0]
+    # Registered collateral is released only with its deregistration record.
+    with pytest.raises(InvalidData) as unregistered:
+        complete_task(release.id, users["plo"], data={"collateral_action": "none"})
+    assert "collateral_action" in unregistered.value.field_errors
+    with pytest.raises(InvalidData) as incomplete:
+        complete_task(release.id, users["plo"], data={
+            "collateral_action": "released", "deregistration_no": "ZX-9",
+            "released_on": "2026-04-10"})
+    assert "deregistration_office" in incomplete.value.field_errors
     complete_task(release.id, users["plo"], data={
         "collateral_action": "released", "deregistration_no": "ZX-9",
-        "released_on": "2026-04-10"})
+        "released_on": "2026-04-10", "deregistration_office": "杭州市不动产登记中心"})
     loan = Loan.query.get(loan.id)
     assert loan.status == "closed" and loan.closed_at is not None
     assert all(c.released_at for c in loan.collateral)
