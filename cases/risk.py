@@ -23,7 +23,7 @@ from forms.builder import localized
 from workflows import clock
 from workflows.definitions import latest_definition
 from workflows.errors import InvalidData, NotFound
-from workflows.service import running_instances, start_process
+from workflows.service import BEFORE_COMPLETE, running_instances, start_process
 from workflows.services import service
 
 INSPECTION = "inspection"
@@ -321,3 +321,17 @@ def _start_collection(loan, actor):
         "loan_no": loan.loan_no, "dpd": loan.dpd, "stage": loan.stage,
         "overdue_amount": str(_overdue_amount(loan, today))})
     return True
+
+
+def check_monitoring_plan(row, values):
+    """The handover's monitoring plan: a high-risk loan is inspected at least monthly
+    (DOMAIN.md §5.6, [003]: more often for high-risk clients)."""
+    if row.form_key != "handover_register":
+        return
+    if values.get("risk_group") == "high" and values.get("inspection_frequency") != "monthly":
+        raise InvalidData("a high-risk loan is inspected monthly", code="invalid",
+                          field_errors={"inspection_frequency": [N_(
+                              "A high-risk loan is inspected every month.")]})
+
+
+BEFORE_COMPLETE.append(check_monitoring_plan)

@@ -325,3 +325,21 @@ def test_inspection_in_an_unknown_calendar_year_is_a_visible_problem(app, staff)
     # Not moved to a working day (the calendar is unknown), but still scheduled on the date.
     assert inspection_instance(loan).next_timer_at.replace(tzinfo=UTC) == dt.datetime(
         2027, 2, 16, 1, 0, tzinfo=UTC)
+
+
+def test_rule_high_risk_loans_are_inspected_monthly(app, staff):
+    """Issue 11 rule 5: the risk group drives the frequency; high risk never less than
+    monthly."""
+    loan = register_loan(three_installment_payload("S-9", account_manager="am"),
+                         staff["admin"])
+    complete_task(open_tasks_of_case(loan.id)[0].id, staff["am"], data=HANDOVER_DATA)
+    complete_task(open_tasks_of_case(loan.id)[0].id, staff["plo"],
+                  data={"check_result": "complete"})
+    register = open_tasks_of_case(loan.id)[0]
+    with pytest.raises(InvalidData) as refused:
+        complete_task(register.id, staff["plo"], data={
+            "ledger_no": "TZ", "risk_group": "high", "inspection_frequency": "quarterly"})
+    assert "inspection_frequency" in refused.value.field_errors
+    complete_task(register.id, staff["plo"], data={
+        "ledger_no": "TZ", "risk_group": "high", "inspection_frequency": "monthly"})
+    assert db.session.get(Loan, loan.id).inspection_frequency == "monthly"
