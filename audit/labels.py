@@ -66,6 +66,7 @@ ACTION_LABELS = {
     "extension.approved": _l("Extension approved: maturity and rate changed"),
     "extension.rejected": _l("Extension rejected"),
     "extension.refused": _l("Extension refused: the loan was extended before"),
+    "borrower.phone_added": _l("Borrower's new phone number recorded"),
     "auth.locked": _l("Account locked after failed logins"),
     "auth.throttled": _l("Login attempts throttled"),
     "logout": _l("Logged out"),

@@ -13,7 +13,7 @@ from cases.models import CaseProblem, Loan, Product
 from ledger.models import Installment
 from extensions import db
 from workflows import clock
-from workflows.service import cancel_instance, running_instances, start_process
+from workflows.service import AFTER_COMPLETE, cancel_instance, running_instances, start_process
 from workflows.services import service
 from workflows.models import ProcessInstance
 
@@ -130,3 +130,20 @@ def send_due_sms(data, template):
     notification = enqueue(loan.id, phone, body, channel="sms")
     db.session.flush()
     return {"queued": True, "notification_id": notification.id, "template": template}
+
+
+def apply_new_phone(row, user):
+    """complete_task hook: a new phone number learned in a reminder call goes to the
+    borrower's phones, first, so the next call uses it (DOMAIN.md §5.2), audited."""
+    if row.form_key != "reminder_call" or not (row.data or {}).get("new_phone"):
+        return
+    loan = db.session.get(Loan, row.case_id)
+    phone = str(row.data["new_phone"]).strip()
+    if loan is None or loan.borrower is None or not phone or phone in loan.borrower.phones:
+        return
+    loan.borrower.phones = [phone] + list(loan.borrower.phones or [])
+    record("borrower.phone_added", actor=user, case_id=loan.id, task_id=row.id,
+           data={"phone": phone, "source": "reminder call"})
+
+
+AFTER_COMPLETE.append(apply_new_phone)

@@ -103,7 +103,13 @@ def test_reminder_form_and_tracking(app, serviced, users):
         complete_task(task.id, clerk, data={
             "channel": "phone", "reached": "yes", "confirmed_due_on": "2026-05-06",
             "confirmed_account": "6222020200112233445", "confirmed_amount": "101000",
-            "enough_balance": "yes", "promised_on": "2026-05-06"})
+            "enough_balance": "yes", "promised_on": "2026-05-06",
+            "new_phone": "13900001111"})
+    # Issue 11 rule 8: the new number learned in the call updates the borrower, audited.
+    from audit.models import AuditEvent
+    assert db.session.get(Loan, loan.id).borrower.phones[0] == "13900001111"
+    assert AuditEvent.query.filter_by(action="borrower.phone_added").one().data["phone"] \
+        == "13900001111"
     # The tracking check comes on the working day before the due date, at 16:00.
     instance = reminder_instances(loan)[0]
     assert instance.next_timer_at.replace(tzinfo=UTC) == dt.datetime(2026, 4, 30, 8, 0,
