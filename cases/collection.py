@@ -21,7 +21,8 @@ from audit.operations import record
 from cases.models import ContactLogEntry, Loan, PromiseToPay
 from extensions import db
 from i18n import N_
-from ledger.models import Installment, Repayment
+from ledger.book import overdue_amount as ledger_overdue_amount
+from ledger.models import Repayment
 from ledger.repayments import post_recovery
 from management.points import award_recovery
 from workflows import clock
@@ -142,11 +143,7 @@ def _decimal(value):
 
 def overdue_amount(loan, as_of=None):
     """What is due before `as_of` (Beijing today) and not yet paid."""
-    as_of = as_of or beijing_now().date()
-    installments = Installment.query.filter(Installment.loan_id == loan.id,
-                                            Installment.paid_off_on.is_(None),
-                                            Installment.due_on < as_of).all()
-    return sum((i.outstanding for i in installments), start=Decimal("0"))
+    return ledger_overdue_amount(loan.id, as_of or beijing_now().date())
 
 
 def snapshot(loan):

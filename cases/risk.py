@@ -10,14 +10,12 @@ opinion, the risk manager decides; the decision takes effect through `apply_risk
 import calendar
 import datetime as dt
 
-from sqlalchemy import func, select
-
 from audit.operations import record
 from calendars.workdays import CalendarUnknown, add_working_days, is_working_day
 from cases.models import CaseProblem, Loan, RiskSignal
 from extensions import db
 from i18n import N_
-from ledger.models import Installment
+from ledger.book import overdue_amount
 from ledger.schedule import recall_loan
 from forms.builder import localized
 from workflows import clock
@@ -242,15 +240,6 @@ def signals_of(loan):
             .order_by(RiskSignal.raised_at.desc(), RiskSignal.id.desc()).all())
 
 
-def _overdue_amount(loan, as_of):
-    return db.session.scalar(
-        select(func.sum(Installment.principal_due + Installment.interest_due
-                        + Installment.penalty_due - Installment.principal_paid
-                        - Installment.interest_paid - Installment.penalty_paid))
-        .where(Installment.loan_id == loan.id, Installment.paid_off_on.is_(None),
-               Installment.due_on < as_of)) or 0
-
-
 @service("apply_risk_decision")
 def apply_risk_decision(data, decision, decision_note):
     """The risk manager's decision takes effect and is stored on the signal."""
@@ -319,7 +308,7 @@ def _start_collection(loan, actor):
     today = _beijing_today()
     start_process("collection", case_id=loan.id, actor=actor, data={
         "loan_no": loan.loan_no, "dpd": loan.dpd, "stage": loan.stage,
-        "overdue_amount": str(_overdue_amount(loan, today))})
+        "overdue_amount": str(overdue_amount(loan.id, today))})
     return True
 
 

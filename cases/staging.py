@@ -14,6 +14,7 @@ from sqlalchemy import and_, case, func, insert, literal, select, update
 from audit.operations import record
 from cases.models import DailyRun, Loan, StageChange
 from extensions import db
+from ledger.book import overdue_amount
 from ledger.models import Installment
 from ledger.operations import check_and_report, daily_accrual
 from management.points import award_error_free_month, period_of
@@ -124,15 +125,9 @@ def _emit_overdue(change, loan_no, actor):
     if latest_definition("collection") is None or running_instances(change.loan_id,
                                                                       "collection"):
         return 0
-    overdue_amount = db.session.scalar(
-        select(func.sum(Installment.principal_due + Installment.interest_due
-                        + Installment.penalty_due - Installment.principal_paid
-                        - Installment.interest_paid - Installment.penalty_paid))
-        .where(Installment.loan_id == change.loan_id, Installment.paid_off_on.is_(None),
-               Installment.due_on < change.changed_on))
     start_process("collection", case_id=change.loan_id, actor=actor, data={
         "loan_no": loan_no, "dpd": change.dpd, "stage": change.to_stage,
-        "overdue_amount": str(overdue_amount or 0)})
+        "overdue_amount": str(overdue_amount(change.loan_id, change.changed_on))})
     return 1
 
 

@@ -32,6 +32,14 @@ def beijing_today():
     return clock.now().astimezone(BEIJING).date()
 
 
+def overdue_amount(loan_id, as_of):
+    """What fell due before `as_of` and is not paid yet (principal, interest, penalty)."""
+    installments = db.session.scalars(select(Installment).where(
+        Installment.loan_id == loan_id, Installment.paid_off_on.is_(None),
+        Installment.due_on < as_of)).all()
+    return sum((i.outstanding for i in installments), start=ZERO)
+
+
 def lock_loan(loan_id):
     """Take the loan's row lock (SELECT … FOR UPDATE on PostgreSQL, the write lock on SQLite)
     and return the loan with its installments read afresh under it."""
