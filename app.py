@@ -107,8 +107,8 @@ def create_app(config=None):
     import accounts.models, audit.models, calendars.models, cases.models  # noqa: E401,F401
     import ledger.models, notifications.models, workflows.models  # noqa: E401,F401
     # Modules that register the operations BPMN service tasks may call.
-    import cases.collection, cases.extensions, cases.operations  # noqa: E401,F401
-    import cases.closure, cases.reminders, cases.risk, ledger.repayments  # noqa: E401,F401
+    import collection.operations, extension_requests.operations, cases.operations  # noqa: E401,F401
+    import cases.closure, monitoring.reminders, monitoring.risk, ledger.repayments  # noqa: E401,F401
     import ledger.writeoff  # noqa: F401
 
     db.init_app(app)
@@ -123,10 +123,10 @@ def create_app(config=None):
     from admin.views import bp as admin_bp
     from admin.users import bp as admin_users_bp
     from api import bp as api_bp
-    from cases.extension_views import bp as extensions_bp
+    from extension_requests.views import bp as extensions_bp
     from ledger.views import bp as repayments_bp
     from ledger.writeoff_views import bp as write_offs_bp
-    from cases.risk_views import bp as risk_bp
+    from monitoring.views import bp as risk_bp
     from cases.views import bp as cases_bp
     from compliance.search_views import bp as compliance_search_bp
     from compliance.views import bp as compliance_bp

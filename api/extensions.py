@@ -3,7 +3,7 @@ from flask import g, jsonify, request
 
 from accounts.auth import roles_required
 from api import NOT_AN_OBJECT, bp, error, forbidden
-from cases.extensions import may_request, request_extension
+from extension_requests.operations import may_request, request_extension
 from cases.operations import get_loan
 
 

@@ -92,7 +92,7 @@ def parse_dates(values):
 def enter_days(days, is_working, note, actor):
     """Enter `days` as holidays (is_working False) or make-up working days (True), replacing
     any earlier entry of the same day; commits, then lets the reminders blocked by a missing
-    year retry (cases.reminders.retry_calendar_problems, once it exists)."""
+    year retry (monitoring.reminders.retry_calendar_problems, once it exists)."""
     days = parse_dates(days)
     note = (note or "").strip()
     if len(note) > NOTE_MAX:
@@ -172,9 +172,9 @@ def reopen_year(year, actor):
 
 def _retry_calendar_problems(years, actor):
     try:
-        module = importlib.import_module("cases.reminders")
+        module = importlib.import_module("monitoring.reminders")
     except ModuleNotFoundError as exc:
-        if exc.name != "cases.reminders":
+        if exc.name != "monitoring.reminders":
             raise
         return None
     hook = getattr(module, "retry_calendar_problems", None)

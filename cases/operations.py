@@ -182,7 +182,7 @@ def set_monitoring_plan(data, risk_group, inspection_frequency):
     record("case.monitoring_plan", case_id=loan.id,
            data={"risk_group": risk_group, "inspection_frequency": inspection_frequency})
     # DOMAIN.md §5.1 step 4: the servicing processes start once the loan is registered.
-    from cases.reminders import schedule_reminders
+    from monitoring.reminders import schedule_reminders
     schedule_reminders(loan)
-    from cases.risk import start_inspections; start_inspections(loan)  # noqa: E702 (§5.6)
+    from monitoring.risk import start_inspections; start_inspections(loan)  # noqa: E702 (§5.6)
     return {"risk_group": risk_group, "inspection_frequency": inspection_frequency}

@@ -13,7 +13,7 @@ from accounts.models import User, UserRole
 from accounts.roles import CASE_READERS, LOAN_REGISTRARS
 from audit.queries import case_events
 from cases.access import can_change_case, can_view_case
-from cases.extensions import may_request
+from extension_requests.operations import may_request
 from cases.forms import ContactForm, ContactLogForm, DocumentForm, LoanForm, RepaymentForm
 from cases.intake import FLAT_COLUMNS, flat_field, payload_from_flat
 from cases.models import PRODUCT_LABELS, STAGE_LABELS, Document, Loan
@@ -146,7 +146,7 @@ def _render_case(loan, status=200, open_form=None, **forms):
                                                                          "servicing"):
             forms.setdefault("repayment_form", RepaymentForm(formdata=None))
         if may_request(current_user, loan) and loan.status in ("handover", "servicing"):
-            from cases.extension_views import ExtensionForm
+            from extension_requests.views import ExtensionForm
             forms.setdefault("extension_form", ExtensionForm(formdata=None))
         forms["document_form"].file.description = _(
             "PDF, JPEG, PNG, DOCX or XLSX, at most %(mb)s MB.",

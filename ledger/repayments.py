@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 from audit.operations import record
 from cases.closure import start_closure
 from cases.intake import BAD_CHARACTERS, bad_character
-from cases.reminders import cancel_reminder
+from monitoring.reminders import cancel_reminder
 from cases.staging import restage_loan
 from extensions import db
 from i18n import N_

@@ -11,7 +11,7 @@ approved) reversal per repayment, the backstop behind the check.
 from sqlalchemy import select
 
 from audit.operations import record
-from cases.reminders import schedule_reminders
+from monitoring.reminders import schedule_reminders
 from cases.staging import restage_loan
 from extensions import db
 from i18n import N_

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from audit.operations import record
 from extensions import db
-from cases.reminders import cancel_reminder
+from monitoring.reminders import cancel_reminder
 from cases.staging import restage_loan
 from ledger.book import ZERO, cents, charge, lock_loan
 from ledger.models import Installment, Recall

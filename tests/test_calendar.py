@@ -23,12 +23,12 @@ EN = {"Accept-Language": "en"}
 
 @pytest.fixture
 def retry_hook(monkeypatch):
-    """A stand-in cases.reminders whose retry_calendar_problems records its calls."""
+    """A stand-in monitoring.reminders whose retry_calendar_problems records its calls."""
     calls = []
-    module = types.ModuleType("cases.reminders")
+    module = types.ModuleType("monitoring.reminders")
     module.retry_calendar_problems = lambda years, actor: calls.append(
         (list(years), getattr(actor, "id", actor)))
-    monkeypatch.setitem(sys.modules, "cases.reminders", module)
+    monkeypatch.setitem(sys.modules, "monitoring.reminders", module)
     return calls
 
 
@@ -178,19 +178,19 @@ def test_entering_is_audited_and_replaces_an_earlier_entry(app, users, retry_hoo
 
 
 def test_without_the_hook_entering_still_works(app, users, monkeypatch):
-    monkeypatch.setitem(sys.modules, "cases.reminders", types.ModuleType("cases.reminders"))
+    monkeypatch.setitem(sys.modules, "monitoring.reminders", types.ModuleType("monitoring.reminders"))
     result = enter_days(["2027-01-01"], False, "", users["admin"])
     assert result.retried is None and result.retry_error is None
 
 
 def test_a_failing_hook_keeps_the_days(app, users, monkeypatch):
-    module = types.ModuleType("cases.reminders")
+    module = types.ModuleType("monitoring.reminders")
 
     def broken(years, actor):
         raise RuntimeError("boom")
 
     module.retry_calendar_problems = broken
-    monkeypatch.setitem(sys.modules, "cases.reminders", module)
+    monkeypatch.setitem(sys.modules, "monitoring.reminders", module)
     result = enter_days(["2027-01-01"], False, "", users["admin"])
     assert "boom" in result.retry_error
     assert db.session.get(CalendarDay, D(2027, 1, 1)) is not None

@@ -7,7 +7,7 @@ import pytest
 
 from accounts.operations import create_user
 from audit.models import AuditEvent
-from cases.collection import add_month, next_call_window, overdue_amount
+from collection.operations import add_month, next_call_window, overdue_amount
 from cases.models import ContactLogEntry, Loan, PromiseToPay
 from cases.staging import run_daily
 from ledger.penalty import accrue as accrue_penalty

@@ -6,7 +6,7 @@ import pytest
 
 from accounts.operations import create_user
 from audit.models import AuditEvent
-from cases.extensions import request_extension
+from extension_requests.operations import request_extension
 from cases.models import CaseProblem, Loan, LoanExtension
 from extensions import db
 from ledger.models import Charge
@@ -317,7 +317,7 @@ def test_overdue_loan_gets_a_new_final_reminder(app, serviced, bosses):
 def test_rule_extension_terms_within_the_lending_rules(app, serviced, bosses):  # noqa: F811
     """Issue 11 rule 13: a short-term loan is extended by at most its original term
     (贷款通则 art. 12), at a rate not above the legal ceiling."""
-    from cases.extensions import latest_extended_maturity
+    from extension_requests.operations import latest_extended_maturity
     loan = serviced(account_manager="am")
     # Disbursed 2026-03-02, due 2026-10-12: 224 days, so at most until 2027-05-24.
     assert latest_extended_maturity(loan) == dt.date(2027, 5, 24)

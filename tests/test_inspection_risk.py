@@ -193,7 +193,7 @@ def decide(loan, staff, decision, signal):
 
 
 def raised(loan, staff, category=5, text="被供应商起诉"):
-    from cases.risk import raise_signal
+    from monitoring.risk import raise_signal
     return raise_signal(loan, staff["am"], category, text)
 
 

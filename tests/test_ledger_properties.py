@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 
 from accounts.operations import create_user
-from cases.extensions import latest_extended_maturity, request_extension
+from extension_requests.operations import latest_extended_maturity, request_extension
 from cases.models import DailyRun, Loan, LoanExtension
 from cases.operations import register_loan
 from cases.staging import run_daily

@@ -10,7 +10,7 @@ from tests.conftest import HANDOVER_DATA, login
 from tests.test_collection import CALL, at, do, overdue, ready, staff  # noqa: F401 (fixtures)
 from tests.test_extension import approve, bosses, review  # noqa: F401 (fixture)
 from tests.test_servicing import serviced  # noqa: F401 (fixture)
-from cases.extensions import request_extension
+from extension_requests.operations import request_extension
 from workflows import clock
 from workflows.inbox import open_tasks_of_case
 from workflows.service import complete_task

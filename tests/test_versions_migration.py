@@ -195,7 +195,7 @@ def test_only_process_owners(setup, client):
 
 def test_waiting_timers_keep_their_deadline(new_loan, users):
     """Instances waiting at a timer move without their deadline being recomputed."""
-    from cases.reminders import schedule_reminders
+    from monitoring.reminders import schedule_reminders
     from extensions import db
     loan = new_loan("L-T")
     schedule_reminders(loan)

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from accounts.models import User
 from audit.operations import record
 from cases.models import LoanExtension, Loan
-from cases.reminders import _has_reminder, _schedule_one, cancel_reminder, schedule_reminders
+from monitoring.reminders import _has_reminder, _schedule_one, cancel_reminder, schedule_reminders
 from extensions import db
 from i18n import N_
 from ledger.book import lock_loan

@@ -7,7 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, DecimalField, TextAreaField, validators
 
 from accounts.auth import deny, roles_required
-from cases.extensions import may_request, request_extension
+from extension_requests.operations import may_request, request_extension
 from cases.operations import get_loan
 from web import translate_error
 from workflows.errors import InvalidData

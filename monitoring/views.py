@@ -11,7 +11,7 @@ from wtforms import SelectField, TextAreaField, validators
 from accounts.auth import deny
 from cases.access import can_change_case, can_view_case
 from cases.operations import get_loan
-from cases.risk import RISK_CATEGORIES, category_label, decision_label, raise_signal, signals_of
+from monitoring.risk import RISK_CATEGORIES, category_label, decision_label, raise_signal, signals_of
 from web import translate_error
 from workflows.errors import WorkflowError
 
