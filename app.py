@@ -110,6 +110,7 @@ def create_app(config=None):
     import collection.operations, extension_requests.operations, cases.operations  # noqa: E401,F401
     import cases.closure, monitoring.reminders, monitoring.risk, ledger.repayments  # noqa: E401,F401
     import ledger.writeoff  # noqa: F401
+    import collection.guarantors, collection.plans  # noqa: E401,F401  (tables too)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
