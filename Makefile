@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app app
 PORT ?= 5000
 PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: extract run test test-sqlite test-postgres setup translations browser bench clean
+.PHONY: extract run serve worker test test-sqlite test-postgres setup translations browser bench clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,17 @@ run: setup
 	$(FLASK) db upgrade
 	$(FLASK) bpmn deploy --comment "deployed by make run"
 	$(FLASK) demo load --if-empty
-	$(FLASK) run --host 127.0.0.1 --port $(PORT)
+	@bash scripts/run.sh $(PORT)
+
+# Production: gunicorn with gunicorn.conf.py (BIND, WEB_WORKERS, WEB_THREADS from the
+# environment). Run `make worker` beside it, on this or any machine sharing the database.
+serve: setup
+	$(FLASK) db upgrade
+	$(FLASK) bpmn deploy --comment "deployed by make serve"
+	$(BIN)/gunicorn --config gunicorn.conf.py
+
+worker: setup
+	$(FLASK) worker
 
 browser:
 	@bash scripts/install-chromium.sh
