@@ -141,6 +141,9 @@ class ContactLogEntry(db.Model):
     promised_amount = db.Column(db.Numeric(18, 2))
     user_id = db.Column(db.Integer, db.ForeignKey("users.id"))
     task_id = db.Column(db.Integer, db.ForeignKey("human_tasks.id"))
+    # A call flagged for the leader (collection.contact_rules): outside_call_window or
+    # over_window_limit; "" when none.
+    flag = db.Column(db.String(30), nullable=False, default="", server_default="")
     user = db.relationship("User")
 
 
