@@ -16,6 +16,7 @@ from accounts.models import User
 from audit.operations import record
 from cases.models import LoanExtension, Loan
 from monitoring.reminders import _has_reminder, _schedule_one, cancel_reminder, schedule_reminders
+from monitoring.risk import raise_extension_signal
 from extensions import db
 from i18n import N_
 from ledger.book import lock_loan
@@ -113,6 +114,7 @@ def request_extension(loan, payload, actor):
     try:
         instance = start_process(PROCESS, case_id=loan.id, data=data, actor=actor,
                                  business_key="extension")
+        raise_extension_signal(loan, actor, values["reason"])  # issue 11 rule 9: category 7
         db.session.commit()
     except IntegrityError as exc:
         db.session.rollback()

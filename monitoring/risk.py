@@ -94,11 +94,11 @@ def _working_day_on_or_after(day):
         return None
 
 
-def next_inspection(loan, anchor=None):
+def next_inspection(loan, anchor=None, months=None):
     """(anchor, day, at): the next inspection after `anchor` (the previous planned date, or
-    the disbursement date) at the loan's current frequency, strictly after today, moved to
-    a working day, at 09:00 Beijing as an aware UTC ISO string."""
-    months = MONTHS.get(loan.inspection_frequency or "monthly", 1)
+    the disbursement date) every `months` (by default the loan's current frequency), strictly
+    after today, moved to a working day, at 09:00 Beijing as an aware UTC ISO string."""
+    months = months or MONTHS.get(loan.inspection_frequency or "monthly", 1)
     base = dt.date.fromisoformat(anchor) if anchor else loan.disbursed_on
     today = _beijing_today()
     nxt = add_months(base, months)
@@ -131,12 +131,20 @@ def start_inspections(loan, actor=None):
     """Start the loan's inspection cycle (once); called when the handover registers it.
     Returns the instance, or None (short loan, already running, or not deployed). Flushes."""
     if not needs_inspection(loan) or latest_definition(INSPECTION) is None \
-            or running_instances(loan.id, INSPECTION):
+            or cycle_instance(loan) is not None:
         return None
     return start_process(INSPECTION, case_id=loan.id, actor=actor, business_key=INSPECTION,
                          data={"loan_no": loan.loan_no, "borrower_name": loan.borrower_name,
                                "account_manager": loan.account_manager.username,
+                               "emergency": False,
                                "inspection": {"cycle": 0, "anchor": ""}})
+
+
+def cycle_instance(loan):
+    """The loan's running periodic inspection (an emergency revisit is an instance of the
+    same process under another business key)."""
+    return next((i for i in running_instances(loan.id, INSPECTION)
+                 if i.business_key == INSPECTION), None)
 
 
 def _loan(data):
@@ -147,15 +155,23 @@ def _loan(data):
 
 
 @service("plan_inspection")
-def plan_inspection(data, anchor):
-    """Each cycle: whether the loan is still inspected, and when next (frequency read now)."""
+def plan_inspection(data, anchor, months_by_frequency=None, high_risk_months=None):
+    """Each cycle: whether the loan is still inspected, and when next (frequency read now).
+    The diagram passes the months per frequency and the high-risk ceiling (issue 11 rule 14:
+    thresholds on the diagram); versions before it use MONTHS."""
     loan = _loan(data)
     active = loan.status not in ("closing", "closed")
-    result = {"active": active, "frequency": loan.inspection_frequency or "monthly",
+    frequency = loan.inspection_frequency or "monthly"
+    months = int((months_by_frequency or MONTHS).get(frequency, 1))
+    if loan.risk_group == "high" and high_risk_months:
+        months = min(months, int(high_risk_months))
+    result = {"active": active, "frequency": frequency, "months": months,
               "account_manager": loan.account_manager.username,
-              "cycle": int(data.get("inspection", {}).get("cycle", 0)) + 1}
+              "cycle": int(data.get("inspection", {}).get("cycle", 0)) + 1,
+              # Kept so an approved change of frequency can re-plan this cycle from it.
+              "previous_anchor": anchor or ""}
     if active:
-        nxt, day, at = next_inspection(loan, anchor or None)
+        nxt, day, at = next_inspection(loan, anchor or None, months)
         result.update(anchor=nxt.isoformat(), inspection_on=day.isoformat(), next_at=at)
         record("inspection.scheduled", case_id=loan.id,
                data={"cycle": result["cycle"], "on": day.isoformat(),
@@ -170,18 +186,83 @@ def record_inspection(data, risk_signals, signal_categories, signal_description)
     loan = _loan(data)
     completed_by = data.get("completed_by", {})
     inspector = _user(completed_by.get("inspect"))
-    categories = sorted({int(c) for c in (signal_categories or [])}) \
-        if risk_signals == "found" else []
-    signals = [_raise(loan, inspector, c, signal_description or "", "inspection")
-               for c in categories]
+    if "inspection_signals" in data:
+        # Raised when the report was submitted (raise_inspection_signals), not again here.
+        signals = [db.session.get(RiskSignal, i) for i in data["inspection_signals"]["signals"]]
+    else:  # an instance of a version before issue 11 rule 9
+        categories = sorted({int(c) for c in (signal_categories or [])}) \
+            if risk_signals == "found" else []
+        signals = [_raise(loan, inspector, c, signal_description or "", "inspection")
+                   for c in categories]
     cycle = data.get("inspection", {}).get("cycle")
     record("inspection.approved", case_id=loan.id, data={
         "cycle": cycle, "inspection_on": data.get("inspection", {}).get("inspection_on"),
         "inspector": completed_by.get("inspect"), "reviewer": completed_by.get("review"),
         "approver": completed_by.get("approve"), "methods": data.get("methods"),
         "documents_collected": data.get("documents_collected"),
-        "risk_report": data.get("risk_report"), "signals": [s.id for s in signals]})
-    return {"signals": [s.id for s in signals]}
+        "risk_report": data.get("risk_report"), "emergency": bool(data.get("emergency")),
+        "signals": [s.id for s in signals if s is not None]})
+    return {"signals": [s.id for s in signals if s is not None]}
+
+
+# Findings on the inspection report that are warning signals by themselves (000 §五(3),
+# 003 §一): (field, value, category, what was found in Chinese and English, note field).
+FINDINGS = (
+    ("funds_use", "misused", 2, "贷款资金被挪用", "loan funds misused", "funds_use_note"),
+    ("enforcement_company", "found", 5, "企业有被执行记录", "court enforcement: company",
+     "pre_visit_note"),
+    ("enforcement_legal_rep", "found", 5, "法定代表人有被执行记录",
+     "court enforcement: legal representative", "pre_visit_note"),
+    ("enforcement_shareholders", "found", 5, "股东有被执行记录",
+     "court enforcement: shareholders", "pre_visit_note"),
+    ("licence_status", "revoked", 9, "营业执照被吊销或注销", "business licence revoked",
+     "pre_visit_note"),
+    ("licence_status", "abnormal", 3, "列入经营异常名录", "listed for abnormal operation",
+     "pre_visit_note"),
+)
+
+
+def findings_of(data):
+    """{category: description} of the warning signals on a submitted inspection report."""
+    found = {}
+    for field, value, category, zh, en, note in FINDINGS:
+        if data.get(field) == value:
+            lines = found.setdefault(category, [])
+            lines.append(f"贷后检查发现：{zh}（{en}）")
+            if data.get(note) and data[note] not in lines:
+                lines.append(data[note])
+    if data.get("risk_signals") == "found":
+        for category in {int(c) for c in (data.get("signal_categories") or [])}:
+            found.setdefault(category, []).insert(0, data.get("signal_description") or "")
+    return {c: "\n".join(line for line in lines if line) for c, lines in found.items()}
+
+
+def _undecided(loan, category):
+    return RiskSignal.query.filter(RiskSignal.loan_id == loan.id,
+                                   RiskSignal.category == category,
+                                   RiskSignal.source == "inspection",
+                                   RiskSignal.decided_at.is_(None)).first()
+
+
+@service("raise_inspection_signals")
+def raise_inspection_signals(data):
+    """Issue 11 rule 9: the warning signals on a submitted inspection report start their risk
+    warnings at once, without waiting for the review and approval. A category already under
+    an undecided warning from an inspection of this loan (e.g. the report was returned and
+    submitted again) is not raised twice."""
+    loan = _loan(data)
+    inspector = _user(data.get("completed_by", {}).get("inspect"))
+    raised = list(data.get("inspection_signals", {}).get("signals", []))
+    for category, text in sorted(findings_of(data).items()):
+        if _undecided(loan, category) is None:
+            raised.append(_raise(loan, inspector, category, text, "inspection").id)
+    return {"signals": raised}
+
+
+def raise_extension_signal(loan, actor, reason):
+    """Issue 11 rule 9: an extension request is itself a warning signal of category 7 (tight
+    funding chain: 贷款到期后要求展期), with its risk warning started at once; flushes."""
+    return _raise(loan, actor, 7, f"客户申请展期（extension requested）：{reason}", "extension")
 
 
 def _user(username):
@@ -259,7 +340,10 @@ def apply_risk_decision(data, decision, decision_note):
     elif decision == "early_recall":
         effect = _recall(loan, signal, decider)
     elif decision == "preservation":
-        effect = {"preservation": True}
+        # Issue 11 rule 10: preservation starts collection's legal preservation step.
+        from collection.preservation import order_preservation
+        effect = {"preservation": True, "preservation_step": order_preservation(
+            loan, decider, f"risk signal {signal.id}: {decision_note or ''}")}
     elif decision == "collection":
         effect = {"collection_started": _start_collection(loan, decider)}
     signal.decision, signal.decision_note, signal.decided_at = (

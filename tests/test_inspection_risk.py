@@ -30,8 +30,8 @@ SECOND_AFTER_QUARTER = dt.datetime(2026, 6, 2, 1, 0, tzinfo=UTC)
 
 REPORT = {
     "licence_status": "normal", "enforcement_company": "none",
-    "enforcement_legal_rep": "none", "enforcement_shareholders": "found",
-    "pre_visit_note": "股东李某有一条被执行记录（已履行）",
+    "enforcement_legal_rep": "none", "enforcement_shareholders": "none",
+    "pre_visit_note": "营业执照存续，无被执行记录",
     "business_changed": "no", "staff_premises": "35 staff, rented workshop",
     "cash_receivables": "receivables up 20%", "suppliers_customers": "stable",
     "revenue_margin": "revenue flat, margin 18%", "funds_use": "as_stated",
@@ -130,6 +130,8 @@ def test_four_eyes_returns_and_signals_reach_the_risk_manager(app, staff):
     found = REPORT | {"risk_signals": "found", "signal_categories": ["2", "7"],
                       "signal_description": "账户流水骤减，客户询问展期"}
     complete_task(task(loan, "inspect").id, staff["dual"], data=found)
+    # Issue 11 rule 9: the signals found start their risk warnings at once, before review.
+    assert sorted(s.category for s in RiskSignal.query) == [2, 7]
     # The inspector holds the post-loan officer role too, and still may not review.
     with pytest.raises(NotAllowed) as err:
         complete_task(task(loan, "review").id, staff["dual"], data={"review_result": "approved"})
@@ -146,7 +148,8 @@ def test_four_eyes_returns_and_signals_reach_the_risk_manager(app, staff):
     complete_task(task(loan, "approve").id, staff["boss"], data={
         "approval_result": "returned", "approval_remarks": "核实资金链"})
     assert task(loan, "inspect").context["approval_remarks"] == "核实资金链"
-    assert RiskSignal.query.count() == 0
+    # Submitted again while its warnings are undecided: not raised twice.
+    assert RiskSignal.query.count() == 2
     complete_task(task(loan, "inspect").id, staff["dual"], data=found)
     complete_task(task(loan, "review").id, staff["plo"], data={"review_result": "approved"})
     complete_task(task(loan, "approve").id, staff["boss"], data={"approval_result": "approved"})

@@ -1,0 +1,249 @@
+"""Issue 11, monitoring rules: the inspection plan changes only with the leader's approval
+(rule 5), inspection findings and extension requests raise risk signals at once and a sudden
+event allows an emergency revisit (rule 9), the tracking check starts the follow-up call
+(rule 8), and the closure and monitoring diagrams show their checks, thresholds and system
+work (rule 14)."""
+import datetime as dt
+
+import pytest
+from lxml import etree
+
+from audit.models import AuditEvent
+from cases.models import Loan, RiskSignal
+from extension_requests.operations import request_extension
+from extensions import db
+from monitoring.inspection_plan import propose_frequency_change, start_emergency_revisit
+from tests.conftest import ROOT, login
+from tests.test_inspection_risk import (FIRST, REPORT, SECOND_AFTER_QUARTER, fire_at,
+                                        inspection_instance, served_by, staff, task)  # noqa: F401
+from workflows import clock
+from workflows.errors import Conflict, InvalidData, NotAllowed
+from workflows.models import HumanTask, ProcessInstance
+from workflows.service import complete_task, running_instances
+
+UTC = dt.timezone.utc
+BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+
+
+def next_inspection_at(loan):
+    return inspection_instance(loan).next_timer_at.replace(tzinfo=UTC)
+
+
+def change_task(loan):
+    return HumanTask.query.filter_by(case_id=loan.id, bpmn_id="approve_change",
+                                     state="ready").one()
+
+
+def actions(loan, action):
+    return AuditEvent.query.filter_by(case_id=loan.id, action=action).order_by(
+        AuditEvent.id).all()
+
+
+# ---------------------------------------------------------------- rule 5
+
+def test_rule_inspection_frequency_change_needs_the_leaders_approval_with_a_reason(app, staff):
+    loan = served_by("am", staff)
+    assert next_inspection_at(loan) == FIRST
+    # A reason is required; the current frequency is no change.
+    with pytest.raises(InvalidData) as err:
+        propose_frequency_change(loan, staff["plo"], "quarterly", "  ")
+    assert "reason" in err.value.field_errors
+    with pytest.raises(InvalidData) as err:
+        propose_frequency_change(loan, staff["plo"], "monthly", "no change")
+    assert "frequency" in err.value.field_errors
+    # Compliance never changes the plan.
+    with pytest.raises(NotAllowed):
+        propose_frequency_change(loan, staff["compliance"], "quarterly", "x")
+
+    propose_frequency_change(loan, staff["plo"], "quarterly", "经营稳定，连续六个月按时还款")
+    # Nothing changes before the leader decides; one proposal at a time.
+    assert db.session.get(Loan, loan.id).inspection_frequency == "monthly"
+    assert next_inspection_at(loan) == FIRST
+    with pytest.raises(Conflict):
+        propose_frequency_change(loan, staff["plo2"], "bimonthly", "another")
+    approval = change_task(loan)
+    assert approval.lane == "dept_head"
+    assert approval.context["change_reason"] == "经营稳定，连续六个月按时还款"
+    # Rejected: the plan stays as it was.
+    with pytest.raises(InvalidData):  # a rejection gives remarks
+        complete_task(approval.id, staff["boss"], data={"frequency_decision": "rejected"})
+    complete_task(approval.id, staff["boss"], data={"frequency_decision": "rejected",
+                                                    "frequency_remarks": "再观察一个月"})
+    assert db.session.get(Loan, loan.id).inspection_frequency == "monthly"
+    assert next_inspection_at(loan) == FIRST
+    assert actions(loan, "inspection.frequency_rejected")[-1].actor_id == staff["boss"].id
+
+    # Four eyes: a leader who proposes may not approve their own proposal.
+    propose_frequency_change(loan, staff["both"], "quarterly", "风险分组下调")
+    with pytest.raises(NotAllowed):
+        complete_task(change_task(loan).id, staff["both"], data={"frequency_decision":
+                                                                  "approved"})
+    complete_task(change_task(loan).id, staff["boss"], data={"frequency_decision": "approved"})
+    # Approved: the frequency changes and the waiting cycle's timer moves at once.
+    assert db.session.get(Loan, loan.id).inspection_frequency == "quarterly"
+    assert next_inspection_at(loan) == SECOND_AFTER_QUARTER
+    plan = actions(loan, "case.monitoring_plan")[-1]
+    assert (plan.data["old_frequency"], plan.data["inspection_frequency"],
+            plan.data["reason"], plan.actor_id) == ("monthly", "quarterly", "风险分组下调",
+                                                    staff["boss"].id)
+    # The re-planned cycle keeps its number and fires on the new day.
+    fire_at(SECOND_AFTER_QUARTER + dt.timedelta(seconds=1))
+    inspect = task(loan, "inspect")
+    assert inspect.context["inspection_on"] == "2026-06-02"
+    assert inspection_instance(loan).status == "running"
+
+
+def test_a_high_risk_loan_keeps_monthly_inspections(app, staff):
+    loan = served_by("am", staff)
+    db.session.get(Loan, loan.id).risk_group = "high"
+    db.session.commit()
+    with pytest.raises(InvalidData) as err:
+        propose_frequency_change(db.session.get(Loan, loan.id), staff["plo"], "quarterly",
+                                 "x")
+    assert "frequency" in err.value.field_errors
+
+
+def test_frequency_change_from_the_case_page(app, staff):
+    loan = served_by("am", staff)
+    web = app.test_client()
+    login(web, "plo")
+    page = web.get(f"/cases/{loan.loan_no}", headers={"Accept-Language": "en"})
+    assert 'id="inspection-frequency-form"' in page.get_data(as_text=True)
+    empty = web.post(f"/cases/{loan.loan_no}/inspection-frequency",
+                     data={"plan-frequency": "quarterly", "plan-reason": ""})
+    assert empty.status_code == 302 and not running_instances(loan.id, "inspection_frequency")
+    ok = web.post(f"/cases/{loan.loan_no}/inspection-frequency",
+                  data={"plan-frequency": "quarterly", "plan-reason": "经营稳定"})
+    assert ok.status_code == 302 and ok.headers["Location"].endswith("#inspection-plan")
+    assert change_task(loan).context["proposed_frequency"] == "quarterly"
+    page = web.get(f"/cases/{loan.loan_no}", headers={"Accept-Language": "en"})
+    assert 'id="inspection-plan-pending"' in page.get_data(as_text=True)
+    auditor = app.test_client()
+    login(auditor, "compliance")
+    assert 'id="inspection-plan"' not in auditor.get(f"/cases/{loan.loan_no}").get_data(
+        as_text=True)
+    assert auditor.post(f"/cases/{loan.loan_no}/inspection-frequency", data={
+        "plan-frequency": "bimonthly", "plan-reason": "x"}).status_code == 403
+
+
+# ---------------------------------------------------------------- rule 9
+
+def test_rule_inspection_findings_raise_risk_signals_at_once(app, staff):
+    loan = served_by("am", staff)
+    fire_at(FIRST + dt.timedelta(seconds=1))
+    findings = REPORT | {"funds_use": "misused", "funds_use_note": "贷款用于购买理财产品",
+                         "enforcement_legal_rep": "found", "licence_status": "revoked",
+                         "pre_visit_note": "法定代表人被列为被执行人"}
+    complete_task(task(loan, "inspect").id, staff["am"], data=findings)
+    # Before any review or approval: one signal per category, each with its risk warning.
+    assert task(loan, "review")
+    signals = RiskSignal.query.order_by(RiskSignal.category).all()
+    assert [(s.category, s.source, s.raised_by_id) for s in signals] == [
+        (2, "inspection", staff["am"].id), (5, "inspection", staff["am"].id),
+        (9, "inspection", staff["am"].id)]
+    assert "挪用" in signals[0].description and "理财" in signals[0].description
+    assert "被执行" in signals[1].description
+    opinions = HumanTask.query.filter_by(case_id=loan.id, bpmn_id="opinion",
+                                         state="ready").all()
+    assert sorted(t.instance_id for t in opinions) == sorted(s.instance_id for s in signals)
+    # Returned and submitted again: the undecided warnings are not raised twice.
+    complete_task(task(loan, "review").id, staff["plo"], data={
+        "review_result": "returned", "review_remarks": "补充说明"})
+    complete_task(task(loan, "inspect").id, staff["am"], data=findings)
+    assert RiskSignal.query.count() == 3
+    complete_task(task(loan, "review").id, staff["plo"], data={"review_result": "approved"})
+    complete_task(task(loan, "approve").id, staff["boss"], data={"approval_result": "approved"})
+    assert RiskSignal.query.count() == 3
+    approved = actions(loan, "inspection.approved")[-1]
+    assert sorted(approved.data["signals"]) == sorted(s.id for s in signals)
+    # A clean report raises nothing.
+    assert inspection_instance(loan).status == "running"
+
+
+def test_rule_an_extension_request_raises_a_category_7_signal(app, staff):
+    loan = served_by("am", staff)
+    request_extension(loan, {"new_maturity_on": "2026-12-15", "proposed_rate": "0.0500",
+                             "reason": "下游回款延迟"}, staff["am"])
+    signal = RiskSignal.query.one()
+    assert (signal.category, signal.source, signal.raised_by_id) == (7, "extension",
+                                                                    staff["am"].id)
+    assert "下游回款延迟" in signal.description
+    warning = db.session.get(ProcessInstance, signal.instance_id)
+    assert warning.status == "running"
+    assert HumanTask.query.filter_by(instance_id=warning.id, bpmn_id="opinion").one().lane \
+        == "dept_head"
+    assert actions(loan, "risk.signal_raised")[-1].data["source"] == "extension"
+    web = app.test_client()
+    login(web, "am")
+    page = web.get(f"/cases/{loan.loan_no}", headers={"Accept-Language": "en"})
+    assert "Extension request" in page.get_data(as_text=True)
+
+
+def test_rule_a_sudden_event_allows_an_emergency_revisit(app, staff):
+    loan = served_by("am", staff)
+    with pytest.raises(InvalidData) as err:
+        start_emergency_revisit(loan, staff["plo"], "")
+    assert "reason" in err.value.field_errors
+    with pytest.raises(NotAllowed):
+        start_emergency_revisit(loan, staff["am2"], "not my loan")
+    # From the case page, by a leader, with the reason: the inspection task exists at once.
+    web = app.test_client()
+    login(web, "boss")
+    page = web.get(f"/cases/{loan.loan_no}", headers={"Accept-Language": "en"})
+    assert 'id="emergency-inspection-form"' in page.get_data(as_text=True)
+    with clock.frozen_at(dt.datetime(2026, 3, 10, 2, 0, tzinfo=UTC)):
+        ok = web.post(f"/cases/{loan.loan_no}/emergency-inspection",
+                      data={"revisit-reason": "实际控制人被限制出境"})
+    assert ok.status_code == 302
+    inspect = task(loan, "inspect")
+    assert inspect.candidate_user_id == staff["am"].id and inspect.lane == "account_manager"
+    assert inspect.context["emergency_reason"] == "实际控制人被限制出境"
+    assert inspect.context["inspection_on"] == "2026-03-10"
+    started = actions(loan, "inspection.emergency_started")[-1]
+    assert (started.actor_id, started.data["reason"]) == (staff["boss"].id, "实际控制人被限制出境")
+    # The periodic cycle is untouched and still waits for its day.
+    assert next_inspection_at(loan) == FIRST
+    # One inspection, reviewed and approved as usual, then the revisit ends.
+    complete_task(inspect.id, staff["am"], data=REPORT)
+    complete_task(task(loan, "review").id, staff["plo"], data={"review_result": "approved"})
+    complete_task(task(loan, "approve").id, staff["boss"], data={"approval_result": "approved"})
+    revisit = db.session.get(ProcessInstance, inspect.instance_id)
+    assert revisit.status == "completed" and revisit.business_key != "inspection"
+    assert actions(loan, "inspection.approved")[-1].data["emergency"] is True
+    assert next_inspection_at(loan) == FIRST
+
+
+# ---------------------------------------------------------------- rule 14 (monitoring)
+
+def diagram(name):
+    return etree.parse(str(ROOT / "bpmn" / name))
+
+
+def lane_of(tree):
+    return {ref.text: lane.get("name") for lane in tree.iter(f"{BPMN}lane")
+            for ref in lane.iter(f"{BPMN}flowNodeRef")}
+
+
+@pytest.mark.parametrize("name", ["inspection.bpmn", "inspection_frequency.bpmn"])
+def test_system_work_sits_in_the_system_lane(name):
+    tree = diagram(name)
+    lanes = lane_of(tree)
+    system = {"serviceTask", "scriptTask", "intermediateCatchEvent", "eventBasedGateway"}
+    for el in tree.iter():
+        kind = etree.QName(el).localname if isinstance(el.tag, str) else ""
+        if kind in system:
+            assert lanes.get(el.get("id")) == "system", (name, el.get("id"))
+        if kind == "userTask":
+            assert lanes.get(el.get("id")) not in (None, "system"), (name, el.get("id"))
+    # Every flow node has a shape and every flow an edge (bpmn-js renders them all).
+    shapes = {s.get("bpmnElement") for s in tree.iter(
+        "{http://www.omg.org/spec/BPMN/20100524/DI}BPMNShape")}
+    edges = {s.get("bpmnElement") for s in tree.iter(
+        "{http://www.omg.org/spec/BPMN/20100524/DI}BPMNEdge")}
+    assert set(lanes) <= shapes
+    assert {f.get("id") for f in tree.iter(f"{BPMN}sequenceFlow")} <= edges
+
+
+def test_monitoring_thresholds_are_on_the_diagrams():
+    inspection = etree.tostring(diagram("inspection.bpmn"), encoding="unicode")
+    assert 'id="months_by_frequency"' in inspection and 'id="high_risk_months"' in inspection
