@@ -133,9 +133,10 @@ def send_due_sms(data, template):
 
 
 def apply_new_phone(row, user):
-    """complete_task hook: a new phone number learned in a reminder call goes to the
+    """complete_task hook: a new phone number learned in a reminder (or follow-up) call goes to the
     borrower's phones, first, so the next call uses it (DOMAIN.md §5.2), audited."""
-    if row.form_key != "reminder_call" or not (row.data or {}).get("new_phone"):
+    if row.form_key not in ("reminder_call", "reminder_follow_up") \
+            or not (row.data or {}).get("new_phone"):
         return
     loan = db.session.get(Loan, row.case_id)
     phone = str(row.data["new_phone"]).strip()

@@ -8,18 +8,20 @@ import datetime as dt
 import pytest
 from lxml import etree
 
+from accounts.operations import create_user
 from audit.models import AuditEvent
 from cases.models import Loan, RiskSignal
 from extension_requests.operations import request_extension
 from extensions import db
 from monitoring.inspection_plan import propose_frequency_change, start_emergency_revisit
 from tests.conftest import ROOT, login
+from tests.test_servicing import reminder_instances, serviced  # noqa: F401  (fixture)
 from tests.test_inspection_risk import (FIRST, REPORT, SECOND_AFTER_QUARTER, fire_at,
                                         inspection_instance, served_by, staff, task)  # noqa: F401
 from workflows import clock
 from workflows.errors import Conflict, InvalidData, NotAllowed
 from workflows.models import HumanTask, ProcessInstance
-from workflows.service import complete_task, running_instances
+from workflows.service import PRIORITIES, complete_task, fire_due_timers, running_instances
 
 UTC = dt.timezone.utc
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
@@ -213,6 +215,54 @@ def test_rule_a_sudden_event_allows_an_emergency_revisit(app, staff):
     assert next_inspection_at(loan) == FIRST
 
 
+# ---------------------------------------------------------------- rule 8
+
+def test_rule_insufficient_balance_the_day_before_due_starts_the_follow_up_call(
+        app, serviced, users):
+    clerk = create_user("clerk", "secret-pass", ["back_office"])
+    loan = serviced()
+    with clock.frozen_at(dt.datetime(2026, 4, 30, 1, 5, tzinfo=UTC)):
+        fire_due_timers()
+        remind = HumanTask.query.filter_by(case_id=loan.id, bpmn_id="remind_borrower").one()
+        complete_task(remind.id, clerk, data={"channel": "sms", "reached": "no_answer"})
+    [first, second, _] = reminder_instances(loan)
+    # The tracking check on the working day before the due date (May 6 after the holiday).
+    with clock.frozen_at(dt.datetime(2026, 4, 30, 8, 1, tzinfo=UTC)):
+        fire_due_timers()
+        track = HumanTask.query.filter_by(instance_id=first.id, bpmn_id="track_repayment").one()
+        complete_task(track.id, clerk, data={"debit_result": "insufficient",
+                                             "tracking_note": "账户余额 2,000 元"})
+    call = HumanTask.query.filter_by(instance_id=first.id, bpmn_id="follow_up_call",
+                                     state="ready").one()
+    assert (call.lane, call.priority, call.form_key) == ("back_office", PRIORITIES["high"],
+                                                         "reminder_follow_up")
+    # Due the same office day: 18:00 Beijing on April 30.
+    assert call.due_at.replace(tzinfo=UTC) == dt.datetime(2026, 4, 30, 10, 0, tzinfo=UTC)
+    with clock.frozen_at(dt.datetime(2026, 4, 30, 9, 0, tzinfo=UTC)):
+        with pytest.raises(InvalidData) as err:
+            complete_task(call.id, clerk, data={"reached": "yes", "follow_up_note": "x"})
+        assert {"promised_on", "promised_amount"} <= set(err.value.field_errors)
+        complete_task(call.id, clerk, data={
+            "reached": "yes", "promised_on": "2026-05-06", "promised_amount": "99000",
+            "follow_up_note": "客户称5月6日前存入", "new_phone": "13911112222"})
+    assert db.session.get(ProcessInstance, first.id).status == "completed"
+    assert db.session.get(Loan, loan.id).borrower.phones[0] == "13911112222"
+    # Enough money (or paid): no follow-up call.
+    with clock.frozen_at(dt.datetime(2026, 6, 18, 1, 5, tzinfo=UTC)):
+        fire_due_timers()
+        remind = HumanTask.query.filter_by(instance_id=second.id,
+                                           bpmn_id="remind_borrower").one()
+        complete_task(remind.id, clerk, data={"channel": "sms", "reached": "no_answer"})
+    with clock.frozen_at(dt.datetime(2026, 6, 18, 8, 1, tzinfo=UTC)):
+        fire_due_timers()
+        track = HumanTask.query.filter_by(instance_id=second.id,
+                                          bpmn_id="track_repayment").one()
+        complete_task(track.id, clerk, data={"debit_result": "not_yet"})
+    assert HumanTask.query.filter_by(instance_id=second.id, bpmn_id="follow_up_call").count() \
+        == 0
+    assert db.session.get(ProcessInstance, second.id).status == "completed"
+
+
 # ---------------------------------------------------------------- rule 14 (monitoring)
 
 def diagram(name):
@@ -224,7 +274,8 @@ def lane_of(tree):
             for ref in lane.iter(f"{BPMN}flowNodeRef")}
 
 
-@pytest.mark.parametrize("name", ["inspection.bpmn", "inspection_frequency.bpmn"])
+@pytest.mark.parametrize("name", ["inspection.bpmn", "inspection_frequency.bpmn",
+                                  "reminders.bpmn"])
 def test_system_work_sits_in_the_system_lane(name):
     tree = diagram(name)
     lanes = lane_of(tree)
@@ -247,3 +298,8 @@ def test_system_work_sits_in_the_system_lane(name):
 def test_monitoring_thresholds_are_on_the_diagrams():
     inspection = etree.tostring(diagram("inspection.bpmn"), encoding="unicode")
     assert 'id="months_by_frequency"' in inspection and 'id="high_risk_months"' in inspection
+    reminders = diagram("reminders.bpmn")
+    timers = {t.getparent().getparent().get("id"): t.text
+              for t in reminders.iter(f"{BPMN}timeDate")}
+    assert "subtract_working_days(due_on, lead_days), 9" in timers["wait_reminder"]
+    assert "subtract_working_days(due_on, 1), 16" in timers["wait_tracking"]
