@@ -92,7 +92,14 @@ def add_contact(loan, actor, name, relationship, phone="", address="",
 
 def log_contact(loan, actor, kind, outcome="", number="", answered_by="", note="",
                 promised_on=None, promised_amount=None, address=""):
-    """One entry of the contact log (客户痕迹化管理); commits."""
+    """One entry of the contact log (客户痕迹化管理); commits.
+
+    A call follows the phone collection rules (collection.contact_rules, issue 11 rule 7):
+    at DPD 1–3 a contact's or guarantor's number is refused until the borrower and direct
+    family are unreachable; outside the call windows or over a window's maximum it is
+    logged and flagged for the leader."""
+    # Imported here: the collection package builds on the case models and records.
+    from collection import contact_rules
     ensure_open(loan)
     number, answered_by = (number or "").strip(), (answered_by or "").strip()
     note, address, outcome = (note or "").strip(), (address or "").strip(), outcome or ""
@@ -120,7 +127,13 @@ def log_contact(loan, actor, kind, outcome="", number="", answered_by="", note="
         errors["promised_on"] = [N_("The promised date cannot be in the past.")]
     if promised_amount is not None and not (promised_amount.is_finite() and promised_amount > 0):
         errors["promised_amount"] = [N_("Must be a positive number.")]
+    if kind == "call" and not errors:
+        errors.update({"number" if name == "number_called" else name: messages
+                       for name, messages in contact_rules.rule_errors(
+                           loan, number, answered_by, False, clock.now()).items()})
     _invalid(errors)
+    flag = contact_rules.call_flag(loan, number, answered_by, clock.now()) \
+        if kind == "call" else None
     entry = ContactLogEntry(loan_id=loan.id, at=clock.now(), kind=kind, number=number,
                             answered_by=answered_by, outcome=outcome, note=note,
                             address=address if kind == "visit" else "",
@@ -132,6 +145,8 @@ def log_contact(loan, actor, kind, outcome="", number="", answered_by="", note="
            data={"entry_id": entry.id, "kind": kind, "outcome": outcome, "number": number,
                  "answered_by": answered_by, "address": address,
                  "promised_on": promised_on, "promised_amount": promised_amount})
+    if flag:
+        contact_rules.flag_for_leader(loan, entry, actor, flag)
     db.session.commit()
     return entry
 

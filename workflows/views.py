@@ -73,6 +73,10 @@ def task(task_id):
         try:
             complete_task(row.id, current_user, formdata=request.form)
         except InvalidData as exc:
+            # A rule checked on completion (a BEFORE_COMPLETE hook) names the fields it refuses.
+            for name, errors in exc.field_errors.items():
+                if name in form:
+                    form[name].errors = list(form[name].errors) + [_(e) for e in errors]
             flash(translate_error(exc), "error")
             return _render_task(row, form, 400)
         flash(_("Task “%(name)s” completed.", name=task_title(row)), "success")
