@@ -128,6 +128,7 @@ def create_app(config=None):
     from extension_requests.views import bp as extensions_bp
     from ledger.views import bp as repayments_bp
     from ledger.writeoff_views import bp as write_offs_bp
+    from collection.plan_views import bp as repayment_plans_bp
     from monitoring.views import bp as risk_bp
     from cases.views import bp as cases_bp
     from compliance.search_views import bp as compliance_search_bp
@@ -137,7 +138,8 @@ def create_app(config=None):
     from workflows.views import bp as workflows_bp
     for blueprint in (accounts_bp, workflows_bp, cases_bp, repayments_bp, write_offs_bp,
                       extensions_bp, risk_bp, api_bp, admin_bp, management_bp, studio_bp,
-                      compliance_search_bp, compliance_bp, admin_users_bp):
+                      compliance_search_bp, compliance_bp, admin_users_bp,
+                      repayment_plans_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)
 

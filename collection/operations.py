@@ -2,8 +2,11 @@
 
 Phone collection staged by DPD → promise to pay (checked on the promised evening) → on-site
 visit (after the leader's approval) → litigation (after the leader's approval) → asset
-preservation → outcome; a written notice every month while overdue; a repayment at any point
-is noted, and one that clears the overdue amount ends collection.
+preservation → outcome → a monthly recovery follow-up while a balance is left; a written notice
+every month while overdue; a repayment at any point is noted, and one that clears the overdue
+amount ends collection. The thresholds (DPD stages, the 90 days of litigation, the pause after a
+rejection) are gateway conditions in bpmn/collection.bpmn, not here (issue 11 rule 14): these
+operations only provide the named data (`dpd`, `overdue_amount`, ...) the conditions read.
 
 Each operation receives the task data (`data`). Task data is a snapshot, so the operations
 re-read the loan (DPD, stage, overdue amount) and write the fresh values back into `data`
@@ -35,18 +38,13 @@ BEIJING = dt.timezone(dt.timedelta(hours=8))
 # DOMAIN.md §4: collection call windows, Beijing time (start, end).
 CALL_WINDOWS = ((dt.time(9, 30), dt.time(11, 0)), (dt.time(12, 30), dt.time(13, 30)),
                 (dt.time(14, 30), dt.time(15, 30)), (dt.time(19, 0), dt.time(21, 0)))
-# Litigation is proposed past this DPD [002 F]; a rejected proposal is repeated after a pause.
-LITIGATION_DPD = 90
-LITIGATION_REPROPOSE_DAYS = 30
 # A promise is checked on the promised day in the evening; the notice goes out in the morning.
 PROMISE_CHECK_TIME = dt.time(18, 0)
 NOTICE_TIME = dt.time(10, 0)
-# The collection tasks a repayment interrupts (boundary events); collection resumes there.
-RESUMABLE_TASKS = ("phone_collection", "approve_visit", "visit_report", "approve_litigation",
-                   "legal_filing", "legal_preservation", "legal_outcome")
 
 # The rules of each stage [001], shown on the phone collection task in both languages:
-# who may be called and whether the debt may be revealed to a contact.
+# who may be called and whether the debt may be revealed to a contact. Which stage a loan is in
+# is decided by the diagram's `stage_by_dpd` gateway; this text is keyed by its result.
 STAGE_RULES = {
     "dpd_1_3": (
         "黄金期（逾期1–3天）：态度友好。只联系借款人本人；借款人及直系亲属均联系不上时方可联系"
@@ -147,13 +145,11 @@ def overdue_amount(loan, as_of=None):
 
 
 def snapshot(loan):
-    """The loan's collection facts now, read from the database (task data is a snapshot)."""
-    dpd, stage = db.session.execute(select(Loan.dpd, Loan.stage)
-                                    .where(Loan.id == loan.id)).one()
-    rules_zh, rules_en = STAGE_RULES.get(stage, STAGE_RULES["M3+"])
+    """The loan's collection facts now, read from the database (task data is a snapshot).
+    The stage is not among them: the diagram decides it from `dpd`."""
+    dpd = db.session.scalar(select(Loan.dpd).where(Loan.id == loan.id))
     opens, closes = next_call_window()
-    return {"dpd": dpd, "stage": stage, "overdue_amount": str(overdue_amount(loan)),
-            "stage_rules_zh": rules_zh, "stage_rules_en": rules_en,
+    return {"dpd": dpd, "overdue_amount": str(overdue_amount(loan)),
             "next_call_window": describe_window(opens, closes),
             "broken_promises": db.session.scalar(
                 select(func.count(PromiseToPay.id)).where(PromiseToPay.loan_id == loan.id,
@@ -172,19 +168,24 @@ def _log(loan, actor, kind, task_id=None, **values):
 
 @service("collection_refresh")
 def refresh(data):
-    """Before each phone collection: fresh DPD, stage rules, call window; propose litigation?"""
+    """Before each phone collection: the fresh DPD, overdue amount and call window. Whether
+    litigation is proposed is the diagram's decision (`dpd > 90`); the names its conditions
+    read exist from the first round on."""
     loan = _loan(data)
     fresh = snapshot(loan)
-    rejected_on = data.get("litigation_rejected_on")
-    paused = bool(rejected_on) and (beijing_now().date() - dt.date.fromisoformat(rejected_on[:10])
-                                    ).days < LITIGATION_REPROPOSE_DAYS
-    fresh["litigation_due"] = fresh["dpd"] > LITIGATION_DPD and not paused
-    if fresh["litigation_due"]:
-        fresh["litigation_reason"] = (f"逾期{fresh['dpd']}天，超过{LITIGATION_DPD}天 / "
-                                      f"{fresh['dpd']} days past due, over {LITIGATION_DPD}")
+    fresh["litigation_reason"] = (f"逾期{fresh['dpd']}天 / {fresh['dpd']} days past due")
     data.update(fresh)
-    return {"dpd": fresh["dpd"], "stage": fresh["stage"],
-            "litigation_due": fresh["litigation_due"]}
+    data.setdefault("litigation_rejected_on", None)
+    data.setdefault("preservation_ordered", False)
+    return {"dpd": fresh["dpd"]}
+
+
+@service("collection_stage_rules")
+def stage_rules(data):
+    """The call rules of the stage the diagram chose, in both languages, for the call form."""
+    data["stage_rules_zh"], data["stage_rules_en"] = STAGE_RULES.get(data.get("stage"),
+                                                                     STAGE_RULES["M3+"])
+    return {"stage": data.get("stage")}
 
 
 @service("collection_log_call")
@@ -262,22 +263,43 @@ def check_promise(data):
     return {"status": promise.status, "paid_since": str(paid)}
 
 
+def _completed_by(loan, bpmn_ids):
+    """Who last completed one of these collection tasks of the loan (user name), or None."""
+    return db.session.scalar(
+        select(User.username).join(HumanTask, HumanTask.completed_by_id == User.id)
+        .where(HumanTask.case_id == loan.id, HumanTask.process_key == "collection",
+               HumanTask.state == "completed", HumanTask.bpmn_id.in_(bpmn_ids))
+        .order_by(HumanTask.completed_at.desc(), HumanTask.id.desc()).limit(1))
+
+
+def _dpd_collected_at(loan):
+    """The DPD collection last worked with (the newest collection task's snapshot): after a
+    clearing repayment the loan itself says 0."""
+    contexts = db.session.scalars(
+        select(HumanTask.context).where(HumanTask.case_id == loan.id,
+                                        HumanTask.process_key == "collection")
+        .order_by(HumanTask.id.desc()).limit(5))
+    return next((int(c["dpd"]) for c in contexts if c and c.get("dpd") is not None), loan.dpd)
+
+
 @service("collection_note_repayment")
 def note_repayment(data):
-    """A repayment message reached collection: noted in the contact log. When it clears the
-    overdue amount, open promises are kept and collection ends; otherwise `resume_at` names
-    the task the repayment interrupted, where the diagram resumes."""
+    """A repayment message reached collection (the non-interrupting event subprocess): noted in
+    the contact log; the open collection task stays open. When it clears the overdue amount,
+    open promises are kept and the diagram throws `overdue_cleared`, which ends collection.
+
+    The event subprocess sees the data of the instance's start, not of the open task, so what
+    happened since (approvals, who collected) is read from the database."""
     loan = _loan(data)
     payment = data.get("repayment") or {}
     cleared = bool(payment.get("overdue_cleared"))
     if cleared:
         for promise in PromiseToPay.query.filter_by(loan_id=loan.id, status="open"):
             _settle_promise(promise, True, reason="overdue cleared")
-        done = data.get("completed_by") or {}
-        if done.get("approve_visit") or done.get("approve_litigation"):
+        if _completed_by(loan, ("approve_visit", "approve_litigation")):
             # Collected after the leader's instruction: +3 to the collector [000 §七].
-            award_recovery(loan.id, done.get("visit_report") or done.get("phone_collection"),
-                           int(data.get("dpd") or 0), beijing_now().date())
+            award_recovery(loan.id, _completed_by(loan, ("visit_report", "phone_collection")),
+                           _dpd_collected_at(loan), beijing_now().date())
     note = (f"还款{payment.get('amount')}元，剩余本息{payment.get('outstanding')}元；"
             + ("逾期已结清，催收结束。" if cleared else "仍有逾期，继续催收。")
             + f" / Repayment of {payment.get('amount')}, "
@@ -285,19 +307,10 @@ def note_repayment(data):
             + ("overdue cleared, collection ends." if cleared
                else "still overdue, collection goes on."))
     entry = _log(loan, None, "note", outcome="other", note=note)
-    # The repayment interrupted the open collection task (still projected as ready while the
-    # engine runs); the diagram resumes there when collection goes on.
-    data["resume_at"] = db.session.scalar(
-        select(HumanTask.bpmn_id).where(HumanTask.case_id == loan.id,
-                                        HumanTask.process_key == "collection",
-                                        HumanTask.state == "ready",
-                                        HumanTask.bpmn_id.in_(RESUMABLE_TASKS))
-        .order_by(HumanTask.id.desc()).limit(1)) or "phone_collection"
     record("collection.repayment_noted", case_id=loan.id,
            data={"entry_id": entry.id, "amount": payment.get("amount"),
-                 "outstanding": payment.get("outstanding"), "overdue_cleared": cleared,
-                 "resume_at": data["resume_at"]})
-    return {"overdue_cleared": cleared, "resume_at": data["resume_at"]}
+                 "outstanding": payment.get("outstanding"), "overdue_cleared": cleared})
+    return {"overdue_cleared": cleared}
 
 
 @service("collection_log_visit")
@@ -317,8 +330,7 @@ def log_visit(data):
     if situation in ("wilful_default", "deteriorating"):
         data["litigation_reason"] = (f"上门催收结论：{situation} / "
                                      f"on-site visit found: {situation}")
-    data.update({k: v for k, v in snapshot(loan).items() if k in ("dpd", "stage",
-                                                                 "overdue_amount")})
+    data.update({k: v for k, v in snapshot(loan).items() if k in ("dpd", "overdue_amount")})
     return {"entry_id": entry.id, "situation": situation}
 
 
@@ -335,7 +347,7 @@ def plan_notice(data):
 def notice_refresh(data):
     """When the monthly notice is due: the loan's current DPD and overdue amount."""
     fresh = snapshot(_loan(data))
-    data.update({k: fresh[k] for k in ("dpd", "stage", "overdue_amount")})
+    data.update({k: fresh[k] for k in ("dpd", "overdue_amount")})
     return {"dpd": fresh["dpd"]}
 
 
@@ -363,7 +375,9 @@ def log_notice(data):
 
 @service("collection_record_legal_outcome")
 def record_legal_outcome(data):
-    """Litigation concluded: the outcome in the contact log; collection ends."""
+    """Litigation concluded: the outcome in the contact log, the money recovered posted, a
+    write-off proposed if the lawyer says so. Collection ends only if nothing overdue is left
+    or the loan is written off (`overdue_cleared`, `written_off` for the diagram) [002 F]."""
     loan = _loan(data)
     actor = _actor(data, "legal_outcome")
     task_id = _task_id(loan, "legal_outcome")
@@ -394,8 +408,50 @@ def record_legal_outcome(data):
         if refusal(loan) is None:
             write_off = start_write_off(loan, data.get("legal_outcome_note")
                                         or DEFAULT_LEGAL_REASON, actor).id
+    data.update(settlement(loan))
     return {"outcome": outcome, "repayment_id": repayment.id if repayment else None,
-            "write_off_instance_id": write_off}
+            "write_off_instance_id": write_off, "overdue_cleared": data["overdue_cleared"]}
+
+
+def settlement(loan):
+    """Is collection over? Nothing overdue left, or the loan written off [002 F]."""
+    from ledger.writeoff import written_off
+    left = overdue_amount(loan)
+    return {"overdue_amount": str(left), "overdue_cleared": left <= 0,
+            "written_off": written_off(loan) is not None}
+
+
+@service("collection_recovery_refresh")
+def recovery_refresh(data):
+    """A month after the last recovery follow-up: cleared or written off since?"""
+    facts = settlement(_loan(data))
+    data.update(facts)
+    return {k: facts[k] for k in ("overdue_cleared", "written_off")}
+
+
+@service("collection_log_recovery")
+def log_recovery(data):
+    """The monthly recovery follow-up in the contact log; a write-off proposal, when asked
+    for, goes to approval (ledger.writeoff) unless the loan cannot be proposed now."""
+    from ledger.writeoff import refusal, start_write_off
+    loan = _loan(data)
+    actor = _actor(data, "recovery_followup")
+    task_id = _task_id(loan, "recovery_followup")
+    status, action = data.get("recovery_status") or "", data.get("recovery_action") or "continue"
+    entry = _log(loan, actor, "note", task_id, outcome="other",
+                 note=f"回收跟进 / Recovery follow-up: {status}\n{data.get('recovery_note') or ''}")
+    write_off, refused = None, None
+    if action == "propose_write_off":
+        problem = refusal(loan)
+        if problem is None:
+            write_off = start_write_off(loan, data.get("write_off_reason") or "", actor).id
+        else:
+            refused = problem.code
+    record("collection.recovery_followed_up", actor=actor, case_id=loan.id, task_id=task_id,
+           data={"entry_id": entry.id, "status": status, "action": action,
+                 "write_off_instance_id": write_off, "write_off_refused": refused})
+    return {"entry_id": entry.id, "write_off_instance_id": write_off,
+            "write_off_refused": refused}
 
 
 # Which repayment source a legal outcome's recovered money is posted under.
