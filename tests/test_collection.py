@@ -241,13 +241,13 @@ def test_visit_rejected_then_approved_then_litigation_to_the_end(app, overdue, s
     assert "recovered_amount" in refused.value.field_errors
     do(loan, "legal_outcome", lawyer, legal_outcome_kind="liquidation",
        recovered_amount="90000.00", concluded_on="2026-05-20")
-    instance = collection(loan)
-    assert instance.status == "completed" and instance.next_timer_at is None
     # The money recovered is posted through the ledger as a repayment from liquidation.
     recovery = Repayment.query.filter_by(loan_id=loan.id).one()
     assert (recovery.amount, recovery.source) == (Decimal("90000.00"), "liquidation")
     assert recovery.penalty > 0 and verify() == []
-    assert ready(loan) == []
+    # A balance is left: collection goes on with the recovery follow-up (issue 11 rule 4).
+    assert collection(loan).status == "running"
+    assert ready(loan) == ["recovery_followup"]
     assert actions() == ["collection.call_logged", "collection.call_logged",
                          "collection.visit_logged", "collection.legal_concluded"]
 
@@ -283,13 +283,12 @@ def test_repayment_during_litigation(app, overdue, staff):
     do(loan, "approve_litigation", staff["leader"], litigation_decision="approve",
        litigation_comment="sue")
     filing = ready(loan, "legal_filing")
-    # A partial repayment is noted; the legal step stays open.
+    # A partial repayment is noted; the legal step stays open, the same task.
     pay(loan, "1000.00", "R1", staff["admin"])
-    assert ready(loan, "legal_filing").id != filing.id
-    assert HumanTask.query.get(filing.id).state == "cancelled"
+    assert ready(loan, "legal_filing").id == filing.id
     assert collection(loan).status == "running"
     noted = AuditEvent.query.filter_by(action="collection.repayment_noted").one()
-    assert noted.data["resume_at"] == "legal_filing" and noted.data["overdue_cleared"] is False
+    assert noted.data["overdue_cleared"] is False
     do(loan, "legal_filing", staff["lawyer"], court="杭州市西湖区人民法院",
        court_case_no="(2026)浙0106民初9号", filed_on="2026-08-11", filed_documents=["complaint"])
     preservation = ready(loan, "legal_preservation")

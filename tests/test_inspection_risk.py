@@ -240,7 +240,9 @@ def test_preservation_is_recorded(app, staff):
     loan = served_by("am", staff)
     signal, event = decide(loan, staff, "preservation", raised(loan, staff, 8, "抵押物被查封"))
     assert event.data["preservation"] is True
-    assert running_instances(loan.id, "collection") == []
+    # Issue 11 rule 10: collection starts at its legal preservation step.
+    assert event.data["preservation_step"] == "started"
+    assert len(running_instances(loan.id, "collection")) == 1
 
 
 def test_start_collection_starts_it_once(app, staff):
