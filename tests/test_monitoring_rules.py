@@ -275,7 +275,7 @@ def lane_of(tree):
 
 
 @pytest.mark.parametrize("name", ["inspection.bpmn", "inspection_frequency.bpmn",
-                                  "reminders.bpmn"])
+                                  "reminders.bpmn", "risk_warning.bpmn", "closure.bpmn"])
 def test_system_work_sits_in_the_system_lane(name):
     tree = diagram(name)
     lanes = lane_of(tree)
@@ -303,3 +303,58 @@ def test_monitoring_thresholds_are_on_the_diagrams():
               for t in reminders.iter(f"{BPMN}timeDate")}
     assert "subtract_working_days(due_on, lead_days), 9" in timers["wait_reminder"]
     assert "subtract_working_days(due_on, 1), 16" in timers["wait_tracking"]
+
+
+def test_rule_closure_diagram_has_gateways_for_a_failed_check():
+    tree = diagram("closure.bpmn")
+    flows = {f.get("id"): f for f in tree.iter(f"{BPMN}sequenceFlow")}
+    gateways = {g.get("id"): g for g in tree.iter(f"{BPMN}exclusiveGateway")}
+    # Each check: the step, then a gateway whose condition names the confirmation, and the
+    # default path (the check failed) back to the same step.
+    for step, gateway, confirmed in [
+            ("verify_settlement", "settlement_ok", "settlement_verified"),
+            ("return_contract", "onsite_ok", "identity_checked"),
+            ("release_collateral", "release_ok", "deregistration_no")]:
+        assert gateway in gateways, gateway
+        into = [f for f in flows.values() if f.get("sourceRef") == step]
+        assert [f.get("targetRef") for f in into] == [gateway]
+        back = flows[gateways[gateway].get("default")]
+        assert back.get("targetRef") == step, gateway
+        onward = [f for f in flows.values() if f.get("sourceRef") == gateway and f is not back]
+        [condition] = [f.find(f"{BPMN}conditionExpression").text for f in onward]
+        assert confirmed in condition
+    assert "documents_reconciled" in flows["f4"].find(f"{BPMN}conditionExpression").text
+    release = flows["f5"].find(f"{BPMN}conditionExpression").text
+    assert 'collateral_action == "none"' in release and "deregistration_office" in release
+    assert lane_of(tree)["archive"] == "system"
+
+
+def test_a_failed_closure_check_goes_back_to_its_step(app, deployed):
+    """The gateways at run time: a release without its record (e.g. through a form spec
+    edited in the studio) comes back to the release step instead of closing the case."""
+    from workflows.definitions import latest_definition
+    from workflows.engine import new_workflow
+    from SpiffWorkflow.util.task import TaskState
+    workflow = new_workflow(latest_definition("closure"))
+    workflow.do_engine_steps()
+
+    def complete(bpmn_id, **data):
+        [ready] = [t for t in workflow.get_tasks(state=TaskState.READY)
+                   if t.task_spec.bpmn_id == bpmn_id]
+        ready.data.update(data)
+        ready.run()
+        workflow.do_engine_steps()
+
+    def ready_ids():
+        return [t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.READY)]
+
+    complete("verify_settlement", settlement_verified=False)
+    assert ready_ids() == ["verify_settlement"]
+    complete("verify_settlement", settlement_verified=True)
+    complete("invite_borrower")
+    complete("return_contract", identity_checked=True, documents_reconciled=False)
+    assert ready_ids() == ["return_contract"]
+    complete("return_contract", documents_reconciled=True)
+    complete("release_collateral", collateral_action="released", deregistration_no="",
+             released_on="2026-04-10", deregistration_office="")
+    assert ready_ids() == ["release_collateral"]
