@@ -300,7 +300,9 @@ def test_overdue_loan_gets_a_new_final_reminder(app, serviced, bosses):
     with clock.frozen_at(dt.datetime(2026, 10, 13, 2, 0, tzinfo=UTC)):
         fire_due_timers()
         for bpmn_id, data in (("remind_borrower", {"channel": "phone", "reached": "no_answer"}),
-                              ("track_repayment", {"debit_result": "insufficient"})):
+                              ("track_repayment", {"debit_result": "insufficient"}),
+                              ("follow_up_call", {"reached": "no_answer",
+                                                  "follow_up_note": "无人接听"})):
             task = HumanTask.query.filter_by(instance_id=final_before.id, bpmn_id=bpmn_id,
                                              state="ready").one()
             complete_task(task.id, clerk, data=data)
