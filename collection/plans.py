@@ -119,9 +119,9 @@ def lay_out(total, count, first, interval, amounts_text=""):
                                 "equal instalments.")]})
     elif sum(amounts) != total:
         raise InvalidData("the plan has errors", code="invalid", field_errors={
-            "plan_amounts": [N_("The instalments must add up to the overdue amount exactly "
-                                "(%(total)s); they add up to %(sum)s.") % {
-                                    "total": f"{total:,.2f}", "sum": f"{sum(amounts):,.2f}"}]})
+            # The figures as a language-neutral second line (the page translates the first).
+            "plan_amounts": [N_("The instalments must add up to the overdue amount exactly."),
+                             f"{yuan(sum(amounts))} ≠ {yuan(total)}"]})
     return list(zip(range(1, count + 1), plan_dates(first, count, interval), amounts))
 
 

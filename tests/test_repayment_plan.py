@@ -76,7 +76,9 @@ def test_rule_willing_but_unable_borrower_gets_an_approved_repayment_plan(
     # A plan that does not cover the overdue amount exactly is refused with a field error.
     with pytest.raises(InvalidData) as err:
         propose(loan, both, plan_amounts="40000, 40000, 21000")
-    assert "101,035.75" in err.value.field_errors["plan_amounts"][0]
+    assert err.value.field_errors["plan_amounts"] == [
+        "The instalments must add up to the overdue amount exactly.",
+        "¥101,000.00 ≠ ¥101,035.75"]
     with pytest.raises(InvalidData) as err:
         propose(loan, both, plan_amounts="50000, 51035.75")
     assert "plan_amounts" in err.value.field_errors
