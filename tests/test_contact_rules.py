@@ -1,7 +1,6 @@
 """Call windows and contact rules of phone collection [001] (issue 11 rule 7), through the
 real completion path (workflows.service.complete_task, the task page) and the contact log."""
 import datetime as dt
-from decimal import Decimal  # noqa: F401
 
 import pytest
 
