@@ -37,6 +37,7 @@ ACTION_LABELS = {
     "notification.failed": _l("Notification failed"),
     "notification.retried": _l("Notification retried"),
     "collection.call_logged": _l("Collection call logged"),
+    "collection.call_flagged": _l("Collection call flagged for the leader"),
     "collection.promise_made": _l("Promise to pay recorded"),
     "collection.promise_kept": _l("Promise to pay kept"),
     "collection.promise_broken": _l("Promise to pay broken"),
