@@ -59,6 +59,8 @@ ACTION_LABELS = {
     "collection.visit_logged": _l("Collection visit reported"),
     "collection.notice_sent": _l("Written collection notice sent"),
     "collection.legal_concluded": _l("Litigation concluded"),
+    "collection.recovery_followed_up": _l("Recovery followed up after litigation"),
+    "collection.preservation_ordered": _l("Asset preservation ordered"),
     "inspection.scheduled": _l("Inspection scheduled"),
     "inspection.approved": _l("Inspection report approved"),
     "inspection.frequency_proposed": _l("Change of inspection frequency proposed"),

@@ -103,19 +103,24 @@ def test_rule_collection_never_silently_ends_while_the_loan_is_overdue(app, over
     assert ready(loan) == []
 
 
-def test_rule_collection_ends_when_the_loan_is_written_off(app, overdue, staff, monkeypatch):
-    """Issue 11 rule 4: a written-off loan's follow-up stops at the next monthly check."""
+def test_rule_collection_ends_when_the_loan_is_written_off(app, overdue, staff):
+    """Issue 11 rule 4: the lawyer proposes a write-off from the follow-up; once it is approved,
+    the next monthly check ends collection."""
+    from tests.test_write_off import approve, review
+    staff["gm"] = create_user("gm", PASSWORD, ["general_manager"])
     loan = overdue()
     to_litigation(loan, staff)
     do(loan, "legal_outcome", staff["lawyer"], legal_outcome_kind="settlement",
        recovered_amount="1000.00", concluded_on="2026-08-10")
-    do(loan, "recovery_followup", staff["lawyer"], **FOLLOW_UP)
-    import ledger.writeoff
-    monkeypatch.setattr(ledger.writeoff, "written_off", lambda loan: object())
+    do(loan, "recovery_followup", staff["lawyer"], **dict(
+        FOLLOW_UP, recovery_action="propose_write_off", write_off_reason="无可执行财产"))
+    review(loan, staff["leader"])
+    approve(loan, staff["gm"])
+    assert collection(loan).status == "running"  # told at the next monthly check
     at(dt.date(2026, 9, 10), 11)
     fire_due_timers()
     assert collection(loan).status == "completed"
-    assert ready(loan) == []
+    assert ready(loan) == []  # the open notice task ends with it
 
 
 def decide_preservation(loan, staff):
