@@ -148,6 +148,8 @@ PROBLEM_TITLES = {
     "script_forbidden": _l("A forbidden construct in a script"),
     "timer_invalid": _l("A timer expression that does not evaluate"),
     "code_too_expensive": _l("A script or expression over the time or memory limit"),
+    "called_process_missing": _l("A call activity names a process that is not deployed"),
+    "call_cycle": _l("A process that calls itself"),
 }
 
 

@@ -8,16 +8,20 @@ from extensions import db
 from workflows.engine import parse_processes, spec_to_json
 from workflows.errors import DeployError
 from workflows.models import FormDefinition, ProcessDefinition
-from workflows.validation import Problem, deployed_owners, load_forms, validate, validate_files
+from workflows.validation import CallLibrary, Problem, deployed_owners, form_keys_in, \
+    load_forms, resolve_calls, validate, validate_files
 
 
 def task_properties(task_spec):
     return task_spec.extensions.get("properties", {}) if hasattr(task_spec, "extensions") else {}
 
 
-def _form_keys(spec):
-    return {task_properties(ts)["formKey"] for ts in spec.task_specs.values()
-            if task_properties(ts).get("formKey")}
+def _form_keys(spec, subs=None):
+    """Form keys of the process's user tasks, including those of its embedded subprocesses
+    and of the processes it calls (their tasks run in this process's instances)."""
+    specs = [spec, *(subs or {}).values()]
+    return {task_properties(ts)["formKey"] for s in specs if s is not None
+            for ts in s.task_specs.values() if task_properties(ts).get("formKey")}
 
 
 def _deploy_form(key, spec):
@@ -46,28 +50,42 @@ def deploy_xml(xml: bytes, filename: str, forms_dir: Path | None, actor=None, co
         xml = xml.encode("utf-8")
     if forms is None:
         forms = load_forms(forms_dir)
-    problems = validate(xml, forms, filename, deployed=deployed_owners())
+    library = CallLibrary()
+    problems = validate(xml, forms, filename, deployed=deployed_owners(), library=library)
     if problems:
         raise DeployError(problems)
-    return _deploy_valid(xml, filename, forms, actor, comment)
+    return _deploy_valid(xml, filename, forms, actor, comment, library)
 
 
-def _deploy_valid(xml, filename, forms, actor, comment):
+def _deploy_valid(xml, filename, forms, actor, comment, library):
+    called = resolve_calls(xml, library).documents
     try:
-        processes = parse_processes(xml, filename)
+        processes = parse_processes(xml, filename, [(d.xml, d.filename) for d in called])
     except Exception as exc:  # noqa: BLE001 — validate() passed, so this is unexpected
         raise DeployError([Problem(None, None, "bpmn_invalid", str(exc),
                                    "Fix the diagram", filename=filename)]) from exc
-    return [_store(xml, filename, process_id, spec, subs,
-                   {key: forms[key] for key in sorted(_form_keys(spec))}, actor=actor,
-                   comment=comment)
-            for process_id, (spec, subs) in processes.items()]
+    # A called process deployed earlier brings the forms pinned by its version; the upload's
+    # forms serve this file and the called files of the same upload.
+    pinned = {key: spec for d in called if d.forms is not None for key, spec in d.forms.items()}
+    uploaded = form_keys_in(xml).union(*(form_keys_in(d.xml) for d in called if d.forms is None))
+    results = []
+    for process_id, (spec, subs) in processes.items():
+        keys = sorted(_form_keys(spec, subs))
+        form_specs = {key: pinned[key] if key in pinned and key not in uploaded else forms[key]
+                      for key in keys}
+        calls = [d for d in called if set(d.process_ids) & set(subs)]
+        results.append(_store(xml, filename, process_id, spec, subs, form_specs, calls,
+                              actor=actor, comment=comment))
+    return results
 
 
-def _store(xml, filename, process_id, spec, subs, form_specs, actor, comment):
+def _store(xml, filename, process_id, spec, subs, form_specs, called, actor, comment):
     forms = {key: _deploy_form(key, fs) for key, fs in form_specs.items()}
-    # A version is identified by its diagram and the forms it uses.
+    # A version is identified by its diagram, the documents of the processes it calls (their
+    # specs are part of it) and the forms it uses.
     digest = hashlib.sha256(xml)
+    for document in sorted(called, key=lambda d: d.filename):
+        digest.update(f"\0calls {document.filename}\0".encode() + document.xml)
     for key in sorted(forms):
         digest.update(f"{key}:{forms[key].sha256}".encode())
     sha = digest.hexdigest()
@@ -85,7 +103,9 @@ def _store(xml, filename, process_id, spec, subs, form_specs, actor, comment):
     db.session.flush()
     record("process.deployed", actor=actor,
            data={"process": process_id, "version": definition.version, "sha256": sha,
-                 "comment": comment})
+                 "comment": comment, **({"calls": sorted(pid for d in called
+                                                         for pid in d.process_ids
+                                                         if pid in subs)} if called else {})})
     return definition
 
 
@@ -94,13 +114,15 @@ def deploy_paths(paths, forms_dir: Path, actor=None, comment=""):
     paths = list(dict.fromkeys(Path(p).resolve() for p in paths))
     items = [(path.read_bytes(), path.name) for path in paths]
     forms = load_forms(forms_dir)
-    problems = validate_files(items, forms, deployed_owners())
+    # Call activities find their processes among these files first, whatever their order.
+    library = CallLibrary(items)
+    problems = validate_files(items, forms, deployed_owners(), library)
     if problems:
         db.session.rollback()
         raise DeployError(problems)
     try:
         results = [d for xml, name in items for d in _deploy_valid(xml, name, forms, actor,
-                                                                   comment)]
+                                                                   comment, library)]
     except Exception:
         db.session.rollback()
         raise

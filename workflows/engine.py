@@ -19,15 +19,18 @@ serializer = BpmnWorkflowSerializer(_registry)
 SERIALIZER_VERSION = serializer.VERSION
 
 
-def parse_processes(xml: bytes, filename="diagram.bpmn"):
-    """Parse one BPMN document; {process_id: (spec, subprocess_specs)} for executable processes."""
+def parse_processes(xml: bytes, filename="diagram.bpmn", called=()):
+    """Parse one BPMN document; {process_id: (spec, subprocess_specs)} for its executable
+    processes. `called` lists (xml, filename) of the other documents defining the processes
+    its call activities name (workflows.validation.resolve_calls): their specs go into
+    subprocess_specs, so a version carries a snapshot of what it calls."""
     parser = SpiffBpmnParser(validator=VALIDATOR)
     parser.add_bpmn_str(xml, filename=filename)
-    result = {}
-    for process_id in parser.get_process_ids():
-        result[process_id] = (parser.get_spec(process_id),
-                              parser.get_subprocess_specs(process_id))
-    return result
+    own = parser.get_process_ids()
+    for other_xml, other_name in called:
+        parser.add_bpmn_str(other_xml, filename=other_name)
+    return {process_id: (parser.get_spec(process_id), parser.get_subprocess_specs(process_id))
+            for process_id in own}
 
 
 def spec_to_json(spec, subprocess_specs) -> str:

@@ -10,6 +10,11 @@ Process ids. A process id is the key of its versions, so it must be unique:
   of another name is refused (rename the process id, or deploy from that file). The check runs
   when a real file name is given; `validate(xml, forms)` with the default DRAFT_FILENAME (an
   unsaved browser draft) skips it, deploy_xml always runs it.
+
+Call activities. A calledElement not defined in the document is looked up in the other
+documents of the same upload, then among the deployed processes (latest version), see
+CallLibrary and resolve_calls; one found nowhere is called_process_missing, a process that
+calls itself, directly or through others, is call_cycle.
 """
 from __future__ import annotations
 
@@ -111,6 +116,147 @@ def deployed_owners() -> dict[str, str]:
     return owners
 
 
+@dataclass
+class CalledDocument:
+    """A document defining processes that a call activity names."""
+    xml: bytes
+    filename: str
+    # Form specs pinned by the deployed version it comes from; None: the upload's forms.
+    forms: dict | None = None
+
+    @property
+    def process_ids(self):
+        return [pid for pid, _line in process_ids(self.xml)]
+
+
+class CallLibrary:
+    """Where a calledElement is looked up: first the documents of the same upload (their
+    order does not matter), then the latest deployed version of the process."""
+
+    def __init__(self, items=(), database=None):
+        self.batch = {}
+        for xml, filename in items:
+            xml = xml.encode("utf-8") if isinstance(xml, str) else bytes(xml)
+            for pid, _line in process_ids(xml):
+                self.batch.setdefault(pid, CalledDocument(xml, filename))
+        if database is None:
+            from flask import has_app_context
+            database = has_app_context()
+        self.database, self._deployed = database, {}
+
+    def find(self, process_id) -> CalledDocument | None:
+        if process_id in self.batch:
+            return self.batch[process_id]
+        if not self.database:
+            return None
+        if process_id not in self._deployed:
+            self._deployed[process_id] = _deployed_document(process_id)
+        return self._deployed[process_id]
+
+
+def _deployed_document(process_id):
+    from workflows.models import FormDefinition, ProcessDefinition
+    definition = (ProcessDefinition.query.filter_by(process_key=process_id)
+                  .order_by(ProcessDefinition.version.desc()).first())
+    if definition is None:
+        return None
+    ids = list((definition.forms or {}).values())
+    specs = {f.id: f.spec for f in FormDefinition.query.filter(FormDefinition.id.in_(ids))}
+    return CalledDocument(definition.bpmn_xml.encode("utf-8"), definition.filename,
+                          {key: specs[fid] for key, fid in definition.forms.items()
+                           if fid in specs})
+
+
+def _parse_xml(xml):
+    try:
+        return etree.fromstring(bytes(xml), etree.XMLParser(resolve_entities=False,
+                                                            no_network=True, load_dtd=False))
+    except (etree.XMLSyntaxError, TypeError, ValueError):
+        return None
+
+
+def _calls(root):
+    """{process id: [(callActivity element, called process id)]} of one document."""
+    return {process.get("id"): [(c, (c.get("calledElement") or "").strip())
+                                for c in process.iter(f"{{{BPMN_NS}}}callActivity")]
+            for process in root.iter(f"{{{BPMN_NS}}}process") if process.get("id")}
+
+
+@dataclass
+class CallProblem:
+    element: object          # the callActivity element of the document
+    process_id: str          # the process holding it
+    code: str                # called_process_missing | call_cycle
+    path: list               # process ids from process_id to the missing one or the repeat
+
+
+@dataclass
+class CallResolution:
+    documents: list          # CalledDocument, every one needed, directly or not
+    problems: list           # CallProblem, on the call activities of the document itself
+
+
+def resolve_calls(xml, library: CallLibrary | None) -> CallResolution:
+    """The documents that the call activities of `xml` need, transitively, and the calls that
+    cannot be resolved or make a cycle (each reported on the call activity of `xml` that
+    leads to it)."""
+    root = _parse_xml(xml)
+    if root is None:
+        return CallResolution([], [])
+    own = _calls(root)
+    graph, documents = dict(own), []
+    todo = [called for calls in own.values() for _el, called in calls]
+    while todo:
+        pid = todo.pop(0)
+        if not pid or pid in graph or library is None:
+            continue
+        document = library.find(pid)
+        other = _parse_xml(document.xml) if document is not None else None
+        if other is None:
+            continue
+        calls = _calls(other)
+        if pid not in calls or set(calls) & set(graph):
+            continue  # a document redefining a process already known cannot be added
+        graph.update(calls)
+        documents.append(document)
+        todo += [called for more in calls.values() for _el, called in more]
+    problems = []
+    for pid, calls in own.items():
+        for el, called in calls:
+            found = _bad_path(graph, [pid, called]) if called else [pid, ""]
+            if found is not None:
+                code = "call_cycle" if found[-1] in found[:-1] else "called_process_missing"
+                problems.append(CallProblem(el, pid, code, found))
+    return CallResolution(sorted(documents, key=lambda d: d.filename), problems)
+
+
+def _bad_path(graph, path, done=None):
+    """The first call path from path[-1] that reaches a missing process or repeats one."""
+    done = set() if done is None else done
+    node = path[-1]
+    if node not in graph:
+        return path
+    for _el, called in graph[node]:
+        if called in path:
+            return path + [called]
+        if called in done:
+            continue
+        found = _bad_path(graph, path + [called], done) if called else path + [called]
+        if found is not None:
+            return found
+    done.add(node)
+    return None
+
+
+def form_keys_in(xml) -> set:
+    """The formKey values written in a document."""
+    root = _parse_xml(xml)
+    if root is None:
+        return set()
+    return {p.get("value") for p in root.iter(f"{{{SPIFF_NS}}}property")
+            if p.get("name") == "formKey" and p.get("value")}
+
+
 def _local(el):
     tag = el.tag
     if not isinstance(tag, str) or not tag.startswith("{" + BPMN_NS + "}"):
@@ -127,8 +273,9 @@ def _text(el):
 
 
 class _Checker:
-    def __init__(self, filename, forms, deployed):
+    def __init__(self, filename, forms, deployed, library=None):
         self.filename, self.forms, self.deployed = filename, forms, deployed
+        self.library = library
         self.problems, self.related, self.checked_forms, self.elements = [], set(), set(), {}
         self.sandbox_spent = 0.0
 
@@ -181,8 +328,9 @@ class _Checker:
             return
         for process in processes:
             self.check_process(process)
+        called = self.check_calls(xml)
         if schema_ok and not duplicates:
-            self.check_with_engine(xml)
+            self.check_with_engine(xml, called)
 
     def check_ids(self, root):
         seen, duplicates = {}, set()
@@ -240,7 +388,37 @@ class _Checker:
                         process.get("id") if process is not None else None)
         return None, None
 
-    def check_with_engine(self, xml):
+    def check_calls(self, xml):
+        """Call activities name a process found here, in the upload or deployed, and no
+        process calls itself; returns the other documents the calls need."""
+        resolution = resolve_calls(xml, self.library)
+        for problem in resolution.problems:
+            el, path = problem.element, problem.path
+            nid, called = el.get("id"), path[1]
+            chain = " → ".join(path)
+            self.related.add(nid)
+            if problem.code == "call_cycle":
+                self.add(nid, problem.process_id, "call_cycle",
+                         f"calling '{called}' makes a cycle: {chain}",
+                         "A process may not call itself, directly or through other processes: "
+                         "remove one of these calls", el=el)
+            elif not called:
+                self.add(nid, problem.process_id, "called_process_missing",
+                         "the call activity names no process to call",
+                         "Set calledElement to the id of the process to call", el=el)
+            else:
+                missing = path[-1]
+                where = (f"the called process '{missing}'" if len(path) == 2 else
+                         f"'{path[-2]}' (called through {chain}) calls '{missing}', which")
+                self.add(nid, problem.process_id, "called_process_missing",
+                         f"{where} is not defined in this file, in the files deployed with it "
+                         "or among the deployed processes",
+                         f"Deploy the file defining '{missing}' together with this one (bpmn "
+                         "deploy without arguments deploys every file), or correct "
+                         "calledElement", el=el)
+        return resolution.documents
+
+    def check_with_engine(self, xml, called=()):
         """What SpiffWorkflow itself refuses (it stops at its first problem per process)."""
         from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser, VALIDATOR
         parser = SpiffBpmnParser(validator=VALIDATOR)
@@ -249,10 +427,20 @@ class _Checker:
         except Exception as exc:  # noqa: BLE001 — whatever the engine refuses is a problem
             self.engine_problem(exc, None)
             return
-        for process_id in parser.get_process_ids():
+        own = parser.get_process_ids()
+        for document in called:
+            try:
+                parser.add_bpmn_str(document.xml, filename=document.filename)
+            except Exception:  # noqa: BLE001 — that file's own validation reports it
+                pass
+        # The engine would only repeat an unresolved call without naming the element.
+        unresolved = {p.process_id for p in self.problems
+                      if p.code in ("called_process_missing", "call_cycle")}
+        for process_id in own:
             try:
                 parser.get_spec(process_id)
-                parser.get_subprocess_specs(process_id)
+                if process_id not in unresolved:
+                    parser.get_subprocess_specs(process_id)
             except Exception as exc:  # noqa: BLE001
                 self.engine_problem(exc, process_id)
 
@@ -624,18 +812,21 @@ def timer_problem(kind, source):
 
 
 def validate(xml: bytes, forms: dict[str, dict], filename: str = DRAFT_FILENAME,
-             *, deployed: dict[str, str] | None = None) -> list[Problem]:
+             *, deployed: dict[str, str] | None = None,
+             library: CallLibrary | None = None) -> list[Problem]:
     """Every problem of one BPMN document, each naming its element; [] when it may deploy.
 
     `forms` maps form key -> spec (bpmn/forms/ or a browser draft). `deployed` maps process
     id -> file name it was last deployed from; when None it is read from the database if the
-    file has a real name (not DRAFT_FILENAME) and an app context is active.
+    file has a real name (not DRAFT_FILENAME) and an app context is active. `library` resolves
+    call activities (default: the deployed processes, when an app context is active).
     """
     if deployed is None and filename != DRAFT_FILENAME:
         from flask import has_app_context
         if has_app_context():
             deployed = deployed_owners()
-    checker = _Checker(filename, forms or {}, deployed)
+    checker = _Checker(filename, forms or {}, deployed,
+                       library if library is not None else CallLibrary())
     try:
         checker.run(xml)
     except Exception as exc:  # noqa: BLE001 — never raise on bad input; say what happened
@@ -655,12 +846,14 @@ def process_ids(xml) -> list[tuple[str, int | None]]:
             if p.get("isExecutable", "true") == "true" and p.get("id")]
 
 
-def validate_files(items, forms, deployed=None) -> list[Problem]:
+def validate_files(items, forms, deployed=None, library=None) -> list[Problem]:
     """validate() for several (xml, filename) documents of one upload, plus process ids that
-    two of them define."""
+    two of them define. Call activities find their processes in the other documents first."""
+    items = list(items)
+    library = library if library is not None else CallLibrary(items)
     problems, owner = [], {}
     for xml, filename in items:
-        problems += validate(xml, forms, filename, deployed=deployed)
+        problems += validate(xml, forms, filename, deployed=deployed, library=library)
         for pid, line in process_ids(xml):
             if pid in owner and owner[pid] != filename:
                 problems.append(Problem(pid, pid, "process_id_collision",
