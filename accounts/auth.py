@@ -3,6 +3,7 @@ import functools
 
 from flask import abort, g, request
 from flask_login import current_user
+from sqlalchemy.orm import joinedload
 
 from accounts.models import User
 from accounts.operations import user_for_token
@@ -18,7 +19,8 @@ def load_user(user_id):
     user_pk, _, version = str(user_id).partition(":")
     if not (user_pk.isdigit() and version.isdigit()):
         return None
-    user = db.session.get(User, int(user_pk))
+    # One query, roles included: every page starts here.
+    user = db.session.get(User, int(user_pk), options=[joinedload(User.role_rows)])
     if user is None or not user.active or user.session_version != int(version):
         return None
     return user

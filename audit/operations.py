@@ -103,11 +103,13 @@ def _write_pending(session):
     key = subkeys(session)["event"]  # cached after the first commit of the process
     prev = session.query(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1).scalar() \
         or GENESIS
+    rows = []
     for values in pending:
         digest = event_hash(prev, key=key, **values)
-        session.add(AuditEvent(prev_hash=prev, hash=digest, **values))
+        rows.append(dict(values, prev_hash=prev, hash=digest))
         prev = digest
     session.flush()
+    session.execute(AuditEvent.__table__.insert(), rows)  # one statement per transaction
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -6,6 +6,7 @@ Spec: {"key", "title": {lang: text}, "instructions": {lang: text}, "show": [data
 "help", "min", "max", "max_length"}]}
 """
 import datetime as dt
+import json
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
@@ -163,12 +164,26 @@ def _make_field(field, locale):
             "decimal": DecimalField, "date": DateField, "boolean": BooleanField}[kind](**kwargs)
 
 
+# Built classes by (spec as JSON, language): a spec is content, so equal keys build equal
+# classes; building one costs more than the rest of a submission's validation.
+_FORM_CLASSES = {}
+_FORM_CLASSES_MAX = 512
+
+
 def build_form_class(spec, locale=None):
-    problems = check_spec(spec)
-    if problems:
-        raise FormSpecError("; ".join(problems))
-    attrs = {f["name"]: _make_field(f, locale) for f in spec["fields"]}
-    return type("SpecForm", (FlaskForm,), attrs)
+    language = locale or current_language()
+    key = (json.dumps(spec, sort_keys=True, ensure_ascii=False, default=str), language)
+    cls = _FORM_CLASSES.get(key)
+    if cls is None:
+        problems = check_spec(spec)
+        if problems:
+            raise FormSpecError("; ".join(problems))
+        attrs = {f["name"]: _make_field(f, language) for f in spec["fields"]}
+        cls = type("SpecForm", (FlaskForm,), attrs)
+        if len(_FORM_CLASSES) >= _FORM_CLASSES_MAX:
+            _FORM_CLASSES.clear()
+        _FORM_CLASSES[key] = cls
+    return cls
 
 
 def to_json_value(value):

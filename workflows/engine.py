@@ -39,9 +39,31 @@ def spec_to_json(spec, subprocess_specs) -> str:
                                             for k, v in subprocess_specs.items()}})
 
 
+# Serialized specs by (process key, sha256): a deployed version never changes and its sha256
+# names its content, so each is read from the database once per process.
+_SPEC_JSON = {}
+
+
 def _spec_dict(definition):
+    key = (definition.process_key, definition.sha256)
+    text = _SPEC_JSON.get(key)
+    if text is None:
+        text = _SPEC_JSON[key] = definition.spec_json
     # Parsed fresh each time: the serializer restores dicts in place.
-    return json.loads(definition.spec_json)
+    return json.loads(text)
+
+
+# Form specs by (process key, sha256, form key): the sha256 of a deployed version covers the
+# forms deployed with it, so the spec of a form key never changes under one key.
+_FORM_SPECS = {}
+
+
+def cached_form_spec(definition, form_key, load):
+    key = (definition.process_key, definition.sha256, form_key)
+    spec = _FORM_SPECS.get(key)
+    if spec is None:
+        spec = _FORM_SPECS[key] = load()
+    return spec
 
 
 def new_workflow(definition):

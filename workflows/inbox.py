@@ -105,5 +105,8 @@ def display_value(field, value):
 
 
 def task_loan_no(row):
-    return db.session.scalar(select(Loan.loan_no).where(Loan.id == row.case_id)) \
-        if row.case_id else None
+    if row.case_id is None:
+        return None
+    loaded = row.__dict__.get("loan_no")  # loaded with the task by the facade
+    return loaded if loaded is not None else \
+        db.session.scalar(select(Loan.loan_no).where(Loan.id == row.case_id))

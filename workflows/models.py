@@ -1,4 +1,6 @@
 """Tables of the workflow engine: definitions, forms, instances and the human-task projection."""
+from sqlalchemy.orm import deferred, query_expression
+
 from extensions import db
 from workflows.clock import now
 
@@ -14,8 +16,9 @@ class ProcessDefinition(db.Model):
     name = db.Column(db.String(200), nullable=False, default="")
     filename = db.Column(db.String(200), nullable=False, default="")
     sha256 = db.Column(db.String(64), nullable=False)
-    bpmn_xml = db.Column(db.Text, nullable=False)
-    spec_json = db.Column(db.Text, nullable=False)
+    # Large and read rarely (the engine caches the spec): loaded when first used.
+    bpmn_xml = deferred(db.Column(db.Text, nullable=False))
+    spec_json = deferred(db.Column(db.Text, nullable=False))
     # form key -> form_definitions.id, the form versions deployed with this process version
     forms = db.Column(db.JSON, nullable=False, default=dict)
     deployed_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
@@ -100,6 +103,9 @@ class HumanTask(db.Model):
     context = db.Column(db.JSON)
     # When the holder and the leader were told the task is past its due date.
     overdue_notified_at = db.Column(db.DateTime(timezone=True))
+
+    # The case's loan number, when the query asked for it (workflows.service._LOAN_NO).
+    loan_no = query_expression()
 
     instance = db.relationship("ProcessInstance")
     claimed_by = db.relationship("User", foreign_keys=[claimed_by_id])

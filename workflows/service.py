@@ -8,7 +8,9 @@ import contextvars
 import datetime as dt
 import uuid
 
-from sqlalchemy import select, text, update
+from sqlalchemy import exists, insert, literal, literal_column, select, text, update
+from sqlalchemy.orm import with_expression
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
@@ -22,7 +24,8 @@ from extensions import db
 from forms.builder import api_formdata, build_form_class, form_data, to_json_value
 from workflows import clock
 from workflows.definitions import latest_definition, task_properties
-from workflows.engine import SERIALIZER_VERSION, dump_state, load_state, new_workflow
+from workflows.engine import (SERIALIZER_VERSION, cached_form_spec, dump_state, load_state,
+                              new_workflow)
 from workflows.errors import Conflict, InvalidData, NotAllowed, NotFound
 from workflows.limits import ScriptLimitError, engine_budget
 from workflows.models import (FormDefinition, HumanTask, HumanTaskExclusion, ProcessDefinition,
@@ -173,8 +176,9 @@ def _create_human_task(instance, task):
         username = task.data.get(props["candidateUserVariable"])
         candidate = db.session.scalar(select(User.id).where(User.username == username))
     form_id = instance.definition.forms.get(form_key) if form_key else None
-    form = db.session.get(FormDefinition, form_id) if form_id else None
-    shown = [item["name"] for item in (form.spec.get("show_data", []) if form else [])]
+    form_spec = cached_form_spec(instance.definition, form_key, lambda: db.session.get(
+        FormDefinition, form_id).spec) if form_id else {}
+    shown = [item["name"] for item in form_spec.get("show_data", [])]
     context = {name: to_json_value(task.data.get(name)) for name in shown if name in task.data}
     row = HumanTask(instance_id=instance.id, case_id=instance.case_id, task_guid=str(task.id),
                     process_key=instance.definition.process_key, bpmn_id=spec.bpmn_id,
@@ -187,52 +191,82 @@ def _create_human_task(instance, task):
     db.session.flush()
     # Four eyes: whoever completed a task named in notSameUserAs may not take this one.
     others = [s.strip() for s in props.get("notSameUserAs", "").split(",") if s.strip()]
+    # (Each written by one INSERT … SELECT: no round trip to read the users first.)
     if others:
-        excluded = db.session.scalars(
-            select(HumanTask.completed_by_id).distinct()
+        db.session.execute(insert(HumanTaskExclusion).from_select(
+            ["task_id", "user_id", "reason_task"],
+            select(literal(row.id), HumanTask.completed_by_id, literal(",".join(others)))
             .where(HumanTask.instance_id == instance.id, HumanTask.bpmn_id.in_(others),
-                   HumanTask.state == "completed")).all()
-        for user_id in excluded:
-            db.session.add(HumanTaskExclusion(task_id=row.id, user_id=user_id,
-                                              reason_task=",".join(others)))
-    else:
-        excluded = []
+                   HumanTask.state == "completed", HumanTask.completed_by_id.is_not(None))
+            .distinct()))
     # …and neither may the user named in the task-data variable notUserVariable (a requester).
     if props.get("notUserVariable") and task.data.get(props["notUserVariable"]):
-        user_id = db.session.scalar(select(User.id).where(
-            User.username == str(task.data[props["notUserVariable"]])))
-        if user_id is not None and user_id not in excluded:
-            db.session.add(HumanTaskExclusion(task_id=row.id, user_id=user_id,
-                                              reason_task=props["notUserVariable"][:80]))
+        already = select(HumanTaskExclusion.user_id).where(HumanTaskExclusion.task_id == row.id)
+        db.session.execute(insert(HumanTaskExclusion).from_select(
+            ["task_id", "user_id", "reason_task"],
+            select(literal(row.id), User.id, literal(props["notUserVariable"][:80]))
+            .where(User.username == str(task.data[props["notUserVariable"]]),
+                   User.id.not_in(already))))
     record("task.created", case_id=instance.case_id, instance_id=instance.id, task_id=row.id,
            data={"bpmn_id": row.bpmn_id, "name": row.name, "lane": row.lane})
 
 
 # ---------------------------------------------------------------- tasks
 
-def get_task(task_id):
+# The task's loan number, loaded with the task (the inbox and the API show it).
+_LOAN_NO = literal_column(
+    "(SELECT loans.loan_no FROM loans WHERE loans.id = human_tasks.case_id)")
+
+
+def _valid_task_id(task_id):
     # Ids are 32-bit on PostgreSQL; a larger number (a hand-typed URL) is simply not found.
     if not 0 < task_id < 2**31:
         raise NotFound("task not found", code="task_missing")
-    row = db.session.get(HumanTask, task_id)
+
+
+def get_task(task_id):
+    _valid_task_id(task_id)
+    row = db.session.scalars(select(HumanTask).where(HumanTask.id == task_id)
+                             .options(with_expression(HumanTask.loan_no, _LOAN_NO))).first()
     if row is None:
         raise NotFound("task not found", code="task_missing")
     return row
+
+
+def _excluded_clause(user):
+    return exists().where(HumanTaskExclusion.task_id == HumanTask.id,
+                          HumanTaskExclusion.user_id == user.id)
 
 
 def is_excluded(row, user):
     return db.session.get(HumanTaskExclusion, (row.id, user.id)) is not None
 
 
-def check_can_take(row, user):
-    """Raise NotAllowed unless the user may claim or complete this task."""
+def check_can_take(row, user, excluded=None):
+    """Raise NotAllowed unless the user may claim or complete this task. `excluded`, when
+    the caller already knows it, saves reading the four-eyes exclusions again."""
     if row.lane not in user.roles:
         raise NotAllowed(f"this task is for the role {row.lane}", code="wrong_role")
     if row.candidate_user_id not in (None, user.id):
         raise NotAllowed("this task is assigned to another user", code="assigned_other")
-    if is_excluded(row, user):
+    if excluded if excluded is not None else is_excluded(row, user):
         raise NotAllowed("four eyes: you completed an earlier step of this case and may not "
                          "complete this one", code="four_eyes")
+
+
+def _commit_keeping(*keep):
+    """Commit; `keep` stays loaded (what was just committed is what they hold), so the
+    response is built without reading them back. Everything else expires as usual."""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+    kept = {id(obj) for obj in keep}
+    for obj in list(session.identity_map.values()):
+        if id(obj) not in kept:
+            session.expire(obj)
 
 
 def _check_open(row, user):
@@ -246,20 +280,24 @@ def _check_open(row, user):
 
 def claim_task(task_id, user):
     row = get_task(task_id)
-    check_can_take(row, user)
+    check_can_take(row, user, excluded=False)  # four eyes: checked by the update itself
     _check_open(row, user)
+    moment = clock.now()
     result = db.session.execute(
         update(HumanTask).where(HumanTask.id == row.id, HumanTask.state == "ready",
-                                HumanTask.claimed_by_id.is_(None))
-        .values(claimed_by_id=user.id, claimed_at=clock.now()))
+                                HumanTask.claimed_by_id.is_(None), ~_excluded_clause(user))
+        .values(claimed_by_id=user.id, claimed_at=moment))
     if result.rowcount != 1:
         db.session.rollback()
         db.session.refresh(row)
+        check_can_take(row, user)
         _check_open(row, user)
         raise Conflict("this task was taken by someone else", code="claimed_other")
+    set_committed_value(row, "claimed_by_id", user.id)
+    set_committed_value(row, "claimed_at", moment)
     record("task.claimed", actor=user, case_id=row.case_id, instance_id=row.instance_id,
            task_id=row.id)
-    db.session.commit()
+    _commit_keeping(row, user)
     return row
 
 
@@ -314,13 +352,19 @@ def reassign_task(task_id, new_user, reason, actor):
     return row
 
 
-def task_form_spec(row):
+def task_form_spec(row, definition=None):
+    """The task's form spec. With the instance's definition at hand, from the engine's cache
+    of deployed versions (no query); else from the task's form row."""
+    if definition is not None and row.form_key and \
+            (definition.forms or {}).get(row.form_key) == row.form_definition_id:
+        return cached_form_spec(definition, row.form_key,
+                                lambda: row.form_definition.spec)
     return row.form_definition.spec if row.form_definition else {"fields": []}
 
 
-def validate_submission(row, formdata):
+def validate_submission(row, formdata, spec=None):
     """Validate posted form data against the task's form spec; JSON-safe values."""
-    spec = task_form_spec(row)
+    spec = spec if spec is not None else task_form_spec(row)
     form = build_form_class(spec)(formdata=formdata, meta={"csrf": False})
     if not form.validate():
         raise InvalidData("the form has errors", code="invalid", field_errors={
@@ -328,21 +372,37 @@ def validate_submission(row, formdata):
     return form_data(form, spec)
 
 
+def _lock_for_completion(task_id, user):
+    """Lock the task's case, then load the task (with its loan number and whether four eyes
+    exclude the user) and its instance under the instance lock, in two statements."""
+    _valid_task_id(task_id)
+    lock_case_of_task(task_id)
+    found = db.session.execute(
+        select(HumanTask, ProcessInstance, _excluded_clause(user))
+        .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+        .where(HumanTask.id == task_id)
+        .options(with_expression(HumanTask.loan_no, _LOAN_NO))
+        .with_for_update(of=ProcessInstance)
+        .execution_options(populate_existing=True)).first()
+    if found is None:
+        raise NotFound("task not found", code="task_missing")
+    return found
+
+
 def complete_task(task_id, user, data=None, formdata=None):
     """Complete a task with JSON `data` (API) or posted `formdata` (web); commits."""
-    row = get_task(task_id)
     # Lock the case, then the instance, so concurrent completions queue up (and on SQLite
-    # the write lock is taken before anything is read); then re-read the task under it.
-    lock_case(row.case_id)
-    instance = _lock_instance(row.instance_id)
-    db.session.refresh(row)
-    check_can_take(row, user)
+    # the write lock is taken before anything is read); the task is read under them.
+    row, instance, excluded = _lock_for_completion(task_id, user)
+    loan_no = row.loan_no
+    check_can_take(row, user, excluded=excluded)
     _check_open(row, user)
     if instance.status != "running":
         raise Conflict(f"the process is {instance.status}", code="process_stopped")
+    spec = task_form_spec(row, instance.definition)
     if formdata is None:
-        formdata = api_formdata(data or {}, task_form_spec(row))
-    values = validate_submission(row, formdata)
+        formdata = api_formdata(data or {}, spec)
+    values = validate_submission(row, formdata, spec)
     for hook in BEFORE_COMPLETE:
         hook(row, values)
     workflow = load_state(instance.definition, instance.state_json)
@@ -367,7 +427,8 @@ def complete_task(task_id, user, data=None, formdata=None):
     for hook in AFTER_COMPLETE:
         hook(row, user)
     _run_and_save(instance, workflow, user)
-    db.session.commit()
+    set_committed_value(row, "loan_no", loan_no)  # a reload of the row while saving drops it
+    _commit_keeping(row, user, instance)
     if instance.status == "error":
         # The task is done and the instance stopped at a later script, condition or timer
         # (e.g. one over its limits): both are saved; the request still says it failed.
@@ -388,11 +449,21 @@ def lock_case(case_id, skip_locked=False):
     """
     if case_id is None:
         return True
+    return _lock_loans("id = :id", {"id": case_id}, skip_locked)
+
+
+def lock_case_of_task(task_id):
+    """lock_case for the case of a task, without reading the task first."""
+    _lock_loans("id = (SELECT case_id FROM human_tasks WHERE id = :task_id)",
+                {"task_id": task_id})
+
+
+def _lock_loans(where, params, skip_locked=False):
     if db.session.get_bind().dialect.name == "postgresql":
-        sql = "SELECT id FROM loans WHERE id = :id FOR UPDATE" + (
+        sql = f"SELECT id FROM loans WHERE {where} FOR UPDATE" + (
             " SKIP LOCKED" if skip_locked else "")
-        return db.session.execute(text(sql), {"id": case_id}).first() is not None
-    db.session.execute(text("UPDATE loans SET id = id WHERE id = :id"), {"id": case_id})
+        return db.session.execute(text(sql), params).first() is not None
+    db.session.execute(text(f"UPDATE loans SET id = id WHERE {where}"), params)
     return True
 
 

@@ -1,0 +1,64 @@
+"""Round trips on the hot path (issue 12): a claim and a completion through the API cost a
+fixed, small number of SQL statements and one commit each, whatever the database."""
+from contextlib import contextmanager
+
+from sqlalchemy import event
+
+from extensions import db
+from workflows.models import HumanTask
+
+HANDOVER = {"documents": ["contract", "iou"], "purpose": "working capital",
+            "repayment_source": "sales receipts", "risk_points": "single customer"}
+
+
+@contextmanager
+def counting(app):
+    seen = {"statements": [], "commits": 0}
+
+    def statement(_conn, _cursor, sql, *_args):
+        seen["statements"].append(sql.split("\n")[0][:120])
+
+    def commit(_conn):
+        seen["commits"] += 1
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "commit", commit)
+
+
+def _claim_and_complete(app, headers, task_id):
+    client = app.test_client()
+    with counting(app) as claim:
+        assert client.post(f"/api/v1/tasks/{task_id}/claim", headers=headers).status_code == 200
+    with counting(app) as complete:
+        response = client.post(f"/api/v1/tasks/{task_id}/complete", headers=headers,
+                               json={"data": HANDOVER})
+        assert response.status_code == 200, response.get_json()
+    return claim, complete, response.get_json()
+
+
+def test_claim_and_complete_cost_a_fixed_number_of_statements(app, new_loan, token_for):
+    headers = token_for("am")
+    first, second = new_loan("L-001"), new_loan("L-002")
+    ids = {loan.id: db.session.scalar(db.select(HumanTask.id).where(
+        HumanTask.case_id == loan.id, HumanTask.state == "ready")) for loan in (first, second)}
+    _claim_and_complete(app, headers, ids[first.id])  # warms the per-process caches
+    claim, complete, body = _claim_and_complete(app, headers, ids[second.id])
+
+    assert body["loan_no"] == "L-002" and body["state"] == "completed"
+    assert body["claimed_by"] == "am"
+    # claim: token and user, the task, the guarded update, the audit chain (lock, head, append)
+    assert len(claim["statements"]) <= 6, claim["statements"]
+    # completion: token and user, case lock, task with instance, two updates, the projection
+    # (open tasks, calendar, new task, four-eyes exclusions), the audit chain
+    assert len(complete["statements"]) <= 13, complete["statements"]
+    assert claim["commits"] == complete["commits"] == 1
+    # No lazy load of the definition's XML or spec, nor of the form row, on the hot path.
+    for sql in claim["statements"] + complete["statements"]:
+        assert "process_definitions.bpmn_xml" not in sql
+        assert not sql.startswith("SELECT form_definitions")
