@@ -20,7 +20,7 @@ from monitoring.risk import BEIJING, INSPECTION, MONTHS, _loan, _user
 from workflows import clock
 from workflows.errors import Conflict, InvalidData, NotAllowed
 from workflows.models import ProcessInstance
-from workflows.service import deliver_message, running_instances, start_process
+from workflows.service import deliver_message, lock_case, running_instances, start_process
 from workflows.services import service
 
 FREQUENCY_PROCESS = "inspection_frequency"
@@ -74,6 +74,8 @@ def propose_frequency_change(loan, actor, frequency, reason):
     reason = _reason(reason, errors)
     if errors:
         raise InvalidData("the change has errors", field_errors=errors, code="invalid")
+    # Under the case's lock, so of two simultaneous proposals the second sees the first.
+    lock_case(loan.id)
     if pending_change(loan) is not None:
         raise Conflict(f"a change of loan {loan.loan_no}'s inspection frequency is already "
                        "being decided", code="plan_change_pending")
@@ -135,6 +137,7 @@ def start_emergency_revisit(loan, actor, reason):
     if errors:
         raise InvalidData("the revisit has errors", field_errors=errors, code="invalid")
     day = clock.now().astimezone(BEIJING).date()
+    lock_case(loan.id)  # the revisit's number is counted under the case's lock
     n = ProcessInstance.query.filter(ProcessInstance.case_id == loan.id,
                                      ProcessInstance.business_key.like(EMERGENCY_KEY + "%")).count()
     record("inspection.emergency_started", actor=actor, case_id=loan.id,

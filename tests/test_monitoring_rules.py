@@ -358,3 +358,52 @@ def test_a_failed_closure_check_goes_back_to_its_step(app, deployed):
     complete("release_collateral", collateral_action="released", deregistration_no="",
              released_on="2026-04-10", deregistration_office="")
     assert ready_ids() == ["release_collateral"]
+
+
+def test_simultaneous_frequency_proposals_start_one_approval(app, staff):
+    """Eight officers propose at the same moment over real HTTP: one approval process, the
+    others refused with a message (never a 500), on SQLite and PostgreSQL alike."""
+    import http.client
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.parse import urlencode
+    from bench.ledger_races import serve
+
+    loan = served_by("am", staff)
+    loan_id, loan_no = loan.id, loan.loan_no
+    db.session.commit()
+    with serve(app) as address:
+        def session_cookie():
+            conn = http.client.HTTPConnection(*address, timeout=60)
+            conn.request("POST", "/login", urlencode({"username": "plo", "password":
+                                                      "secret-pass"}),
+                         {"Content-Type": "application/x-www-form-urlencoded"})
+            response = conn.getresponse()
+            response.read()
+            cookie = response.getheader("Set-Cookie").split(";")[0]
+            conn.close()
+            return cookie
+
+        cookies = [session_cookie() for _ in range(8)]
+        barrier = threading.Barrier(len(cookies))
+
+        def propose(cookie):
+            conn = http.client.HTTPConnection(*address, timeout=120)
+            conn.connect()
+            barrier.wait()
+            conn.request("POST", f"/cases/{loan_no}/inspection-frequency",
+                         urlencode({"plan-frequency": "quarterly", "plan-reason": "经营稳定"}),
+                         {"Content-Type": "application/x-www-form-urlencoded",
+                          "Cookie": cookie})
+            status = conn.getresponse().status
+            conn.close()
+            return status
+
+        with ThreadPoolExecutor(max_workers=len(cookies)) as pool:
+            statuses = list(pool.map(propose, cookies))
+    assert statuses == [302] * len(cookies)  # each back to the case page, with its message
+    db.session.rollback()
+    assert ProcessInstance.query.filter_by(case_id=loan_id,
+                                           business_key="inspection_frequency").count() == 1
+    assert AuditEvent.query.filter_by(case_id=loan_id,
+                                      action="inspection.frequency_proposed").count() == 1
