@@ -32,11 +32,14 @@ PLAN_ROLES = frozenset({"post_loan_officer", "risk_manager", "dept_head", "gener
 REASON_MAX = 2000
 
 
+def has_plan_role(user, loan):
+    return bool(user.is_authenticated and (user.roles & PLAN_ROLES or (
+        "account_manager" in user.roles and loan.account_manager_id == user.id)))
+
+
 def may_change_plan(user, loan):
-    if not user.is_authenticated or loan.is_closed:
-        return False
-    return bool(user.roles & PLAN_ROLES) or (
-        "account_manager" in user.roles and loan.account_manager_id == user.id)
+    """Whether the case page offers the plan's actions to this user."""
+    return not loan.is_closed and loan.status != "closing" and has_plan_role(user, loan)
 
 
 def pending_change(loan):
@@ -55,7 +58,9 @@ def _reason(reason, errors):
 def _check_may(actor, loan):
     from cases.records import ensure_open
     ensure_open(loan)
-    if not may_change_plan(actor, loan):
+    if loan.status == "closing":  # fully repaid: the inspection cycle has ended
+        raise Conflict(f"loan {loan.loan_no} is fully repaid", code="case_closed")
+    if not has_plan_role(actor, loan):
         raise NotAllowed("only an officer or leader may change the inspection plan",
                          code="wrong_role")
 

@@ -14,7 +14,7 @@ from wtforms import SelectField, TextAreaField, validators
 from accounts.auth import deny
 from cases.access import can_change_case, can_view_case
 from cases.operations import get_loan
-from monitoring.inspection_plan import (may_change_plan, pending_change,
+from monitoring.inspection_plan import (has_plan_role, may_change_plan, pending_change,
                                        propose_frequency_change, start_emergency_revisit)
 from monitoring.risk import RISK_CATEGORIES, category_label, decision_label, raise_signal, signals_of
 from web import translate_error
@@ -98,7 +98,7 @@ def create(loan_no):
 
 def _plan_request(loan_no):
     loan = get_loan(loan_no)
-    if not can_view_case(current_user, loan) or not may_change_plan(current_user, loan):
+    if not can_view_case(current_user, loan) or not has_plan_role(current_user, loan):
         deny(current_user, "inspection_plan")
     return loan, url_for("cases.show", loan_no=loan.loan_no, _anchor="inspection-plan")
 

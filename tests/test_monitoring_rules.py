@@ -407,3 +407,24 @@ def test_simultaneous_frequency_proposals_start_one_approval(app, staff):
                                            business_key="inspection_frequency").count() == 1
     assert AuditEvent.query.filter_by(case_id=loan_id,
                                       action="inspection.frequency_proposed").count() == 1
+
+
+def test_no_plan_change_once_the_loan_is_repaid(app, staff):
+    from ledger.repayments import post_repayment
+    loan = served_by("am", staff)
+    post_repayment(loan, {"amount": "303000.00", "paid_at": "2026-03-03",
+                          "external_ref": "ALL"}, staff["admin"])
+    loan = db.session.get(Loan, loan.id)
+    assert loan.status == "closing"
+    with pytest.raises(Conflict):
+        start_emergency_revisit(loan, staff["plo"], "突发")
+    with pytest.raises(Conflict):
+        propose_frequency_change(loan, staff["plo"], "quarterly", "x")
+    web = app.test_client()
+    login(web, "plo")
+    assert 'id="inspection-plan"' not in web.get(f"/cases/{loan.loan_no}").get_data(
+        as_text=True)
+    assert web.post(f"/cases/{loan.loan_no}/emergency-inspection",
+                    data={"revisit-reason": "突发"}).status_code == 302
+    assert ProcessInstance.query.filter(
+        ProcessInstance.business_key.like("inspection:emergency:%")).count() == 0
