@@ -15,6 +15,8 @@ from workflows.inbox import inbox_page
 from workflows.models import FormDefinition, HumanTask, HumanTaskExclusion, ProcessDefinition
 from workflows.service import check_can_take, complete_task, start_process
 from workflows.validation import validate, validate_files
+from tests.test_collection import overdue, staff  # noqa: F401  (fixtures)
+from tests.test_servicing import serviced  # noqa: F401  (fixture)
 
 HEAD = b'''<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -292,3 +294,89 @@ def test_rule_studio_validates_a_caller_draft_against_deployed_processes(app, fi
     assert problem["title"]
     deploy_paths(paths(files, "callee_review"), files / "forms")
     assert studio_validate(CALLER.decode(), {}, "caller_main.bpmn") == []
+
+
+TIMED = HEAD % b"timed" + b'''
+  <bpmn:process id="callee_timed" isExecutable="true">
+    <bpmn:laneSet id="timed_lanes">
+      <bpmn:lane id="timed_lane" name="post_loan_officer">
+        <bpmn:flowNodeRef>wait_reply</bpmn:flowNodeRef>
+      </bpmn:lane>
+    </bpmn:laneSet>
+    <bpmn:startEvent id="t_start"><bpmn:outgoing>t1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="wait_reply" name="Record the reply">
+      <bpmn:incoming>t1</bpmn:incoming><bpmn:outgoing>t2</bpmn:outgoing>
+    </bpmn:userTask>
+    <bpmn:boundaryEvent id="reply_deadline" attachedToRef="wait_reply">
+      <bpmn:outgoing>t3</bpmn:outgoing>
+      <bpmn:timerEventDefinition><bpmn:timeDuration>"P3D"</bpmn:timeDuration>
+      </bpmn:timerEventDefinition>
+    </bpmn:boundaryEvent>
+    <bpmn:scriptTask id="no_reply" name="No reply">
+      <bpmn:incoming>t3</bpmn:incoming><bpmn:outgoing>t4</bpmn:outgoing>
+      <bpmn:script>callee_result = "no_response"</bpmn:script>
+    </bpmn:scriptTask>
+    <bpmn:endEvent id="t_end_reply"><bpmn:incoming>t2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:endEvent id="t_end_none"><bpmn:incoming>t4</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="t1" sourceRef="t_start" targetRef="wait_reply" />
+    <bpmn:sequenceFlow id="t2" sourceRef="wait_reply" targetRef="t_end_reply" />
+    <bpmn:sequenceFlow id="t3" sourceRef="reply_deadline" targetRef="no_reply" />
+    <bpmn:sequenceFlow id="t4" sourceRef="no_reply" targetRef="t_end_none" />
+  </bpmn:process>
+</bpmn:definitions>'''
+
+
+def test_rule_timers_inside_a_called_process_fire(app, files):
+    """guarantor_demand and repayment_plan wait on boundary timers: inside a call activity
+    they set the caller's next_timer_at and fire through the sweep."""
+    import datetime as dt
+
+    from tests.conftest import T0
+    from workflows import clock
+    from workflows.models import ProcessInstance
+    from workflows.service import fire_due_timers
+    (files / "callee_timed.bpmn").write_bytes(TIMED)
+    (files / "caller_main.bpmn").write_bytes(caller(b"callee_timed"))
+    deploy_paths(paths(files, "caller_main", "callee_timed"), files / "forms")
+    instance = start_process("caller_main", data={"loan_no": "L-9"})
+    db.session.commit()
+    assert instance.next_timer_at is not None
+    clock.set_now(T0 + dt.timedelta(days=4))
+    assert fire_due_timers() == 1
+    instance = db.session.get(ProcessInstance, instance.id)
+    assert instance.status == "completed"
+    assert load_state(instance.definition, instance.state_json).data["caller_saw"] == \
+        "no_response"
+    assert HumanTask.query.filter_by(instance_id=instance.id).one().state == "cancelled"
+
+
+def test_rule_collection_style_call_runs_guarantor_demand_and_gets_its_result(app, overdue,
+                                                                               staff):
+    """A caller written as collection should call guarantor_demand: a bare call activity; the
+    callee sees the caller's data (loan_no…) and the caller gets guarantor_demand_result."""
+    from collection.guarantors import GuarantorDemand
+    from tests.test_guarantor_demand import GUARANTORS
+    loan = overdue(guarantors=GUARANTORS)
+    probe = caller(b"guarantor_demand", b"collection_probe").replace(
+        b"caller_saw = callee_result", b"caller_saw = guarantor_demand_result")
+    (definition,) = deploy_xml(probe, "collection_probe.bpmn", None, forms={})
+    assert {"guarantor_demand_notice", "guarantor_demand_response"} <= set(definition.forms)
+    instance = start_process("collection_probe", case_id=loan.id, data={
+        "loan_no": loan.loan_no, "dpd": loan.dpd, "stage": loan.stage,
+        "overdue_amount": "0.00"})
+    db.session.commit()
+    notice = HumanTask.query.filter_by(instance_id=instance.id, state="ready").one()
+    assert (notice.bpmn_id, notice.lane, notice.process_key, notice.form_key) == (
+        "send_demand_notice", "collector", "collection_probe", "guarantor_demand_notice")
+    assert "李强" in notice.context["guarantor_list"]
+    complete_task(notice.id, staff["collector"], data={
+        "demand_guarantor_no": 1, "demand_sent_on": "2026-05-08",
+        "demand_channel": "registered_mail", "demand_receipt": "signed",
+        "demand_receipt_note": "EMS 1234567890"})
+    assert GuarantorDemand.query.one().instance_id == instance.id
+    response = HumanTask.query.filter_by(instance_id=instance.id, state="ready").one()
+    complete_task(response.id, staff["collector"], data={"demand_response": "refused"})
+    db.session.refresh(instance)
+    data = load_state(instance.definition, instance.state_json).data
+    assert instance.status == "completed"
+    assert data["caller_saw"] == data["guarantor_demand_result"] == "refused"
