@@ -15,6 +15,8 @@ from collection.preservation import order_preservation
 from tests.conftest import PASSWORD
 from tests.test_collection import (CALL, at, collection, db_loan, do, overdue,  # noqa: F401
                                    overdue_now, pay, ready, staff)
+from tests.test_browser import (  # noqa: F401  (fixtures)
+    browser_login, live_server, open_page, require_chromium, screenshot_on_failure)
 from tests.test_servicing import serviced  # noqa: F401 (fixture)
 from workflows.definitions import deploy_paths
 from workflows.models import HumanTask, ProcessInstance
@@ -259,3 +261,30 @@ def test_rule_repayment_interruptions_need_no_goto(app, overdue, staff):
     instance = collection(loan)
     assert instance.status == "completed" and instance.next_timer_at is None
     assert ready(loan) == []
+
+
+def test_browser_the_studio_shows_collection_and_its_round_trip_validates(
+        capsys, deployed, open_page, tmp_path):
+    """Issue 11 rule 14: a process owner opens collection.bpmn in the studio (bpmn-js): the
+    gateways with the thresholds and the repayment event subprocess are on the canvas, and the
+    diagram the editor saves back validates."""
+    require_chromium(capsys)
+    create_user("owner", PASSWORD, ["process_owner"])
+    page = open_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    def in_the_browser():
+        browser_login(page, "owner")
+        page.goto("/studio/processes/collection/edit")
+        page.wait_for_url("**/studio/drafts/*/edit")
+        page.wait_for_selector("#studio.is-ready")
+        for element in ("litigation_check", "litigation_paused", "stage_by_dpd", "stage_m3_plus",
+                        "repayment_handling", "recovery_followup", "lane_system"):
+            assert page.locator(f'.djs-element[data-element-id="{element}"]').count() == 1
+        page.click("#studio-validate")
+        page.wait_for_selector("#studio-status.good")
+        page.screenshot(path=str(tmp_path / "collection.png"), full_page=True)
+        assert errors == []
+
+    screenshot_on_failure(page, tmp_path / "failure.png", in_the_browser)
