@@ -5,18 +5,16 @@ import datetime as dt
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
-
 from accounts.operations import create_user
 from audit.models import AuditEvent
 from cases.models import ContactLogEntry, RiskSignal
 from cases.staging import run_daily
 from collection.preservation import order_preservation
 from tests.conftest import PASSWORD
-from tests.test_collection import (CALL, at, collection, db_loan, do, overdue,  # noqa: F401
-                                   overdue_now, pay, ready, staff)
 from tests.test_browser import (  # noqa: F401  (fixtures)
     browser_login, live_server, open_page, require_chromium, screenshot_on_failure)
+from tests.test_collection import (CALL, at, collection, db_loan, do, overdue,  # noqa: F401
+                                   overdue_now, pay, ready, staff)
 from tests.test_servicing import serviced  # noqa: F401 (fixture)
 from workflows.definitions import deploy_paths
 from workflows.models import HumanTask, ProcessInstance
