@@ -31,7 +31,8 @@ from sqlalchemy import select
 
 from audit.operations import record
 from cases.models import ContactLogEntry, Loan
-from collection.operations import BEIJING, CALL_WINDOWS, describe_window, next_call_window
+from collection.operations import (BEIJING, CALL_WINDOWS, beijing_time, next_call_window,
+                                   window_range)
 from extensions import db
 from workflows import clock
 from workflows.errors import InvalidData
@@ -172,14 +173,14 @@ def call_flag(loan, number, answered_by, moment):
     window = window_at(moment)
     if window is None:
         opens, closes = next_call_window(moment)
-        return {"flag": FLAG_OUTSIDE_WINDOW, "next_window": describe_window(opens, closes)}
+        return {"flag": FLAG_OUTSIDE_WINDOW, "next_window": window_range(opens, closes)}
     opens, closes, most = window
     book = directory(loan)
     if party_called(book, number, answered_by).kind != "borrower":
         return None
     before = borrower_calls(loan, book, opens, moment + dt.timedelta(microseconds=1))
     if before >= most:
-        return {"flag": FLAG_OVER_LIMIT, "window": describe_window(opens, closes),
+        return {"flag": FLAG_OVER_LIMIT, "window": window_range(opens, closes),
                 "call": before + 1, "max": most}
     return None
 
@@ -200,7 +201,7 @@ def _flag_message(flag, loan, entry, actor):
                  "(Beijing time) by %(who)s.", **values)
     return _("Too many calls in one window: loan %(loan)s, call %(call)s of at most %(max)s "
              "to the borrower in %(window)s, by %(who)s.", call=flag["call"], max=flag["max"],
-             window=flag["window"], **values)
+             window=beijing_time(flag["window"]), **values)
 
 
 def flag_for_leader(loan, entry, actor, flag, task_id=None):

@@ -17,6 +17,7 @@ import calendar
 import datetime as dt
 from decimal import Decimal, InvalidOperation
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from accounts.models import User
@@ -99,8 +100,15 @@ def next_call_window(moment=None, include_current=True):
     raise AssertionError("unreachable: a window opens every day")
 
 
-def describe_window(opens, closes):
-    return f"{opens:%Y-%m-%d %H:%M}–{closes:%H:%M} (北京时间 Beijing time)"
+def window_range(opens, closes):
+    """'2026-05-08 09:30–11:00', Beijing time, in no language: task data keeps this (the
+    form's label says Beijing time in the reader's language)."""
+    return f"{opens:%Y-%m-%d %H:%M}–{closes:%H:%M}"
+
+
+def beijing_time(window):
+    """A window_range for a message, marked as Beijing time in the reader's language only."""
+    return _("%(window)s (Beijing time)", window=window)
 
 
 def add_month(day):
@@ -150,7 +158,7 @@ def snapshot(loan):
     dpd = db.session.scalar(select(Loan.dpd).where(Loan.id == loan.id))
     opens, closes = next_call_window()
     return {"dpd": dpd, "overdue_amount": str(overdue_amount(loan)),
-            "next_call_window": describe_window(opens, closes),
+            "next_call_window": window_range(opens, closes),
             "broken_promises": db.session.scalar(
                 select(func.count(PromiseToPay.id)).where(PromiseToPay.loan_id == loan.id,
                                                           PromiseToPay.status == "broken"))}
@@ -171,10 +179,14 @@ def refresh(data):
     """Before each phone collection: the fresh DPD, overdue amount and call window. Whether
     litigation is proposed is the diagram's decision (`dpd > 90`); the names its conditions
     read exist from the first round on."""
+    # Imported here: contact_rules builds on this module's call windows.
+    from collection.contact_rules import call_context
     loan = _loan(data)
     fresh = snapshot(loan)
     fresh["litigation_reason"] = (f"逾期{fresh['dpd']}天 / {fresh['dpd']} days past due")
     data.update(fresh)
+    # Every phone task, the first of a case too, shows today's calls and the contacts.
+    data.update(call_context(loan))
     data.setdefault("litigation_rejected_on", None)
     data.setdefault("preservation_ordered", False)
     return {"dpd": fresh["dpd"]}
@@ -231,7 +243,7 @@ def log_call(data):
         result["promise_id"] = promise.id
     opens, closes = next_call_window(include_current=False)
     data["next_call_at"] = opens.astimezone(dt.timezone.utc).isoformat()
-    data["next_call_window"] = describe_window(opens, closes)
+    data["next_call_window"] = window_range(opens, closes)
     # The next phone task shows today's calls per window and the contacts on file.
     data.update(contact_rules.call_context(loan))
     return result

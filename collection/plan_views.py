@@ -1,12 +1,16 @@
 """What the case page shows of a loan's repayment plans (templates/collection/)."""
 from flask import Blueprint
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 
 from collection.plans import plans_of
 
 bp = Blueprint("repayment_plans", __name__)
 
-PLAN_STATUS_LABELS = {"active": _l("Running"), "completed": _l("Completed"),
+# "Completed" alone is a column header elsewhere (完成时间): the plan's status has its own
+# context, so it gets its own translation.
+PLAN_STATUS_LABELS = {"active": _l("Running"),
+                      "completed": lazy_pgettext("repayment plan status", "Completed"),
                       "broken": _l("Broken")}
 INSTALMENT_STATUS_LABELS = {"pending": _l("Not yet due"), "kept": _l("Kept"),
                             "missed": _l("Missed")}

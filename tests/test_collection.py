@@ -384,3 +384,43 @@ def test_rule_whoever_proposes_an_escalation_never_approves_it(app, overdue, sta
     with pytest.raises(NotAllowed):
         complete_task(task.id, both, data={"litigation_decision": "approve",
                                            "litigation_comment": "sue"})
+
+
+def test_rule_first_phone_task_shows_calls_today_and_the_contacts(app, overdue, staff):
+    """Issue 11 rule 7: the first phone task of a case (before any call was logged) already
+    shows the calls per window and the contacts with whether each knows of the loan."""
+    from tests.test_contact_rules import PEOPLE
+    loan = overdue(**PEOPLE)
+    context = ready(loan, "phone_collection").context
+    assert context["calls_today"] == (
+        "2026-05-08: 09:30–11:00 0/3 · 12:30–13:30 0/2 · 14:30–15:30 0/2 · 19:00–21:00 0/2")
+    assert "王芳" in context["contacts_on_file_zh"] and "不知道贷款" in context["contacts_on_file_zh"]
+    assert "赵六 (guarantor)" in context["contacts_on_file_en"]
+
+
+def test_rule_call_window_text_is_in_one_language(app, overdue, staff):
+    """A window named in a message says Beijing time in the reader's language only; task data
+    keeps the window without words (the form's label names Beijing time per language)."""
+    from flask_babel import force_locale
+    from collection.operations import beijing_time
+    from notifications.models import Notification
+    from tests.test_contact_rules import BORROWER, PEOPLE, hand_log
+    staff["leader"].locale = "en"
+    create_user("leader_zh", PASSWORD, ["dept_head"])
+    loan = overdue(**PEOPLE)
+    assert ready(loan, "phone_collection").context["next_call_window"] == \
+        "2026-05-08 09:30–11:00"
+    for minute in (35, 45, 55):
+        at(dt.date(2026, 5, 8), 9, minute)
+        hand_log(loan, staff["collector"], BORROWER, "no_answer")
+    at(dt.date(2026, 5, 8), 10, 10)
+    do(loan, "phone_collection", staff["collector"], **dict(
+        CALL, answered_by="nobody", collection_result="no_answer"))
+    bodies = {n.recipient: n.body for n in Notification.query.filter_by(channel="inbox")}
+    assert "2026-05-08 09:30–11:00 (Beijing time)" in bodies["leader"]
+    assert "北京时间" not in bodies["leader"]
+    # The Chinese leader reads the window as the zh_CN catalog says it (北京时间 once
+    # translated), never both languages at once.
+    with force_locale("zh_CN"):
+        assert beijing_time("2026-05-08 09:30–11:00") in bodies["leader_zh"]
+    assert not ("北京时间" in bodies["leader_zh"] and "Beijing time" in bodies["leader_zh"])

@@ -3,6 +3,7 @@ real completion path (workflows.service.complete_task, the task page) and the co
 import datetime as dt
 
 import pytest
+from flask_babel import force_locale
 
 from audit.models import AuditEvent
 from cases.models import ContactLogEntry
@@ -137,8 +138,11 @@ def test_rule_contacts_called_at_dpd_1_to_3_only_after_borrower_and_family_unrea
         app, loan, staff):
     at(DAY, 10, 0)
     assert db_loan(loan).stage == "dpd_1_3"
-    # Nobody tried yet: a contact and a guarantor are refused, naming who to call first.
-    errors = refused(loan, staff["collector"], number_called=COLLEAGUE, answered_by="contact")
+    # Nobody tried yet: a contact and a guarantor are refused, naming who to call first, in
+    # the user's language (English here; the default locale is zh_CN).
+    with force_locale("en"):
+        errors = refused(loan, staff["collector"], number_called=COLLEAGUE,
+                         answered_by="contact")
     assert BORROWER in errors["number_called"][0] and SPOUSE in errors["number_called"][0]
     assert "DPD 1–3" in errors["number_called"][0]
     assert "number_called" in refused(loan, staff["collector"], number_called=GUARANTOR,
