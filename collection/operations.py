@@ -294,6 +294,17 @@ def _dpd_collected_at(loan):
     return next((int(c["dpd"]) for c in contexts if c and c.get("dpd") is not None), loan.dpd)
 
 
+def _complete_plans(loan):
+    """The overdue amount is cleared, so a repayment plan being tracked has done its work:
+    collection ends (with the plan's call activity), and the plan is completed, not left
+    running."""
+    from collection.plans import RepaymentPlan
+    for plan in RepaymentPlan.query.filter_by(loan_id=loan.id, status="active"):
+        plan.status, plan.ended_at = "completed", clock.now()
+        record("collection.repayment_plan_completed", case_id=loan.id,
+               data={"plan_id": plan.id, "reason": "overdue cleared"})
+
+
 @service("collection_note_repayment")
 def note_repayment(data):
     """A repayment message reached collection (the non-interrupting event subprocess): noted in
@@ -308,6 +319,7 @@ def note_repayment(data):
     if cleared:
         for promise in PromiseToPay.query.filter_by(loan_id=loan.id, status="open"):
             _settle_promise(promise, True, reason="overdue cleared")
+        _complete_plans(loan)
         if _completed_by(loan, ("approve_visit", "approve_litigation")):
             # Collected after the leader's instruction: +3 to the collector [000 §七].
             award_recovery(loan.id, _completed_by(loan, ("visit_report", "phone_collection")),
@@ -323,6 +335,45 @@ def note_repayment(data):
            data={"entry_id": entry.id, "amount": payment.get("amount"),
                  "outstanding": payment.get("outstanding"), "overdue_cleared": cleared})
     return {"overdue_cleared": cleared}
+
+
+def _guarantor_repayment_id(data):
+    """The repayment the guarantor demand just posted (its row keeps it), or None."""
+    if data.get("guarantor_demand_result") not in ("paid", "partly_paid") \
+            or not data.get("guarantor_demand_id"):
+        return None
+    from collection.guarantors import GuarantorDemand
+    demand = db.session.get(GuarantorDemand, data["guarantor_demand_id"])
+    return demand.repayment_id if demand is not None else None
+
+
+@service("collection_tactic_refresh")
+def tactic_refresh(data):
+    """After the guarantor demand or the repayment plan (call activities): the overdue amount
+    read again for the diagram's `tactic_cleared` gateway (`overdue_cleared`).
+
+    A guarantor's payment was posted while collection itself was running, so the ledger's
+    `repayment` message could not reach collection's event subprocess (an instance never
+    receives its own messages mid-run): it is noted here the same way (contact log, open
+    promises kept when cleared, the collector's recovery points)."""
+    loan = _loan(data)
+    facts = settlement(loan)
+    repayment_id = _guarantor_repayment_id(data)
+    if repayment_id and repayment_id != data.get("tactic_noted_repayment_id"):
+        repayment = db.session.get(Repayment, repayment_id)
+        note_repayment(dict(data, repayment={
+            "amount": str(repayment.amount), "outstanding": str(loan.outstanding),
+            "overdue_cleared": facts["overdue_cleared"],
+            "fully_repaid": loan.outstanding <= 0}))
+        data["tactic_noted_repayment_id"] = repayment_id
+    data.update(facts)
+    data.update({k: v for k, v in snapshot(loan).items() if k in ("dpd", "broken_promises")})
+    record("collection.tactic_ended", case_id=loan.id,
+           data={"guarantor_demand_result": data.get("guarantor_demand_result"),
+                 "repayment_plan_result": data.get("repayment_plan_result"),
+                 "overdue_amount": facts["overdue_amount"],
+                 "overdue_cleared": facts["overdue_cleared"]})
+    return {"overdue_cleared": facts["overdue_cleared"]}
 
 
 @service("collection_log_visit")
