@@ -206,7 +206,8 @@ def test_closer_monitoring_changes_the_frequency_from_the_next_cycle(app, staff)
     signal, event = decide(loan, staff, "closer_monitoring", raised(loan, staff))
     assert db.session.get(Loan, loan.id).inspection_frequency == "monthly"
     assert (event.data["old_frequency"], event.data["new_frequency"]) == ("quarterly", "monthly")
-    plan = AuditEvent.query.filter_by(case_id=loan.id, action="case.monitoring_plan").all()
+    plan = AuditEvent.query.filter_by(case_id=loan.id, action="case.monitoring_plan").order_by(
+        AuditEvent.id).all()
     assert plan[-1].data["inspection_frequency"] == "monthly"
     # The cycle already planned stays; the one after it is a month later.
     assert inspection_instance(loan).next_timer_at.replace(tzinfo=UTC) == SECOND_AFTER_QUARTER
