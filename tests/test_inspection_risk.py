@@ -216,7 +216,7 @@ def test_closer_monitoring_changes_the_frequency_from_the_next_cycle(app, staff)
         2026, 7, 2, 1, 0, tzinfo=UTC)
 
 
-def test_early_recall_is_recorded_and_notified(app, staff):
+def test_rule_early_recall_accelerates_the_loan(app, staff):
     loan = served_by("am", staff)
     signal, event = decide(loan, staff, "early_recall", raised(loan, staff, 6, "报表造假"))
     assert event.data["early_recall"] is True

@@ -219,39 +219,3 @@ def test_the_plan_check_never_double_counts_a_payment(plan, payments):
         if state != "kept":
             break
     assert state in ("kept", "completed", "broken")
-
-
-# ---------------------------------------------------------------- the diagrams
-
-SYSTEM_WORK = {"serviceTask", "scriptTask", "intermediateCatchEvent", "intermediateThrowEvent",
-               "boundaryEvent"}
-
-
-@pytest.mark.parametrize("name", ["guarantor_demand", "repayment_plan", "handover", "extension",
-                                  "write_off"])
-def test_rule_system_work_sits_outside_the_human_lanes(name):
-    """Issue 11 rule 14 (last sentence): service tasks, scripts and timers are in the lane
-    named "system"; people's lanes hold only what people do (and the decisions on it)."""
-    from pathlib import Path
-
-    from lxml import etree
-    ns = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
-          "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI"}
-    tree = etree.parse(str(Path(__file__).resolve().parent.parent / "bpmn" / f"{name}.bpmn"))
-    lane_of = {ref.text: ref.getparent().get("name")
-               for ref in tree.iterfind(".//bpmn:flowNodeRef", ns)}
-    nodes = [el for el in tree.find("bpmn:process", ns)
-             if etree.QName(el).localname in SYSTEM_WORK | {"userTask"}]
-    assert nodes
-    for el in nodes:
-        kind = etree.QName(el).localname
-        expected = "system" if kind in SYSTEM_WORK else lane_of[el.get("id")]
-        assert lane_of[el.get("id")] == expected, (el.get("id"), kind)
-        if kind == "userTask":
-            assert lane_of[el.get("id")] != "system"
-    # Every element has a shape and every flow an edge.
-    drawn = {s.get("bpmnElement") for s in tree.iterfind(".//bpmndi:BPMNShape", ns)} | {
-        e.get("bpmnElement") for e in tree.iterfind(".//bpmndi:BPMNEdge", ns)}
-    elements = {el.get("id") for el in tree.find("bpmn:process", ns)
-                if etree.QName(el).localname not in ("laneSet", "documentation")}
-    assert elements <= drawn

@@ -86,7 +86,7 @@ def test_reminders_land_on_chinese_working_days(app, serviced):
     assert sms.recipient == "13800138000" and "2026-05-06" in sms.body
 
 
-def test_reminder_form_and_tracking(app, serviced, users):
+def test_rule_reminder_confirms_the_essentials_and_a_new_phone_updates_the_borrower(app, serviced, users):
     from accounts.operations import create_user
     clerk = create_user("clerk", "secret-pass", ["back_office"])
     loan = serviced()
@@ -230,7 +230,7 @@ def test_daily_staging_overdue_collection_and_repayment_message(app, serviced, u
     assert (loan.dpd, loan.stage) == (0, "current")
 
 
-def test_full_repayment_closes_the_case(app, serviced, users):
+def test_rule_closure_checks_are_real_after_full_repayment(app, serviced, users):
     """Also issue 11 rule 11: closure checks are real (confirmations, deregistration)."""
     loan = serviced(collateral=[{"kind": "mortgage", "description": "厂房",
                                  "location": "杭州", "registration_no": "浙(2026)001"}])
