@@ -70,9 +70,9 @@ def _payload(i, borrower, disbursed, maturity, schedule=None):
                          "phones": [f"1380013{i:04d}"],
                          "addresses": [f"浙江省杭州市西湖区文三路{i}号"]},
             "contacts": [] if company else [
-                {"name": "配偶 (spouse)", "relationship": "spouse", "phone": f"1390013{i:04d}",
+                {"name": "王丽", "relationship": "配偶", "phone": f"1390013{i:04d}",
                  "knows_about_loan": True},
-                {"name": "同事 (colleague)", "relationship": "colleague",
+                {"name": "陈刚", "relationship": "同事",
                  "phone": f"1370013{i:04d}", "knows_about_loan": False}],
             "collateral": [{"kind": "mortgage", "description": "厂房 / factory building",
                             "location": "杭州市余杭区", "registration_no": f"浙(2026)余杭不动产第{i:05d}号"}]
