@@ -9,7 +9,7 @@ their date; a loan that turns overdue gets an "overdue" case event that starts c
 import datetime as dt
 
 from flask import current_app
-from sqlalchemy import and_, case, func, insert, literal, select, update
+from sqlalchemy import and_, case, func, insert, literal, or_, select, update
 
 from audit.operations import record
 from cases.models import DailyRun, Loan, StageChange
@@ -67,8 +67,12 @@ def _stage(as_of, actor, loan_id=None):
         ["loan_id", "changed_on", "from_stage", "to_stage", "dpd"],
         select(Loan.id, literal(as_of), Loan.stage, computed.c.stage, computed.c.dpd)
         .where(changed)))
+    # Only the loans whose DPD or stage moved are written: a current loan stays untouched
+    # day after day, so the daily run costs the overdue part of the book, not all of it.
     db.session.execute(
-        update(Loan).where(Loan.id == computed.c.loan_id)
+        update(Loan).where(Loan.id == computed.c.loan_id,
+                           or_(Loan.dpd.is_distinct_from(computed.c.dpd),
+                               Loan.stage != computed.c.stage))
         .values(dpd=computed.c.dpd, stage=computed.c.stage,
                 stage_since=case((Loan.stage != computed.c.stage, literal(as_of)),
                                  else_=Loan.stage_since))
