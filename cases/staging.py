@@ -9,7 +9,7 @@ their date; a loan that turns overdue gets an "overdue" case event that starts c
 import datetime as dt
 
 from flask import current_app
-from sqlalchemy import and_, case, func, insert, literal, or_, select, update
+from sqlalchemy import and_, case, func, insert, literal, or_, select, text, update
 
 from audit.operations import record
 from cases.models import DailyRun, Loan, StageChange
@@ -90,6 +90,10 @@ def _stage(as_of, actor, loan_id=None):
 def run_daily(as_of=None, actor=None):
     """Stage every open loan as of `as_of` (Beijing date); commits. Returns the counts."""
     as_of = as_of or beijing_today()
+    # Two machines starting the run together queue up here; the second then finds the work
+    # done and records nothing twice (SQLite serialises writers anyway).
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(7462)"))
     charges, penalty = daily_accrual(as_of, actor)
     changes, computed = _stage(as_of, actor)
     overdue = _emit_overdue_events(changes, actor)
