@@ -109,3 +109,36 @@ def test_a_failing_sweep_does_not_stop_the_worker(app, monkeypatch):
     # which click reports as an abort) instead of dying with the sweep's error.
     assert calls == [1] and not isinstance(result.exception, RuntimeError)
     assert runner.invoke(args=["worker", "--once"]).exit_code != 0
+
+
+def test_two_sweeps_at_once_fire_each_timer_once(app, tmp_path):
+    """Two processes sweeping together (two workers, or `timers run` beside the worker): on
+    PostgreSQL SKIP LOCKED splits the work; on SQLite the second waits for the write lock and
+    looks again, so neither fires a timer twice nor fails on the other's change."""
+    import os
+    import subprocess
+    import sys
+
+    from sqlalchemy import func, select
+
+    from audit.models import AuditEvent
+    from tests.conftest import T0
+    deploy_probe()
+    with clock.frozen_at(T0):  # started in March; the timers (late September) are due now
+        ids = [start_process("reminder_probe", data={"due_on": "2026-10-12"}).id
+               for _ in range(30)]
+    db.session.commit()
+    env = dict(os.environ, DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+               AUDIT_KEY=app.config["AUDIT_KEY"], AUDIT_ANCHOR_FILE=str(tmp_path / "a.log"))
+    flask = [str(Path(sys.executable).parent / "flask"), "--app", "app", "timers", "run"]
+    runs = [subprocess.Popen(flask, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE) for _ in range(2)]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    assert sum(int(out.split()[0]) for out, _err in outputs) == len(ids)
+    db.session.rollback()
+    fired = dict(db.session.execute(
+        select(AuditEvent.instance_id, func.count()).where(AuditEvent.action == "timer.fired")
+        .group_by(AuditEvent.instance_id)).all())
+    assert fired == {i: 1 for i in ids}
+    assert HumanTask.query.count() == len(ids)

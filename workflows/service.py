@@ -561,8 +561,10 @@ def sweep(due_ids, handle, limit=500):
         db.session.commit()
 
 
-def fire_due_timers(limit=500):
-    """Fire every due timer; returns how many timer events fired."""
+def fire_due_timers(limit=50):
+    """Fire every due timer; returns how many timer events fired. Small committed batches:
+    a batch's instance rows stay locked until its commit, and a second worker (SKIP LOCKED)
+    takes the next batch meanwhile instead of finding everything taken."""
     return sweep(_due_instance_ids, _fire_instance, limit)
 
 
@@ -572,6 +574,15 @@ def _fire_instance(instance_id):
     # is left to the next sweep rather than waited for while this batch holds instance locks.
     if not lock_case(instance.case_id, skip_locked=True):
         return 0
+    if db.session.get_bind().dialect.name != "postgresql":
+        # SQLite has no SKIP LOCKED: another sweep (a second worker, `timers run`) may have
+        # fired this one since it was selected. Take the write lock, then look again.
+        db.session.execute(text("UPDATE process_instances SET id = id WHERE id = :id"),
+                           {"id": instance.id})
+        db.session.refresh(instance)
+        if instance.status != "running" or instance.next_timer_at is None \
+                or utc(instance.next_timer_at) >= clock.now():
+            return 0
     workflow = load_state(instance.definition, instance.state_json)
     current = clock.now()
     due = [t for t in workflow.get_tasks(state=TaskState.WAITING)
