@@ -56,6 +56,8 @@ test-postgres:
 	$(BIN)/pytest -q tests
 
 bench: setup
+	env -u DATABASE_URL $(BIN)/python -m bench.timers
+	@bash scripts/with-postgres.sh $(BIN)/python -m bench.timers
 	env -u DATABASE_URL $(BIN)/python -m bench.completion
 	@bash scripts/with-postgres.sh $(BIN)/python -m bench.completion
 	env -u DATABASE_URL $(BIN)/python -m bench.inbox
