@@ -5,11 +5,12 @@ from pathlib import Path
 
 from audit.operations import record
 from extensions import db
+from workflows.calls import CallLibrary, resolve_calls
 from workflows.engine import parse_processes, spec_to_json
 from workflows.errors import DeployError
 from workflows.models import FormDefinition, ProcessDefinition
-from workflows.validation import CallLibrary, Problem, deployed_owners, form_keys_in, \
-    load_forms, resolve_calls, validate, validate_files
+from workflows.validation import Problem, deployed_owners, form_keys_in, load_forms, validate, \
+    validate_files
 
 
 def task_properties(task_spec):

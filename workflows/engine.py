@@ -22,7 +22,7 @@ SERIALIZER_VERSION = serializer.VERSION
 def parse_processes(xml: bytes, filename="diagram.bpmn", called=()):
     """Parse one BPMN document; {process_id: (spec, subprocess_specs)} for its executable
     processes. `called` lists (xml, filename) of the other documents defining the processes
-    its call activities name (workflows.validation.resolve_calls): their specs go into
+    its call activities name (workflows.calls.resolve_calls): their specs go into
     subprocess_specs, so a version carries a snapshot of what it calls."""
     parser = SpiffBpmnParser(validator=VALIDATOR)
     parser.add_bpmn_str(xml, filename=filename)
