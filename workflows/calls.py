@@ -22,10 +22,8 @@ def parse_xml(xml):
 
 def process_ids(xml) -> list[tuple[str, int | None]]:
     """(id, line) of the executable processes in a document; [] when it does not parse."""
-    try:
-        root = etree.fromstring(bytes(xml), etree.XMLParser(resolve_entities=False,
-                                                            no_network=True, load_dtd=False))
-    except (etree.XMLSyntaxError, TypeError, ValueError):
+    root = parse_xml(xml)
+    if root is None:
         return []
     return [(p.get("id"), p.sourceline) for p in root.iter(f"{{{BPMN_NS}}}process")
             if p.get("isExecutable", "true") == "true" and p.get("id")]
