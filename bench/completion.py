@@ -1,45 +1,29 @@
 """Claim + complete over HTTP against the engine alone (issue 12, first rows of the table).
 
-    python -m bench.completion [--tasks N] [--rounds R]
+    python -m bench.completion [--quick]
 
 Uses DATABASE_URL when it is set (an empty database, e.g. the one scripts/with-postgres.sh
-creates), else a fresh SQLite file. Migrates, deploys bpmn/, registers N loans per round
-(each opens a `handover_file` task) and serves the app on 127.0.0.1 (werkzeug, threaded).
-Then, in R alternated rounds:
+creates), else a fresh SQLite file. Migrates, deploys bpmn/, registers the loans (each opens a
+`handover_file` task) and serves the app on 127.0.0.1 (werkzeug, threaded, one client).
+Then, in alternated rounds (3; 5 at full scale):
 
-- **app**: one client claims and completes N tasks through the API (two HTTP requests each);
+- **app**: one client claims and completes the round's tasks through the API (two HTTP
+  requests each);
 - **engine alone**: the same handover process in SpiffWorkflow without the application:
   load the serialized state, complete the user task with the same data, run the engine,
   dump the state and commit the JSON to a table of its own in the same kind of database
   (one UPDATE and one commit), which is the floor any engine-backed application pays.
 
-Prints per round and the medians: milliseconds per task, the ratio app / engine, SQL
-statements and commits per claim + complete (counted on the server's engine). Figures only,
-no assertions.
+Rows: the medians of milliseconds per task for both, their ratio, SQL statements and commits
+per claim + complete (counted on the server's engine). Figures only, no assertions.
 """
-import argparse
 import http.client
-import json
-import os
-import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-HANDOVER = {"documents": ["contract", "iou"], "purpose": "working capital",
-            "repayment_source": "sales receipts", "risk_points": "single customer"}
+from bench.common import HANDOVER, PASSWORD, Row, database_name, make_app, post, scale_arg, \
+    show, median
 
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m bench.completion", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", type=int, default=100, metavar="N",
-                        help="tasks per round (default 100)")
-    parser.add_argument("--rounds", type=int, default=3, metavar="R",
-                        help="alternated rounds of each kind (default 3)")
-    return parser.parse_args(argv)
+SIZES = {"quick": (30, 3), "full": (100, 5)}  # tasks per round, rounds
 
 
 class Counter:
@@ -56,15 +40,6 @@ class Counter:
 
     def _commit(self, *_args):
         self.commits += 1
-
-
-def post(conn, path, headers, body=None):
-    conn.request("POST", path, json.dumps(body) if body is not None else None,
-                 {"Content-Type": "application/json", **headers})
-    response = conn.getresponse()
-    data = response.read()
-    if response.status != 200:
-        raise SystemExit(f"{path}: {response.status} {data[:300]!r}")
 
 
 def app_round(address, headers, task_ids, counter):
@@ -106,77 +81,97 @@ def engine_round(engine, states):
     return (time.perf_counter() - start) / len(states) * 1000
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    if not os.environ.get("DATABASE_URL"):
-        os.environ["DATABASE_URL"] = f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
-    sys.path.insert(0, str(ROOT))
-    from flask_migrate import upgrade
-    from sqlalchemy import select, text
+def handover_tasks(app, n, prefix="B"):
+    """Register n loans for bench_am (created when missing); their handover_file task ids."""
+    from sqlalchemy import select
 
-    from accounts.operations import create_token, create_user
-    from app import create_app
-    from bench.ledger_races import serve
+    from accounts.models import User
+    from accounts.operations import create_user
     from cases.operations import register_loan
     from extensions import db
     from tests.conftest import T0, loan_payload
     from workflows import clock
-    from workflows.definitions import deploy_paths, latest_definition
-    from workflows.engine import dump_state, new_workflow
     from workflows.models import HumanTask
-
-    app = create_app({"PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000", "RATELIMIT_ENABLED": False})
-    database = app.config["SQLALCHEMY_DATABASE_URI"].split(":")[0]
-    with app.app_context():
-        upgrade()
-        deploy_paths(sorted((ROOT / "bpmn").glob("*.bpmn")), ROOT / "bpmn" / "forms")
-        clock.set_now(T0)
-        admin = create_user("bench_admin", "bench-password-1", ["admin"])
-        create_user("bench_am", "bench-password-1", ["account_manager"])
-        headers = {"Authorization": f"Bearer {create_token('bench_am', 'bench')}"}
-        total = args.tasks * args.rounds
-        for i in range(total + 2):  # two to warm the caches
-            register_loan(loan_payload(f"B-{i:06d}", "bench_am"), admin)
-        task_ids = db.session.scalars(select(HumanTask.id).where(
+    with app.app_context(), clock.frozen_at(T0):
+        admin = User.query.filter_by(username="bench_admin").first() \
+            or create_user("bench_admin", PASSWORD, ["admin"])
+        if User.query.filter_by(username="bench_am").first() is None:
+            create_user("bench_am", PASSWORD, ["account_manager"])
+        for i in range(n):
+            register_loan(loan_payload(f"{prefix}-{i:06d}", "bench_am"), admin)
+        return db.session.scalars(select(HumanTask.id).where(
             HumanTask.state == "ready", HumanTask.bpmn_id == "handover_file")
             .order_by(HumanTask.id)).all()
-        definition = latest_definition("handover")
-        # The engine-alone floor: the same start state, stored once per task.
-        workflow = new_workflow(definition)
+
+
+def bearer(app, username="bench_am"):
+    from accounts.operations import create_token
+    with app.app_context():
+        return {"Authorization": f"Bearer {create_token(username, 'bench')}"}
+
+
+def engine_states(app, n):
+    """The engine-alone floor's table: the handover's start state, stored n times."""
+    from sqlalchemy import text
+
+    from extensions import db
+    from workflows.definitions import latest_definition
+    from workflows.engine import dump_state, new_workflow
+    with app.app_context():
+        workflow = new_workflow(latest_definition("handover"))
         workflow.do_engine_steps()
         start_state = dump_state(workflow)
         db.session.execute(text("CREATE TABLE bench_engine_states "
                                 "(id INTEGER PRIMARY KEY, state TEXT NOT NULL)"))
         db.session.execute(text("INSERT INTO bench_engine_states (id, state) VALUES (:id, :s)"),
-                           [{"id": i, "s": start_state} for i in range(total + 2)])
+                           [{"id": i, "s": start_state} for i in range(n)])
         db.session.commit()
-        engine = db.engine
-        counter = Counter(engine)
 
+
+def run(scale="full"):
+    from bench.ledger_races import serve
+    from extensions import db
+    from workflows import clock
+    from tests.conftest import T0
+
+    tasks, rounds = SIZES[scale]
+    app = make_app()
+    name = database_name()
+    task_ids = handover_tasks(app, tasks * rounds + 2)  # two to warm the caches
+    engine_states(app, tasks * rounds + 2)
+    headers = bearer(app)
+    with app.app_context():
+        engine = db.engine
+    counter = Counter(engine)
+    clock.set_now(T0)
+    app_ms, engine_ms, statements, commits = [], [], [], []
     with serve(app) as address:
         app_round(address, headers, task_ids[:2], counter)  # warm-up
         with app.app_context():
             engine_round(engine, [0, 1])
-        app_ms, engine_ms, statements, commits = [], [], [], []
-        for r in range(args.rounds):
-            chunk = task_ids[2 + r * args.tasks: 2 + (r + 1) * args.tasks]
-            ms, per_statements, per_commits = app_round(address, headers, chunk, counter)
+        for r in range(rounds):
+            chunk = slice(2 + r * tasks, 2 + (r + 1) * tasks)
+            ms, per_statements, per_commits = app_round(address, headers, task_ids[chunk],
+                                                        counter)
             app_ms.append(ms)
             statements.append(per_statements)
             commits.append(per_commits)
             with app.app_context():
-                engine_ms.append(engine_round(engine, range(
-                    2 + r * args.tasks, 2 + (r + 1) * args.tasks)))
-            print(f"round {r + 1}: app {ms:.1f} ms/task, engine alone "
-                  f"{engine_ms[-1]:.1f} ms/task, {per_statements:.1f} statements, "
-                  f"{per_commits:.1f} commits per claim + complete", flush=True)
-    app_median, engine_median = statistics.median(app_ms), statistics.median(engine_ms)
-    print(f"{database}: claim + complete over HTTP {app_median:.1f} ms, engine alone "
-          f"{engine_median:.1f} ms, ratio {app_median / engine_median:.2f}x; "
-          f"{statistics.median(statements):.1f} statements and "
-          f"{statistics.median(commits):.1f} commits per claim + complete "
-          f"(median of {args.rounds} alternated rounds of {args.tasks} tasks)")
+                engine_ms.append(engine_round(engine, range(chunk.start, chunk.stop)))
+            print(f"  round {r + 1}: app {ms:.1f} ms/task, engine alone {engine_ms[-1]:.1f} "
+                  f"ms/task, {per_statements:.1f} statements, {per_commits:.1f} commits",
+                  flush=True)
+    clock.set_now(None)
+    ratio_target = "≤ 2.5" if name == "SQLite" else "≤ 3.5"
+    note = f"median of {rounds} alternated rounds of {tasks}"
+    return [show(Row("claim + complete over HTTP, one client", median(app_ms), "ms", "",
+                     note)),
+            show(Row("engine alone, same process, same database", median(engine_ms), "ms")),
+            show(Row("ratio app / engine", median(app_ms) / median(engine_ms), "×",
+                     ratio_target)),
+            show(Row("statements per claim + complete", median(statements), "", "≤ 10")),
+            show(Row("commits per claim + complete", median(commits), "", "≤ 2"))]
 
 
 if __name__ == "__main__":
-    main()
+    run(scale_arg())

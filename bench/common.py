@@ -1,0 +1,147 @@
+"""What the issue-12 benchmarks share: the database, the app, figures as rows, gunicorn.
+
+Every benchmark module has `run(scale)` (scale "quick" or "full") returning a list of `Row`
+and printing them as it goes; `python -m bench.run` calls them all on SQLite and PostgreSQL
+and prints the summary table with the targets.
+"""
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+AUDIT_KEY = "bench-audit-key-0123456789abcdef"
+PASSWORD = "bench-password-1"
+HANDOVER = {"documents": ["contract", "iou"], "purpose": "working capital",
+            "repayment_source": "sales receipts", "risk_points": "single customer"}
+
+
+@dataclass
+class Row:
+    """One figure: `target` is like "≥ 200" or "≤ 2.5" (or "" when the issue sets none)."""
+    label: str
+    value: float
+    unit: str
+    target: str = ""
+    note: str = ""
+
+    @property
+    def met(self):
+        if not self.target:
+            return None
+        sign, bound = self.target.split()
+        bound = float(bound.replace(",", ""))
+        return self.value >= bound if sign == "≥" else self.value <= bound
+
+    def format(self):
+        verdict = {None: "", True: "met", False: "NOT met"}[self.met]
+        target = f"target {self.target}" if self.target else ""
+        return (f"  {self.label:<58} {self.value:>10,.1f} {self.unit:<10} {target:<16} "
+                f"{verdict}{'  (' + self.note + ')' if self.note else ''}")
+
+
+def show(row):
+    print(row.format(), flush=True)
+    return row
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def write_rows(rows, path):
+    rows = [r if isinstance(r, Row) else Row(*r) for r in rows]
+    Path(path).write_text(json.dumps([asdict(r) for r in rows], ensure_ascii=False))
+
+
+def read_rows(path):
+    return [Row(**r) for r in json.loads(Path(path).read_text())]
+
+
+def database_url():
+    """DATABASE_URL when set (an empty database from scripts/with-postgres.sh), else a new
+    SQLite file; exported so that subprocesses (gunicorn, flask) use the same one."""
+    if not os.environ.get("DATABASE_URL"):
+        os.environ["DATABASE_URL"] = f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
+    return os.environ["DATABASE_URL"]
+
+
+def database_name():
+    return "PostgreSQL" if database_url().startswith("postgresql") else "SQLite"
+
+
+def make_app():
+    """The app on the bench database, migrated, with bpmn/ deployed; returns the app."""
+    database_url()
+    sys.path.insert(0, str(ROOT))
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from workflows.definitions import deploy_paths
+    os.environ.setdefault("AUDIT_KEY", AUDIT_KEY)
+    os.environ.setdefault("AUDIT_ANCHOR_FILE", str(Path(tempfile.mkdtemp()) / "anchors.log"))
+    app = create_app({"PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000", "RATELIMIT_ENABLED": False,
+                      "AUDIT_KEY": os.environ["AUDIT_KEY"]})
+    with app.app_context():
+        upgrade()
+        deploy_paths(sorted((ROOT / "bpmn").glob("*.bpmn")), ROOT / "bpmn" / "forms")
+    return app
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gunicorn:
+    """`make serve`'s server (gunicorn.conf.py) on a free port, on the bench database."""
+
+    def __init__(self, workers, threads):
+        self.port = free_port()
+        env = dict(os.environ, BIND=f"127.0.0.1:{self.port}", WEB_WORKERS=str(workers),
+                   WEB_THREADS=str(threads), ACCESS_LOG="/dev/null", RATELIMIT_ENABLED="0",
+                   SECRET_KEY="bench-secret", WEB_MAX_REQUESTS="0")
+        self.process = subprocess.Popen([str(BIN / "gunicorn"), "--config", "gunicorn.conf.py"],
+                                        cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE)
+
+    def __enter__(self):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"gunicorn exited: {self.process.stderr.read().decode()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return ("127.0.0.1", self.port)
+            except OSError:
+                time.sleep(0.2)
+        raise SystemExit("gunicorn did not start")
+
+    def __exit__(self, *_exc):
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def post(conn, path, headers, body=None, expect=200):
+    conn.request("POST", path, json.dumps(body) if body is not None else None,
+                 {"Content-Type": "application/json", **headers})
+    response = conn.getresponse()
+    data = response.read()
+    if response.status != expect:
+        raise SystemExit(f"{path}: {response.status} {data[:300]!r}")
+    return data
+
+
+def scale_arg(argv=None):
+    """`--quick` or BENCH_SCALE=quick → "quick", else "full"."""
+    argv = sys.argv[1:] if argv is None else argv
+    return "quick" if "--quick" in argv or os.environ.get("BENCH_SCALE") == "quick" \
+        else "full"

@@ -1,0 +1,75 @@
+"""Completions per second with 8 concurrent clients against gunicorn (issue 12).
+
+    python -m bench.throughput [--quick]
+
+Uses DATABASE_URL when it is set (an empty database, e.g. the one scripts/with-postgres.sh
+creates), else a fresh SQLite file. Registers the loans, starts `make serve`'s server
+(gunicorn.conf.py; WEB_WORKERS and WEB_THREADS from the environment, default 4 × 2 here) and,
+in 3 rounds of fresh tasks, lets 8 clients claim and complete their own share of the handover
+tasks at once (two requests per completion). Prints completions per second per round and the
+median. The clients share the machine with the server, as they would in a one-box test.
+"""
+import http.client
+import os
+import threading
+import time
+
+from bench.common import HANDOVER, Gunicorn, Row, database_name, make_app, median, post, \
+    scale_arg, show
+from bench.completion import bearer, handover_tasks
+
+CLIENTS = 8
+SIZES = {"quick": (15, 3), "full": (60, 3)}  # tasks per client per round, rounds
+
+
+def _client(address, headers, task_ids, errors):
+    conn = http.client.HTTPConnection(*address, timeout=120)
+    try:
+        for task_id in task_ids:
+            post(conn, f"/api/v1/tasks/{task_id}/claim", headers)
+            post(conn, f"/api/v1/tasks/{task_id}/complete", headers, {"data": HANDOVER})
+    except BaseException as exc:  # noqa: BLE001 — reported by the round
+        errors.append(exc)
+    finally:
+        conn.close()
+
+
+def one_round(address, headers, task_ids):
+    errors = []
+    threads = [threading.Thread(target=_client,
+                                args=(address, headers, task_ids[i::CLIENTS], errors))
+               for i in range(CLIENTS)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    if errors:
+        raise SystemExit(f"a client failed: {errors[0]}")
+    return len(task_ids) / elapsed
+
+
+def run(scale="full"):
+    per_client, rounds = SIZES[scale]
+    workers = int(os.environ.get("WEB_WORKERS", "4"))
+    threads = int(os.environ.get("WEB_THREADS", "2"))
+    app = make_app()
+    per_round = per_client * CLIENTS
+    task_ids = handover_tasks(app, per_round * rounds + CLIENTS)
+    headers = bearer(app)
+    rates = []
+    with Gunicorn(workers, threads) as address:
+        one_round(address, headers, task_ids[:CLIENTS])  # warm every worker's caches
+        for r in range(rounds):
+            chunk = task_ids[CLIENTS + r * per_round: CLIENTS + (r + 1) * per_round]
+            rates.append(one_round(address, headers, chunk))
+            print(f"  round {r + 1}: {rates[-1]:.1f} completions/s", flush=True)
+    target = "≥ 200" if database_name() == "PostgreSQL" else ""
+    return [show(Row(f"completions/s, {CLIENTS} clients, gunicorn {workers}×{threads}",
+                     median(rates), "/s", target,
+                     f"median of {rounds} rounds of {per_round}"))]
+
+
+if __name__ == "__main__":
+    run(scale_arg())
