@@ -536,14 +536,22 @@ def cancel_instance(instance, reason, actor=None):
 # ---------------------------------------------------------------- timers
 
 def _due_instance_ids(limit):
-    query = (select(ProcessInstance.id)
+    """Ids of due instances, the instances themselves loaded in the same statement (the
+    batch's later session.get calls then cost nothing). PostgreSQL: locked, skipping those
+    another worker holds. SQLite: the database write lock is taken first, so the rows read
+    are the latest and no other sweep can fire them before this batch commits."""
+    postgres = db.engine.dialect.name == "postgresql"
+    if not postgres:
+        db.session.execute(text("UPDATE process_instances SET id = id WHERE 0 = 1"))
+    query = (select(ProcessInstance)
              .where(ProcessInstance.status == "running",
                     # strictly earlier, as SpiffWorkflow fires a timer only after its time
                     ProcessInstance.next_timer_at < clock.now())
-             .order_by(ProcessInstance.next_timer_at).limit(limit))
-    if db.engine.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return db.session.scalars(query).all()
+             .order_by(ProcessInstance.next_timer_at).limit(limit)
+             .execution_options(populate_existing=True))
+    if postgres:
+        query = query.with_for_update(of=ProcessInstance, skip_locked=True)
+    return [instance.id for instance in db.session.scalars(query)]
 
 
 def sweep(due_ids, handle, limit=500):
@@ -569,20 +577,13 @@ def fire_due_timers(limit=50):
 
 
 def _fire_instance(instance_id):
-    instance = db.session.get(ProcessInstance, instance_id)
-    # A case busy with another writer (a repayment holding it, waiting for this instance)
-    # is left to the next sweep rather than waited for while this batch holds instance locks.
-    if not lock_case(instance.case_id, skip_locked=True):
+    instance = db.session.get(ProcessInstance, instance_id)  # loaded by _due_instance_ids
+    # PostgreSQL: a case busy with another writer (a repayment holding it, waiting for this
+    # instance) is left to the next sweep rather than waited for while this batch holds
+    # instance locks. SQLite: the batch already holds the database's write lock.
+    if db.session.get_bind().dialect.name == "postgresql" \
+            and not lock_case(instance.case_id, skip_locked=True):
         return 0
-    if db.session.get_bind().dialect.name != "postgresql":
-        # SQLite has no SKIP LOCKED: another sweep (a second worker, `timers run`) may have
-        # fired this one since it was selected. Take the write lock, then look again.
-        db.session.execute(text("UPDATE process_instances SET id = id WHERE id = :id"),
-                           {"id": instance.id})
-        db.session.refresh(instance)
-        if instance.status != "running" or instance.next_timer_at is None \
-                or utc(instance.next_timer_at) >= clock.now():
-            return 0
     workflow = load_state(instance.definition, instance.state_json)
     current = clock.now()
     due = [t for t in workflow.get_tasks(state=TaskState.WAITING)
