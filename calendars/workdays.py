@@ -7,18 +7,20 @@ declared it complete (calendars.models.CalendarYear) after entering its holidays
 days; a date in any other year raises CalendarUnknown instead of silently counting weekends
 only (DOMAIN.md §4) — a year with only some days entered is still unknown.
 
-Inside an app context the entered days of a year are loaded with one query and memoized in
-`flask.g` for the rest of the app context (one web request, one CLI command, one worker
-sweep); calendars.operations clears the memo when it changes the days. Outside an app
-context only the package is used.
+Inside an app context the entered days of a year are loaded with one query and memoized per
+app for CALENDAR_CACHE_SECONDS (default 30): every new task's due date needs them, and they
+change a few times a year. calendars.operations clears the memo of its own process when it
+changes the days; other processes (web workers, the worker) see the change within that many
+seconds (the worker also clears it at every sweep). Outside an app context only the package
+is used.
 """
 import datetime as dt
+import time
 
 import chinese_calendar
-from flask import g, has_app_context
+from flask import current_app, has_app_context
 
-_G_KEY = "_calendar_overrides"
-_G_COMPLETE = "_calendar_complete_years"
+CACHE_SECONDS = 30
 # The package raises NotImplementedError outside [min year, max year] of its holidays table.
 PACKAGE_YEARS = range(min(chinese_calendar.holidays).year,
                       max(chinese_calendar.holidays).year + 1)
@@ -44,14 +46,23 @@ def package_knows(year):
     return year in PACKAGE_YEARS
 
 
+def _memo():
+    """This app's memo {"days": {year: {date: is_working}}, "complete": set | None}, renewed
+    when older than CALENDAR_CACHE_SECONDS."""
+    now = time.monotonic()
+    memo = current_app.extensions.get("calendar_memo")
+    ttl = current_app.config.get("CALENDAR_CACHE_SECONDS", CACHE_SECONDS)
+    if memo is None or now - memo["at"] > ttl:
+        memo = current_app.extensions["calendar_memo"] = {"at": now, "days": {},
+                                                          "complete": None}
+    return memo
+
+
 def entered_days(year):
-    """{date: is_working} entered for `year` (memoized per app context); {} outside one."""
+    """{date: is_working} entered for `year` (memoized, see above); {} outside an app."""
     if not has_app_context():
         return {}
-    cache = g.get(_G_KEY)
-    if cache is None:
-        cache = {}
-        setattr(g, _G_KEY, cache)
+    cache = _memo()["days"]
     if year not in cache:
         from calendars.models import CalendarDay
         from extensions import db
@@ -67,17 +78,16 @@ def entered_days(year):
 
 
 def declared_complete(year):
-    """Whether an administrator declared `year` complete (memoized per app context)."""
+    """Whether an administrator declared `year` complete (memoized, see above)."""
     if not has_app_context():
         return False
-    cache = g.get(_G_COMPLETE)
-    if cache is None:
+    memo = _memo()
+    if memo["complete"] is None:
         from calendars.models import CalendarYear
         from extensions import db
         with db.session.no_autoflush:
-            cache = set(db.session.scalars(db.select(CalendarYear.year)))
-        setattr(g, _G_COMPLETE, cache)
-    return year in cache
+            memo["complete"] = set(db.session.scalars(db.select(CalendarYear.year)))
+    return year in memo["complete"]
 
 
 def entered_rows(year):
@@ -91,8 +101,7 @@ def entered_rows(year):
 def clear_cache():
     """Forget the memoized entered days (after entering or removing days)."""
     if has_app_context():
-        g.pop(_G_KEY, None)
-        g.pop(_G_COMPLETE, None)
+        current_app.extensions.pop("calendar_memo", None)
 
 
 def year_source(year):

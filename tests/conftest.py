@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from accounts.operations import create_token, create_user
 from app import create_app
+from calendars.workdays import clear_cache as clear_calendar_cache
 from cases.operations import register_loan
 from extensions import db
 from workflows import clock
@@ -79,6 +80,7 @@ def _clean(app):
         db.session.execute(text("UPDATE products SET penalty_markup = 0.5, "
                                 "compound_interest = false"))
         db.session.commit()
+        clear_calendar_cache()  # memoized per app, and this app lives for the whole session
 
 
 @pytest.fixture
