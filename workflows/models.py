@@ -86,8 +86,10 @@ class HumanTask(db.Model):
                                postgresql_where=db.text(
                                    "state = 'ready' AND claimed_by_id IS NULL")),
                       db.Index("ix_human_tasks_mine", "claimed_by_id", "due_at", "priority", "id",
-                               sqlite_where=db.text("state = 'ready'"),
-                               postgresql_where=db.text("state = 'ready'")))
+                               sqlite_where=db.text(
+                                   "state = 'ready' AND claimed_by_id IS NOT NULL"),
+                               postgresql_where=db.text(
+                                   "state = 'ready' AND claimed_by_id IS NOT NULL")))
     id = db.Column(db.Integer, primary_key=True)
     instance_id = db.Column(db.Integer, db.ForeignKey("process_instances.id"), nullable=False,
                             index=True)

@@ -18,7 +18,9 @@ branch_labels = None
 depends_on = None
 
 AVAILABLE = "state = 'ready' AND claimed_by_id IS NULL"
-MINE = "state = 'ready'"
+# Not just state = 'ready': the available queue (claimed_by_id IS NULL) also satisfies
+# that, and SQLite, without statistics, would read it through this index.
+MINE = "state = 'ready' AND claimed_by_id IS NOT NULL"
 
 
 def upgrade():
