@@ -3,27 +3,43 @@ early recall that makes every later installment due at once."""
 import datetime as dt
 from decimal import Decimal
 
+from sqlalchemy import insert
+
 from audit.operations import record
 from extensions import db
 from monitoring.reminders import cancel_reminder
 from cases.staging import restage_loan
-from ledger.book import ZERO, cents, charge, lock_loan
-from ledger.models import Installment, Recall
+from ledger.book import ZERO, beijing_today, cents, charge, lock_loan
+from ledger.models import Charge, Installment, Recall
+from workflows import clock
 
 
 def open_schedule(loan, items):
-    """The installments of a new loan with their principal and interest charged; flushes.
-    `items` are the canonical intake's schedule entries (due_on, principal, interest)."""
+    """The installments of a new loan, due what its schedule says (`items`: the canonical
+    intake's entries, due_on, principal, interest). Not flushed: charge_schedules writes the
+    charges behind those amounts once the rows have ids."""
     loan.installments = [
-        Installment(seq=seq, due_on=dt.date.fromisoformat(item["due_on"]), principal_due=ZERO,
-                    interest_due=ZERO)
+        Installment(seq=seq, due_on=dt.date.fromisoformat(item["due_on"]),
+                    principal_due=Decimal(item["principal"]),
+                    interest_due=Decimal(item["interest"]), penalty_due=ZERO,
+                    principal_paid=ZERO, interest_paid=ZERO, penalty_paid=ZERO)
         for seq, item in enumerate(items, start=1)]
-    db.session.flush()
-    for inst, item in zip(loan.installments, items):
-        for kind in ("principal", "interest"):
-            amount = Decimal(item[kind])
-            if amount:
-                charge(inst, kind, "schedule", amount)
+    for inst in loan.installments:
+        if inst.principal_due + inst.interest_due <= 0:  # as charge() settles it
+            inst.paid_off_on = beijing_today()
+
+
+def charge_schedules(loans):
+    """The "schedule" charges of new loans' installments (flushed), one INSERT for all: the
+    same rows charge() writes, one per non-zero principal and interest."""
+    moment = clock.now()
+    rows = [dict(loan_id=loan.id, installment_id=inst.id, kind=kind, source="schedule",
+                 amount=amount, created_at=moment, note="")
+            for loan in loans for inst in loan.installments
+            for kind, amount in (("principal", inst.principal_due),
+                                 ("interest", inst.interest_due)) if amount]
+    if rows:
+        db.session.execute(insert(Charge), rows)
 
 
 def extension_interest(installment, old_due_on, new_due_on, rate):
