@@ -94,7 +94,12 @@ def legacy_match(prev_hash, at, stored_hash, fields):
 def record(action, actor=None, case_id=None, instance_id=None, task_id=None, data=None):
     """Queue an audit event in the current transaction; it is written at commit."""
     actor_id = getattr(actor, "id", actor)
-    _pending(db.session).append(dict(
+    session = db.session()
+    if not session.in_transaction():
+        # Begun now (no statement is sent), so that a rollback before any query drops the
+        # event instead of leaving it for the next commit.
+        session.begin()
+    _pending(session).append(dict(
         at=to_utc(now()), actor_id=actor_id, action=action, case_id=case_id,
         instance_id=instance_id, task_id=task_id,
         data=json.loads(json.dumps(data or {}, default=str))))
