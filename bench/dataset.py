@@ -7,11 +7,12 @@ registered by `cases.operations.import_loans` (checked like a CSV row, written B
 transaction, each starting its handover), with two installments each and a mix of due dates
 relative to `as_of` (a Beijing date, the first day the caller stages):
 
-- "overdue"  (6 %): the first installment fell due at least two days before `as_of`, so the
+- "overdue"  (3 %): the first installment fell due at least two days before `as_of`, so the
   loan is already overdue on the day before (`as_of - 1`);
-- "newly"    (3 %): the first installment falls due on `as_of - 1`, `as_of` or `as_of + 1`
-  (1 % each), so each of the days `as_of`, `as_of + 1`, `as_of + 2` sees about 1 % of the
-  book turn overdue;
+- "newly"  (0.9 %): the first installment falls due on `as_of - 1`, `as_of` or `as_of + 1`
+  (0.3 % each), so each of the days `as_of`, `as_of + 1`, `as_of + 2` sees 0.3 % of the book
+  turn overdue (with monthly schedules about 3.3 % of a book falls due each day; one in ten
+  paying late);
 - "current" (the rest): nothing falls due before `as_of + 3`.
 
 Nothing is paid. Returns {"loans", "overdue", "newly", "newly_by_day": {date: n}, "current",
@@ -21,6 +22,7 @@ import datetime as dt
 import random
 
 ACCOUNT_MANAGERS = ("bench_am1", "bench_am2", "bench_am3", "bench_am4")
+OVERDUE, NEWLY = 0.03, 0.003  # shares of the book: overdue already, turning overdue per day
 CHUNK = 5000  # rows parsed and imported per import_loans call (each commits per BATCH)
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 TRADES = ("贸易", "建材", "餐饮", "物流", "纺织", "农业", "电子", "五金")
@@ -71,12 +73,12 @@ def _row(i, rng, as_of, prefix):
     """(kind, flat CSV row) of loan number i."""
     r = rng.random()
     disbursed = as_of - dt.timedelta(days=rng.randint(40, 330))
-    if r < 0.06:
+    if r < OVERDUE:
         kind = "overdue"
         first = disbursed + dt.timedelta(days=rng.randint(1, (as_of - disbursed).days - 3))
-    elif r < 0.09:
+    elif r < OVERDUE + 3 * NEWLY:
         kind = "newly"
-        first = as_of + dt.timedelta(days=int((r - 0.06) / 0.01) - 1)
+        first = as_of + dt.timedelta(days=int((r - OVERDUE) / NEWLY) - 1)
     else:
         kind = "current"
         first = as_of + dt.timedelta(days=rng.randint(3, 60))

@@ -3,14 +3,15 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from audit.operations import record
 from cases.intake import LoanIntake, differences, parse_flat, parse_intake
 from cases.models import Borrower, Collateral, Contact, Guarantor, Loan
 from extensions import db
-from ledger.schedule import charge_schedules, open_schedule
+from ledger.models import Installment
+from ledger.schedule import charge_schedules, open_schedule, schedule_rows
 from workflows.errors import Conflict, InvalidData, NotFound
 from workflows.service import start_processes
 from workflows.services import service
@@ -48,28 +49,71 @@ def _new_loan(intake):
     return loan
 
 
-def add_loans(intakes, actor):
-    """Create the cases of checked, new loans with their borrowers, contacts, guarantors,
-    collateral and schedules, and start their handovers: one flush for all the rows (one
-    INSERT per table), one for the schedule charges, one start_processes. Returns the loans;
-    flushes, the caller commits."""
-    loans = [_new_loan(intake) for intake in intakes]
-    db.session.add_all(loans)
-    db.session.flush()
-    charge_schedules(loans)
-    for loan in loans:
-        record("case.created", actor=actor, case_id=loan.id, data=loan.intake)
-    start_processes("handover", [{"case_id": loan.id, "data": {
-        "loan_no": loan.loan_no, "borrower_name": loan.borrower_name,
-        "account_manager": intake.manager.username,
-        "maturity_on": loan.maturity_on.isoformat()}} for loan, intake in zip(loans, intakes)],
-        actor=actor, users={i.manager.username: i.manager.id for i in intakes})
-    return loans
-
-
 def add_loan(intake, actor):
-    """add_loans for one loan; flushes, the caller commits."""
-    return add_loans([intake], actor)[0]
+    """Create the case of a checked, new loan with its borrower, contacts, guarantors,
+    collateral and schedule (ORM rows, one flush: the caller answers with them), and start
+    its handover. Flushes; the caller commits."""
+    loan = _new_loan(intake)
+    db.session.add(loan)
+    db.session.flush()
+    _register([loan.id], [intake], actor)
+    return loan
+
+
+def add_loans(intakes, actor):
+    """add_loan for many loans, written as rows rather than ORM objects: one INSERT per table
+    for all of them (RETURNING the ids where later rows need them). Returns the loan ids;
+    flushes, the caller commits."""
+    if not intakes:
+        return []
+    canon = [intake.canonical for intake in intakes]
+    borrower_ids = _insert_returning(Borrower, [
+        {"kind": c["borrower"]["kind"], "name": c["borrower"]["name"],
+         "id_number": c["borrower"]["id_number"], "phones": list(c["borrower"]["phones"]),
+         "addresses": list(c["borrower"]["addresses"])} for c in canon])
+    loan_ids = _insert_returning(Loan, [
+        {"loan_no": c["loan_no"], "product": c["product"], "borrower_name": c["borrower"]["name"],
+         "principal": Decimal(c["principal"]), "interest_rate": Decimal(c["interest_rate"]),
+         "disbursed_on": dt.date.fromisoformat(c["disbursed_on"]),
+         "maturity_on": dt.date.fromisoformat(c["maturity_on"]),
+         "account_manager_id": intake.manager.id, "purpose": c["purpose"],
+         "repayment_account": c["repayment_account"], "borrower_id": borrower_id, "intake": c}
+        for c, intake, borrower_id in zip(canon, intakes, borrower_ids)])
+    for model, key in ((Contact, "contacts"), (Guarantor, "guarantors")):
+        rows = [item | {"loan_id": loan_id} for c, loan_id in zip(canon, loan_ids)
+                for item in c[key]]
+        if rows:
+            db.session.execute(insert(model), rows)
+    rows = [item | {"loan_id": loan_id, "area": _decimal(item["area"]),
+                    "valuation": _decimal(item["valuation"])}
+            for c, loan_id in zip(canon, loan_ids) for item in c["collateral"]]
+    if rows:
+        db.session.execute(insert(Collateral), rows)
+    db.session.execute(insert(Installment), [
+        row | {"loan_id": loan_id} for c, loan_id in zip(canon, loan_ids)
+        for row in schedule_rows(c["schedule"])])
+    _register(loan_ids, intakes, actor)
+    return loan_ids
+
+
+def _insert_returning(model, rows):
+    """INSERT … RETURNING id of the rows, ids in the order of the rows."""
+    return list(db.session.scalars(
+        insert(model).returning(model.id, sort_by_parameter_order=True), rows))
+
+
+def _register(loan_ids, intakes, actor):
+    """What every new case gets once its rows are written: the schedule's charges, the
+    case.created event, its handover."""
+    charge_schedules(loan_ids)
+    for loan_id, intake in zip(loan_ids, intakes):
+        record("case.created", actor=actor, case_id=loan_id, data=intake.canonical)
+    start_processes("handover", [{"case_id": loan_id, "data": {
+        "loan_no": intake.loan_no, "borrower_name": intake.canonical["borrower"]["name"],
+        "account_manager": intake.manager.username,
+        "maturity_on": intake.canonical["maturity_on"]}}
+        for loan_id, intake in zip(loan_ids, intakes)],
+        actor=actor, users={i.manager.username: i.manager.id for i in intakes})
 
 
 def stored_intake(loan):
