@@ -272,6 +272,9 @@ def _sweep():
         if sent or failed:
             click.echo(f"{clock.now().isoformat()} {sent} notification(s) sent, {failed} failed")
     from audit.anchors import anchor_if_due  # at most every AUDIT_ANCHOR_EVERY seconds
+    from audit.chaining import chain_pending
+    if linked := chain_pending():  # the events committed since the last sweep
+        click.echo(f"{clock.now().isoformat()} audit chained: {linked} event(s)")
     if anchor := anchor_if_due():
         click.echo(f"{clock.now().isoformat()} audit anchored: {anchor.count} event(s)")
 
@@ -317,9 +320,12 @@ def audit_verify():
                    f"recorded {last.count} event(s) up to event {last.last_id}")
     else:
         click.echo("no anchor yet (flask --app app audit anchor writes one)")
+    if check.pending:
+        click.echo(f"{check.pending} event(s) not linked in the chain yet (the worker or "
+                   "flask --app app audit chain links them)")
     if check.first_problem_id is not None:
-        from audit.models import AuditEvent
-        bad = db.session.get(AuditEvent, check.first_problem_id)
+        from audit.checks import first_problem
+        _intact, bad = first_problem(check)
         click.echo(f"audit chain broken at event {bad.id} ({bad.action}, {bad.at}); "
                    f"{check.intact} events before it are intact", err=True)
     for finding in report.findings:
@@ -327,6 +333,19 @@ def audit_verify():
     if not report.ok:
         raise SystemExit(1)
     click.echo(f"audit chain intact: {check.events} events")
+
+
+@audit_cli.command("chain")
+def audit_chain():
+    """Link the events committed since the last run into the chain, in commit order (the
+    worker does it at every sweep)."""
+    from audit.chaining import chain_pending
+    from audit.keys import AuditKeyError
+    try:
+        linked = chain_pending()
+    except AuditKeyError as exc:
+        raise click.ClickException(str(exc))
+    click.echo(f"chained {linked} event(s)")
 
 
 @audit_cli.command("anchor")

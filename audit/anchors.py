@@ -1,4 +1,9 @@
-"""Anchors: the chain head (event count, last id, last hash) written outside the database.
+"""Anchors: the chain head (length, last event id, last hash) written outside the database.
+
+The head is that of the whole sequence: the events chained in the row before migration 0013,
+then the links of `audit_chain` (audit/chaining.py). `count` is their number, `last_id` the
+event of the last link and `last_hash` the link's hash; before the first link, the last event
+chained in the row and its hash. Events are linked (`chain_pending`) before every anchor.
 
 Each anchor is one JSON line appended to the anchor file (config/env `AUDIT_ANCHOR_FILE`,
 default `instance/audit_anchors.log`):
@@ -11,8 +16,9 @@ default `instance/audit_anchors.log`):
 logged, never raised). `flask audit anchor` writes one on demand; the worker writes one when
 the last is older than `AUDIT_ANCHOR_EVERY` seconds (default 3600, 0 turns it off).
 
-Whoever can rewrite the database can delete the newest events and re-chain nothing, but the
-anchor file still says how many events there were and what the last hash was.
+Whoever can rewrite the database can delete the newest events and their links, leaving a
+shorter chain that holds, but the anchor file still says how long the chain was and what its
+last hash was.
 """
 import datetime as dt
 import json
@@ -23,10 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import func, select
 
+from audit.chaining import chain_head, chain_pending
 from audit.keys import mac, subkeys
-from audit.models import AuditAnchor, AuditEvent
+from audit.models import AuditAnchor
 from audit.operations import to_utc
 from extensions import db
 
@@ -68,14 +74,6 @@ def _signed(fields, key):
     return mac(key, json.dumps(fields, sort_keys=True, separators=(",", ":")).encode())
 
 
-def chain_head():
-    """(count, last_id, last_hash) read in one statement, so the three agree."""
-    count = select(func.count(AuditEvent.id)).scalar_subquery()
-    row = db.session.execute(select(AuditEvent.id, AuditEvent.hash, count)
-                             .order_by(AuditEvent.id.desc()).limit(1)).first()
-    return (row[2], row[0], row[1]) if row else (0, None, None)
-
-
 def _append_line(path, line):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -97,9 +95,11 @@ def _post(url, body, logger):
 
 
 def write_anchor(wait_for_webhook=False):
-    """Anchor the current head: append to the anchor file (the authority), store a copy in
-    `audit_anchors`, POST to the webhook if any. Returns the Anchor."""
+    """Link the queued events, then anchor the head: append to the anchor file (the
+    authority), store a copy in `audit_anchors`, POST to the webhook if any. Returns the
+    Anchor."""
     key = subkeys()["anchor"]
+    chain_pending()
     count, last_id, last_hash = chain_head()
     moment = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     fields = {"time": moment.isoformat(), "count": count, "last_id": last_id,

@@ -9,8 +9,8 @@ the chain after changing or removing events. Where it comes from, first match wi
    0600 when it does not exist yet — but never while the database already holds keyed events:
    a lost key must be restored from the backup, not silently replaced.
 
-Every use derives a sub-key per purpose ("event", "anchor", "seal"), so an anchor's MAC can
-never be replayed as an event hash or the other way round.
+Every use derives a sub-key per purpose ("event", "chain", "anchor", "seal"), so an anchor's
+MAC can never be replayed as an event hash or a chain link, or the other way round.
 """
 import hashlib
 import hmac
@@ -92,7 +92,7 @@ def _keyed_events_exist(session):
 
 
 def subkeys(session=None, app=None):
-    """{"event": …, "anchor": …, "seal": …}, loaded once per app and cached."""
+    """{"event": …, "chain": …, "anchor": …, "seal": …}, loaded once per app and cached."""
     app = app or current_app._get_current_object()
     cached = app.extensions.get("audit_subkeys")
     if cached is not None:
@@ -115,7 +115,7 @@ def subkeys(session=None, app=None):
 
 def derive(key):
     return {purpose: hmac.new(key, b"daihou-audit/" + purpose.encode(), hashlib.sha256).digest()
-            for purpose in ("event", "anchor", "seal")}
+            for purpose in ("event", "chain", "anchor", "seal")}
 
 
 def forget(app=None):

@@ -1,13 +1,15 @@
-"""`flask audit verify`: the chain (every keyed hash, every link, the legacy seal) and the
-anchors (the newest events still there, the chain not emptied, the anchor file intact)."""
+"""`flask audit verify`: the chain (every event's MAC, every link, the legacy seal; see
+audit/checks.py) and the anchors (the newest links still there, the chain not emptied, the
+anchor file intact)."""
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
 from audit.anchors import anchor_path, read_file_anchors, read_table_anchors
+from audit.chaining import link_hash
+from audit.checks import ChainCheck, check_chain
 from audit.keys import subkeys
-from audit.models import AuditEvent
-from audit.operations import ChainCheck, check_chain
+from audit.models import AuditChainLink, AuditEvent
 from extensions import db
 
 
@@ -52,9 +54,25 @@ def verify():
     if check.broken_count:
         findings.append(Finding(
             "chain_broken",
-            f"the chain is broken before event {check.broken_ids[0]} (an event before it was "
-            f"removed, inserted or re-hashed): {_ids(check.broken_ids, check.broken_count)}",
-            check.broken_ids[0]))
+            f"the chain is broken before event {check.broken_ids[0]} (an event or link before "
+            f"it was removed, inserted, moved or re-hashed, or its own link edited): "
+            f"{_ids(check.broken_ids, check.broken_count)}", check.broken_ids[0]))
+    if check.missing_count:
+        findings.append(Finding(
+            "events_missing",
+            f"{check.missing_count} event(s) linked in the chain or queued for it are gone: "
+            f"{_ids(check.missing_ids, check.missing_count)}", check.missing_ids[0]))
+    if check.duplicate_ids:
+        findings.append(Finding(
+            "event_replayed",
+            f"events carrying the same MAC (a copy of an event under another id): "
+            f"{_ids(check.duplicate_ids, len(check.duplicate_ids))}", check.duplicate_ids[0]))
+    if check.stalled_count:
+        findings.append(Finding(
+            "chain_stalled",
+            f"{check.stalled_count} event(s) not linked in the chain long after they were "
+            "written (is the worker running? `flask audit chain` links them), or never queued: "
+            f"{_ids(check.stalled_ids, check.stalled_count)}", check.stalled_ids[0]))
     for problem in check.seal_problems:
         findings.append(Finding("legacy_seal", problem))
 
@@ -98,10 +116,7 @@ def verify():
         return report
     if last.last_id is None:
         return report
-    present = db.session.execute(select(func.count(AuditEvent.id))
-                                 .where(AuditEvent.id <= last.last_id)).scalar()
-    anchored_hash = db.session.execute(select(AuditEvent.hash)
-                                       .where(AuditEvent.id == last.last_id)).scalar()
+    present, anchored_hash = _anchored(keys, last.last_id)
     if present < last.count:
         findings.append(Finding(
             "events_missing",
@@ -125,3 +140,30 @@ def verify():
             f"event {last.last_id} no longer has the hash anchored at {when}: the chain was "
             "cut and rewritten from there", last.last_id))
     return report
+
+
+def _anchored(keys, last_id):
+    """(length of the sequence up to the anchored event, the hash it has there now — None
+    when it is gone, or a marker when its link no longer holds over the event)."""
+    in_row = select(func.count(AuditEvent.id)).where(AuditEvent.nonce.is_(None))
+    link = db.session.execute(
+        select(AuditChainLink.position, AuditChainLink.prev_hash, AuditChainLink.hash,
+               AuditEvent.hash)
+        .outerjoin(AuditEvent, AuditEvent.id == AuditChainLink.event_id)
+        .where(AuditChainLink.event_id == last_id)).first()
+    if link is not None:
+        position, prev_hash, stored, event_digest = link
+        present = db.session.scalar(in_row) + db.session.scalar(
+            select(func.count()).select_from(AuditChainLink)
+            .where(AuditChainLink.position <= position))
+        if event_digest is None or \
+                link_hash(prev_hash, position, last_id, event_digest, keys["chain"]) != stored:
+            return present, "(the link no longer holds over the event)"
+        return present, stored
+    # Anchored before the first link (an event chained in the row), or its link is gone.
+    anchored = db.session.execute(select(AuditEvent.hash).where(
+        AuditEvent.id == last_id, AuditEvent.nonce.is_(None))).scalar()
+    if anchored is not None:
+        return db.session.scalar(in_row.where(AuditEvent.id <= last_id)), anchored
+    return db.session.scalar(in_row) + db.session.scalar(
+        select(func.count()).select_from(AuditChainLink)), None

@@ -25,8 +25,9 @@ def loans_import(file, skip_errors):
 
     Every row is checked first and every bad row reported with its line number; if any row
     is bad nothing is imported, unless --skip-errors. Rows repeating a registered loan
-    unchanged are counted as unchanged. Exit status 1 when there are errors and nothing was
-    imported.
+    unchanged are counted as unchanged. The loans are written 500 per transaction; a loan
+    registered by someone else meanwhile counts as unchanged (or as an error if its data
+    differs). Exit status 1 when there are errors and nothing was imported.
     """
     try:
         rows = read_loan_csv(file.read_bytes())
@@ -37,7 +38,7 @@ def loans_import(file, skip_errors):
     report = import_loans(rows, actor=None, skip_errors=skip_errors)
     for line, reasons in report.errors:
         click.echo(f"line {line}: {'; '.join(reasons)}", err=True)
-    if report.errors and not skip_errors:
+    if report.errors and not skip_errors and not report.imported:
         click.echo("nothing imported: correct the rows above, or import the good rows with "
                    "--skip-errors", err=True)
     click.echo(f"imported {len(report.imported)}, unchanged {len(report.unchanged)}, "

@@ -15,6 +15,8 @@ import unicodedata
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from sqlalchemy.orm import joinedload
+
 from accounts.models import User
 from cases.models import PRODUCT_LABELS
 from i18n import N_
@@ -378,8 +380,20 @@ def _schedule(r, payload, principal, rate, disbursed_on, maturity_on):
     return out
 
 
-def parse_intake(payload):
-    """Check a loan payload and return its LoanIntake; InvalidData lists every bad field."""
+def find_manager(username, managers=None):
+    """The user named, with their roles, in one query; `managers` (a dict) remembers the
+    users already looked up, so a batch reads each account manager once."""
+    if managers is not None and username in managers:
+        return managers[username]
+    user = User.query.filter_by(username=username).options(joinedload(User.role_rows)).first()
+    if managers is not None:
+        managers[username] = user
+    return user
+
+
+def parse_intake(payload, managers=None):
+    """Check a loan payload and return its LoanIntake; InvalidData lists every bad field.
+    `managers`: a dict shared by the rows of a batch (see find_manager)."""
     r = _Reader()
     if not isinstance(payload, dict):
         raise InvalidData("the loan must be an object", code="invalid")
@@ -399,7 +413,7 @@ def parse_intake(payload):
                       max_len=80, identifier=True)
     manager = None
     if username:
-        manager = User.query.filter_by(username=username).first()
+        manager = find_manager(username, managers)
         if manager is None or "account_manager" not in manager.roles:
             r.error("account_manager", N_("No account manager with this user name."))
     canonical = {
@@ -490,14 +504,14 @@ def payload_from_flat(row):
     return payload, errors
 
 
-def parse_flat(row):
+def parse_flat(row, managers=None):
     """parse_intake for flat values; errors are keyed by flat column names."""
     if None in row:
         raise InvalidData("the row has more cells than the header has columns", code="invalid",
                           field_errors={"row": [N_("More cells than the header has columns.")]})
     payload, errors = payload_from_flat(row)
     try:
-        intake = parse_intake(payload)
+        intake = parse_intake(payload, managers)
     except InvalidData as exc:
         for path, messages in exc.field_errors.items():
             if path not in errors:  # a malformed schedule item is already explained

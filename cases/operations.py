@@ -3,15 +3,17 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from audit.operations import record
 from cases.intake import LoanIntake, differences, parse_flat, parse_intake
 from cases.models import Borrower, Collateral, Contact, Guarantor, Loan
 from extensions import db
-from ledger.schedule import open_schedule
+from ledger.models import Installment
+from ledger.schedule import charge_schedules, open_schedule, schedule_rows
 from workflows.errors import Conflict, InvalidData, NotFound
-from workflows.service import start_process
+from workflows.service import start_processes
 from workflows.services import service
 
 RISK_GROUPS = ("high", "normal", "low")
@@ -22,9 +24,12 @@ def _decimal(value):
     return None if value is None else Decimal(value)
 
 
-def add_loan(intake, actor):
-    """Create the case of a checked, new loan with its borrower, contacts, guarantors,
-    collateral and schedule, and start its handover. Flushes; the caller commits."""
+# Loans written per transaction by the bulk import (and per flush by add_loans).
+BATCH = 500
+
+
+def _new_loan(intake):
+    """The Loan of a checked intake with its borrower, parties, collateral and schedule."""
     c = intake.canonical
     b = c["borrower"]
     borrower = Borrower(kind=b["kind"], name=b["name"], id_number=b["id_number"],
@@ -33,22 +38,82 @@ def add_loan(intake, actor):
                 principal=Decimal(c["principal"]), interest_rate=Decimal(c["interest_rate"]),
                 disbursed_on=dt.date.fromisoformat(c["disbursed_on"]),
                 maturity_on=dt.date.fromisoformat(c["maturity_on"]),
-                account_manager_id=intake.manager.id, purpose=c["purpose"],
+                account_manager=intake.manager, purpose=c["purpose"],
                 repayment_account=c["repayment_account"], borrower=borrower, intake=c)
     loan.contacts = [Contact(**item) for item in c["contacts"]]
     loan.guarantors = [Guarantor(**item) for item in c["guarantors"]]
     loan.collateral = [Collateral(**(item | {"area": _decimal(item["area"]),
                                              "valuation": _decimal(item["valuation"])}))
                        for item in c["collateral"]]
+    open_schedule(loan, c["schedule"])
+    return loan
+
+
+def add_loan(intake, actor):
+    """Create the case of a checked, new loan with its borrower, contacts, guarantors,
+    collateral and schedule (ORM rows, one flush: the caller answers with them), and start
+    its handover. Flushes; the caller commits."""
+    loan = _new_loan(intake)
     db.session.add(loan)
     db.session.flush()
-    open_schedule(loan, c["schedule"])
-    record("case.created", actor=actor, case_id=loan.id, data=c)
-    start_process("handover", case_id=loan.id, actor=actor, data={
-        "loan_no": loan.loan_no, "borrower_name": loan.borrower_name,
-        "account_manager": intake.manager.username,
-        "maturity_on": loan.maturity_on.isoformat()})
+    _register([loan.id], [intake], actor)
     return loan
+
+
+def add_loans(intakes, actor):
+    """add_loan for many loans, written as rows rather than ORM objects: one INSERT per table
+    for all of them (RETURNING the ids where later rows need them). Returns the loan ids;
+    flushes, the caller commits."""
+    if not intakes:
+        return []
+    canon = [intake.canonical for intake in intakes]
+    borrower_ids = _insert_returning(Borrower, [
+        {"kind": c["borrower"]["kind"], "name": c["borrower"]["name"],
+         "id_number": c["borrower"]["id_number"], "phones": list(c["borrower"]["phones"]),
+         "addresses": list(c["borrower"]["addresses"])} for c in canon])
+    loan_ids = _insert_returning(Loan, [
+        {"loan_no": c["loan_no"], "product": c["product"], "borrower_name": c["borrower"]["name"],
+         "principal": Decimal(c["principal"]), "interest_rate": Decimal(c["interest_rate"]),
+         "disbursed_on": dt.date.fromisoformat(c["disbursed_on"]),
+         "maturity_on": dt.date.fromisoformat(c["maturity_on"]),
+         "account_manager_id": intake.manager.id, "purpose": c["purpose"],
+         "repayment_account": c["repayment_account"], "borrower_id": borrower_id, "intake": c}
+        for c, intake, borrower_id in zip(canon, intakes, borrower_ids)])
+    for model, key in ((Contact, "contacts"), (Guarantor, "guarantors")):
+        rows = [item | {"loan_id": loan_id} for c, loan_id in zip(canon, loan_ids)
+                for item in c[key]]
+        if rows:
+            db.session.execute(insert(model), rows)
+    rows = [item | {"loan_id": loan_id, "area": _decimal(item["area"]),
+                    "valuation": _decimal(item["valuation"])}
+            for c, loan_id in zip(canon, loan_ids) for item in c["collateral"]]
+    if rows:
+        db.session.execute(insert(Collateral), rows)
+    db.session.execute(insert(Installment), [
+        row | {"loan_id": loan_id} for c, loan_id in zip(canon, loan_ids)
+        for row in schedule_rows(c["schedule"])])
+    _register(loan_ids, intakes, actor)
+    return loan_ids
+
+
+def _insert_returning(model, rows):
+    """INSERT … RETURNING id of the rows, ids in the order of the rows."""
+    return list(db.session.scalars(
+        insert(model).returning(model.id, sort_by_parameter_order=True), rows))
+
+
+def _register(loan_ids, intakes, actor):
+    """What every new case gets once its rows are written: the schedule's charges, the
+    case.created event, its handover."""
+    charge_schedules(loan_ids)
+    for loan_id, intake in zip(loan_ids, intakes):
+        record("case.created", actor=actor, case_id=loan_id, data=intake.canonical)
+    start_processes("handover", [{"case_id": loan_id, "data": {
+        "loan_no": intake.loan_no, "borrower_name": intake.canonical["borrower"]["name"],
+        "account_manager": intake.manager.username,
+        "maturity_on": intake.canonical["maturity_on"]}}
+        for loan_id, intake in zip(loan_ids, intakes)],
+        actor=actor, users={i.manager.username: i.manager.id for i in intakes})
 
 
 def stored_intake(loan):
@@ -92,7 +157,7 @@ def receive_loan(payload, actor, source="api"):
     if loan is None:
         try:
             loan = add_loan(intake, actor)
-            db.session.commit()
+            _commit_keeping(loan)
             return loan, True
         except IntegrityError:
             # Registered at the same moment by another request: answer as for a repeat.
@@ -102,6 +167,22 @@ def receive_loan(payload, actor, source="api"):
                 raise
     db.session.commit()
     return loan, False
+
+
+def _commit_keeping(loan):
+    """Commit; the new loan and the rows it was built with stay loaded (they hold what was
+    just written), so the answer is built without reading them back."""
+    keep = {id(obj) for obj in (loan, loan.borrower, loan.account_manager, *loan.contacts,
+                                *loan.guarantors, *loan.collateral, *loan.installments)}
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+    for obj in list(session.identity_map.values()):
+        if id(obj) not in keep:
+            session.expire(obj)
 
 
 def register_loan(payload, actor):
@@ -117,15 +198,49 @@ class ImportReport:
     errors: list = field(default_factory=list)     # (line, [reason, …])
 
 
+def _registered(loan_nos):
+    """{loan_no: (id, canonical intake)} of the loans already registered, BATCH at a time."""
+    loan_nos, found = list(loan_nos), {}
+    for at in range(0, len(loan_nos), BATCH):
+        found.update((no, (loan_id, intake or {})) for loan_id, no, intake in db.session.execute(
+            select(Loan.id, Loan.loan_no, Loan.intake)
+            .where(Loan.loan_no.in_(loan_nos[at:at + BATCH]))))
+    return found
+
+
+def _check_registered(candidates, report, repeats):
+    """Split (line, intake) into the new ones (returned) and those already registered:
+    unchanged (counted, their repeat audited later) or with different data (an error)."""
+    registered, new = _registered(i.loan_no for _line, i in candidates), []
+    for line, intake in candidates:
+        found = registered.get(intake.loan_no)
+        if found is None:
+            new.append((line, intake))
+            continue
+        changed = differences(found[1], intake.canonical)
+        if changed:
+            report.errors.append((line, [f"loan {intake.loan_no} already exists with "
+                                         f"different data: {', '.join(changed)}"]))
+        else:
+            repeats.append((found[0], intake.loan_no))
+            report.unchanged.append((line, intake.loan_no))
+    return new
+
+
 def import_loans(rows, actor=None, skip_errors=False):
-    """Register the loans of flat rows [(line, {column: text})] in one transaction. Every row
-    is checked first; any bad row imports nothing unless skip_errors (then the good rows are
-    imported). A row repeating a registered loan (or an earlier row) unchanged counts as
-    unchanged; with different data it is an error. Commits when it imports."""
-    report, new, repeats, seen = ImportReport(), [], [], {}
+    """Register the loans of flat rows [(line, {column: text})]. Every row is checked first;
+    any bad row imports nothing unless skip_errors (then the good rows are imported). A row
+    repeating a registered loan (or an earlier row) unchanged counts as unchanged; with
+    different data it is an error. Commits when it imports.
+
+    The checked rows are written BATCH loans per transaction (add_loans). A loan registered
+    meanwhile by someone else (another import, the API) makes its batch roll back and run
+    again without it: counted as unchanged, or reported as an error when its data differs
+    (the batches committed before it stay imported)."""
+    report, candidates, repeats, seen, managers = ImportReport(), [], [], {}, {}
     for line, row in rows:
         try:
-            intake = parse_flat(row)
+            intake = parse_flat(row, managers)
         except InvalidData as exc:
             report.errors.append((line, [f"{name}: {message}"
                                          for name, messages in exc.field_errors.items()
@@ -142,25 +257,32 @@ def import_loans(rows, actor=None, skip_errors=False):
                 report.unchanged.append((line, intake.loan_no))
             continue
         seen[intake.loan_no] = (line, intake.canonical)
-        loan, changed = existing_loan(intake)
-        if loan is None:
-            new.append((line, intake))
-        elif changed:
-            report.errors.append((line, [f"loan {intake.loan_no} already exists with "
-                                         f"different data: {', '.join(changed)}"]))
-        else:
-            repeats.append(loan)
-            report.unchanged.append((line, intake.loan_no))
+        candidates.append((line, intake))
+    new = _check_registered(candidates, report, repeats)
     if report.errors and not skip_errors:
         db.session.rollback()
         return report
-    for line, intake in new:
-        add_loan(intake, actor)
-        report.imported.append((line, intake.loan_no))
-    for loan in repeats:
-        record("case.intake_repeated", actor=actor, case_id=loan.id,
-               data={"loan_no": loan.loan_no, "source": "csv"})
-    db.session.commit()
+    batches = [new[at:at + BATCH] for at in range(0, len(new), BATCH)] or [[]]
+    for number, batch in enumerate(batches):
+        last = number == len(batches) - 1
+        for _attempt in range(5):
+            try:
+                add_loans([intake for _line, intake in batch], actor)
+                if last:
+                    for loan_id, loan_no in repeats:
+                        record("case.intake_repeated", actor=actor, case_id=loan_id,
+                               data={"loan_no": loan_no, "source": "csv"})
+                db.session.commit()
+                break
+            except (IntegrityError, OperationalError):
+                # Another writer registered some of these loans (or deadlocked with us on
+                # them): look again and write the rest.
+                db.session.rollback()
+                batch = _check_registered(batch, report, repeats)
+        else:
+            raise Conflict("the loans could not be written: other writers kept registering "
+                           "the same loan numbers", code="import_contended")
+        report.imported.extend((line, intake.loan_no) for line, intake in batch)
     return report
 
 

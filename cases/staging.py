@@ -14,15 +14,18 @@ from sqlalchemy import and_, case, func, insert, literal, or_, select, text, upd
 from audit.operations import record
 from cases.models import DailyRun, Loan, StageChange
 from extensions import db
-from ledger.book import overdue_amount
+from ledger.book import ZERO
 from ledger.models import Installment
 from ledger.operations import check_and_report, daily_accrual
 from management.points import award_error_free_month, period_of
 from workflows import clock
 from workflows.definitions import latest_definition
-from workflows.service import running_instances, start_process
+from workflows.models import ProcessDefinition, ProcessInstance
+from workflows.service import start_processes
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
+# Collections started per statement batch by the daily run.
+BATCH = 500
 # Upper DPD bound of each stage; above the last bound the loan is M3+.
 DEFAULT_STAGES = (("current", 0), ("dpd_1_3", 3), ("dpd_4_7", 7), ("dpd_8_30", 30),
                   ("M2", 60), ("M3", 90))
@@ -121,22 +124,42 @@ def restage_loan(loan, actor=None):
 
 
 def _emit_overdue_events(changes, actor):
-    """A loan turning overdue gets its "overdue" event; returns how many started collection."""
-    return sum(_emit_overdue(change, loan_no, actor) for change, loan_no in changes
-               if change.from_stage == "current" and change.to_stage != "current")
-
-
-def _emit_overdue(change, loan_no, actor):
-    """The "overdue" case event: start collection unless one is already running."""
-    record("case.overdue", actor=actor, case_id=change.loan_id,
-           data={"dpd": change.dpd, "stage": change.to_stage})
-    if latest_definition("collection") is None or running_instances(change.loan_id,
-                                                                      "collection"):
+    """A loan turning overdue gets its "overdue" case event, and collection starts for those
+    without one running — together, BATCH at a time. Returns how many started collection."""
+    newly = [(change, loan_no) for change, loan_no in changes
+             if change.from_stage == "current" and change.to_stage != "current"]
+    for change, _loan_no in newly:
+        record("case.overdue", actor=actor, case_id=change.loan_id,
+               data={"dpd": change.dpd, "stage": change.to_stage})
+    if not newly or latest_definition("collection") is None:
         return 0
-    start_process("collection", case_id=change.loan_id, actor=actor, data={
-        "loan_no": loan_no, "dpd": change.dpd, "stage": change.to_stage,
-        "overdue_amount": str(overdue_amount(change.loan_id, change.changed_on))})
-    return 1
+    started = 0
+    for at in range(0, len(newly), BATCH):
+        batch = newly[at:at + BATCH]
+        ids = [change.loan_id for change, _loan_no in batch]
+        running = set(db.session.scalars(
+            select(ProcessInstance.case_id).join(ProcessInstance.definition)
+            .where(ProcessInstance.case_id.in_(ids), ProcessInstance.status == "running",
+                   ProcessDefinition.process_key == "collection")))
+        batch = [(c, no) for c, no in batch if c.loan_id not in running]
+        amounts = _overdue_amounts([c.loan_id for c, _no in batch], batch[0][0].changed_on) \
+            if batch else {}
+        start_processes("collection", [{"case_id": c.loan_id, "data": {
+            "loan_no": loan_no, "dpd": c.dpd, "stage": c.to_stage,
+            "overdue_amount": str(amounts.get(c.loan_id, ZERO))}} for c, loan_no in batch],
+            actor=actor)
+        started += len(batch)
+    return started
+
+
+def _overdue_amounts(loan_ids, as_of):
+    """ledger.book.overdue_amount of many loans in one query: {loan id: amount}."""
+    amounts = {}
+    for row in db.session.execute(select(Installment).where(
+            Installment.loan_id.in_(loan_ids), Installment.paid_off_on.is_(None),
+            Installment.due_on < as_of).order_by(Installment.loan_id, Installment.seq)).scalars():
+        amounts[row.loan_id] = amounts.get(row.loan_id, ZERO) + row.outstanding
+    return amounts
 
 
 def daily_run_due(now=None):

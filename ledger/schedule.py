@@ -3,27 +3,53 @@ early recall that makes every later installment due at once."""
 import datetime as dt
 from decimal import Decimal
 
+from sqlalchemy import insert, literal, select, union_all
+
 from audit.operations import record
 from extensions import db
 from monitoring.reminders import cancel_reminder
 from cases.staging import restage_loan
-from ledger.book import ZERO, cents, charge, lock_loan
-from ledger.models import Installment, Recall
+from ledger.book import ZERO, beijing_today, cents, charge, lock_loan
+from ledger.models import Charge, Installment, Recall
+from workflows import clock
+
+
+def schedule_rows(items):
+    """The installment rows of a new loan (without loan_id), due what its schedule says
+    (`items`: the canonical intake's entries, due_on, principal, interest), settled as
+    charge() settles them. The charges behind the amounts: charge_schedules."""
+    rows = []
+    for seq, item in enumerate(items, start=1):
+        principal, interest = Decimal(item["principal"]), Decimal(item["interest"])
+        rows.append({"seq": seq, "due_on": dt.date.fromisoformat(item["due_on"]),
+                     "principal_due": principal, "interest_due": interest,
+                     "penalty_due": ZERO, "principal_paid": ZERO, "interest_paid": ZERO,
+                     "penalty_paid": ZERO,
+                     "paid_off_on": beijing_today() if principal + interest <= 0 else None})
+    return rows
 
 
 def open_schedule(loan, items):
-    """The installments of a new loan with their principal and interest charged; flushes.
-    `items` are the canonical intake's schedule entries (due_on, principal, interest)."""
-    loan.installments = [
-        Installment(seq=seq, due_on=dt.date.fromisoformat(item["due_on"]), principal_due=ZERO,
-                    interest_due=ZERO)
-        for seq, item in enumerate(items, start=1)]
-    db.session.flush()
-    for inst, item in zip(loan.installments, items):
-        for kind in ("principal", "interest"):
-            amount = Decimal(item[kind])
-            if amount:
-                charge(inst, kind, "schedule", amount)
+    """schedule_rows as the loan's Installment objects (not flushed)."""
+    loan.installments = [Installment(**row) for row in schedule_rows(items)]
+
+
+def charge_schedules(loan_ids):
+    """The "schedule" charges of new loans' installments (flushed), the same rows charge()
+    writes — one per non-zero principal and interest, installment by installment — in one
+    INSERT … SELECT from the installments."""
+    moment = literal(clock.now(), Charge.created_at.type)
+    parts = [select(Installment.loan_id, Installment.id.label("installment_id"),
+                    literal(kind).label("kind"), getattr(Installment, f"{kind}_due")
+                    .label("amount"), literal(order).label("part"))
+             .where(Installment.loan_id.in_(loan_ids), getattr(Installment, f"{kind}_due") != 0)
+             for order, kind in enumerate(("principal", "interest"))]
+    rows = union_all(*parts).subquery()
+    db.session.execute(insert(Charge).from_select(
+        ["loan_id", "installment_id", "kind", "source", "amount", "note", "created_at"],
+        select(rows.c.loan_id, rows.c.installment_id, rows.c.kind, literal("schedule"),
+               rows.c.amount, literal(""), moment)
+        .order_by(rows.c.installment_id, rows.c.part)))
 
 
 def extension_interest(installment, old_due_on, new_due_on, rate):

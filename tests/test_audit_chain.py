@@ -1,6 +1,11 @@
 """The keyed audit chain: times normalised to UTC, HMAC with a key outside the database, the
 seal over events hashed before it, anchors of the head outside the database — and every way
-of tampering a database writer has (edit, re-chain, truncate, empty) detected. Both databases."""
+of tampering a database writer has (edit, re-chain, truncate, empty) detected. Both databases.
+
+Since migration 0013 an event carries its own MAC and is linked in `audit_chain` by the
+chainer (the worker, or before every anchor); `chained()` below does what the worker does.
+Attacks on linked events go through `delete_events()`, which removes the links too (the
+foreign key requires it)."""
 import datetime as dt
 import json
 import threading
@@ -14,8 +19,10 @@ from sqlalchemy import text
 
 from audit import keys as audit_keys
 from audit.anchors import anchor_if_due, anchor_path, read_file_anchors, write_anchor
-from audit.models import AuditAnchor, AuditEvent, AuditLegacySeal
-from audit.operations import GENESIS, event_hash, legacy_hash, record, to_utc, verify_chain
+from audit.chaining import chain_head, chain_pending
+from audit.models import AuditAnchor, AuditChainLink, AuditEvent, AuditLegacySeal
+from audit.operations import (GENESIS, event_hash, event_mac, legacy_hash, record, to_utc,
+                              verify_chain)
 from audit.verification import verify
 from extensions import db
 from tests.conftest import is_postgres
@@ -33,7 +40,13 @@ def events(n, action="test.event", **data):
     db.session.commit()
 
 
-def tamper(app, *statements, tables=("audit_events",)):
+def chained(n, action="test.event", **data):
+    """n events, linked in the chain as the worker's next sweep would."""
+    events(n, action, **data)
+    chain_pending()
+
+
+def tamper(app, *statements, tables=("audit_events", "audit_chain")):
     """Run SQL the application never runs; on PostgreSQL the append-only triggers must be
     disabled first (as a superuser), as tests/test_setup.py does."""
     if is_postgres(app):
@@ -51,6 +64,13 @@ def tamper(app, *statements, tables=("audit_events",)):
 def as_json(app):
     """SQL for a JSON parameter :d (PostgreSQL will not take text for a json column)."""
     return "CAST(:d AS json)" if is_postgres(app) else ":d"
+
+
+def delete_events(app, where, params, tables=("audit_events", "audit_chain")):
+    """Delete events and their links, as a database writer hiding them would."""
+    tamper(app, (f"DELETE FROM audit_chain WHERE event_id IN (SELECT id FROM audit_events "
+                 f"WHERE {where})", params),
+           (f"DELETE FROM audit_events WHERE {where}", params), tables=tables)
 
 
 def cli_verify(app):
@@ -79,8 +99,8 @@ def test_every_offset_is_stored_and_hashed_as_utc(app, moment):
     stored = AuditEvent.query.one()
     # Read back, the stored time is the same instant, and its hash agrees with it.
     assert to_utc(stored.at) == instant
-    assert stored.hash == event_hash(GENESIS, instant, None, "test.offset", None, None, None,
-                                     {"given": moment.isoformat()})
+    assert stored.hash == event_mac(stored.nonce, instant, None, "test.offset", None, None,
+                                    None, {"given": moment.isoformat()})
     if not is_postgres(app):  # SQLite keeps the UTC digits, not the caller's wall clock
         raw = db.session.execute(text("SELECT at FROM audit_events")).scalar()
         assert raw.startswith(instant.strftime("%Y-%m-%d %H:%M:%S"))
@@ -91,10 +111,12 @@ def test_the_same_instant_hashes_the_same_whatever_the_offset():
     fields = (None, "x", None, None, None, {})
     instant = dt.datetime(2026, 12, 3, 1, 30, tzinfo=UTC)
     key = b"k" * 32
-    hashes = {event_hash(GENESIS, at, *fields, key=key) for at in (
-        instant, instant.replace(tzinfo=None), instant.astimezone(BEIJING),
-        instant.astimezone(BAKER))}
-    assert len(hashes) == 1
+    for digest in (lambda at: event_hash(GENESIS, at, *fields, key=key),
+                   lambda at: event_mac("n" * 32, at, *fields, key=key)):
+        hashes = {digest(at) for at in (
+            instant, instant.replace(tzinfo=None), instant.astimezone(BEIJING),
+            instant.astimezone(BAKER))}
+        assert len(hashes) == 1
 
 
 def test_events_with_mixed_offsets_verify(app):
@@ -131,8 +153,9 @@ def test_timers_run_as_of_with_an_offset_then_daily_and_worker_verify(app, deplo
 
 # --- keyed chain: edits and re-chaining -----------------------------------------------------
 
-def test_an_edited_event_is_reported_with_its_id(app):
-    events(10)
+@pytest.mark.parametrize("link_first", [True, False], ids=["linked", "not-linked-yet"])
+def test_an_edited_event_is_reported_with_its_id(app, link_first):
+    (chained if link_first else events)(10)
     victim = AuditEvent.query.order_by(AuditEvent.id).offset(4).first()
     tamper(app, (f"UPDATE audit_events SET data = {as_json(app)} WHERE id = :i",
                  {"d": json.dumps({"i": 999}), "i": victim.id}))
@@ -164,7 +187,7 @@ def _rechain_plain(app, edit_id, new_data):
 
 def test_re_chaining_with_plain_sha256_is_detected(app, new_loan):
     new_loan()
-    events(5)
+    chained(5)
     victim = AuditEvent.query.filter_by(action="case.created").one()
     _rechain_plain(app, victim.id, {"loan_no": "forged"})
     # The links hold (they were recomputed), but without the key no hash is right.
@@ -181,16 +204,38 @@ def test_re_chaining_before_the_last_anchor_also_contradicts_it(app):
     write_anchor()
     victim_id = last_ids(10)[-1]
     _rechain_plain(app, victim_id, {"i": "forged"})
+    # The anchored link no longer holds over the anchored event's new hash.
     assert set(verify().codes()) == {"hash_mismatch", "anchor_mismatch"}
 
 
 def test_a_removed_event_in_the_middle_breaks_the_links(app):
-    events(10)
+    chained(10)
     victim = last_ids(5)[-1]
-    tamper(app, ("DELETE FROM audit_events WHERE id = :i", {"i": victim}))
+    delete_events(app, "id = :i", {"i": victim})
     report = verify()
     assert report.codes() == ["chain_broken"]
     assert report.findings[0].event_id == victim + 1
+    count, bad = verify_chain()
+    assert (count, bad.id) == (5, victim + 1)
+
+
+def test_a_removed_event_whose_link_stays_is_reported_missing(app):
+    chained(10)
+    victim = last_ids(5)[-1]
+    if is_postgres(app):  # the foreign key refuses; only a superuser can go around it
+        tamper(app, ("SET session_replication_role = replica", {}),
+               ("DELETE FROM audit_events WHERE id = :i", {"i": victim}),
+               ("SET session_replication_role = DEFAULT", {}))
+    else:
+        tamper(app, ("PRAGMA foreign_keys = OFF", {}),
+               ("DELETE FROM audit_events WHERE id = :i", {"i": victim}))
+        db.session.execute(text("PRAGMA foreign_keys = ON"))
+    report = verify()
+    assert report.codes() == ["events_missing"] and report.findings[0].event_id == victim
+    count, bad = verify_chain()
+    assert (count, bad.id, bad.action) == (5, victim, "(missing)")
+    result = cli_verify(app)
+    assert result.exit_code == 1 and f"broken at event {victim}" in result.output
 
 
 # --- anchors: truncation and emptying -------------------------------------------------------
@@ -201,7 +246,7 @@ def test_deleting_the_last_50_events_is_detected_against_the_anchor(app):
     assert (anchor.count, anchor.last_id) == (80, last_ids(1)[0])
     assert verify().ok
     doomed = last_ids(50)
-    tamper(app, ("DELETE FROM audit_events WHERE id >= :i", {"i": min(doomed)}))
+    delete_events(app, "id >= :i", {"i": min(doomed)})
     # What is left is a perfectly linked, correctly keyed chain: only the anchor knows.
     check = verify().check
     assert check.ok and check.events == 30
@@ -217,19 +262,24 @@ def test_a_truncated_tail_stays_detected_after_new_events(app):
     """SQLite reuses the ids of deleted rows; new events then chain on the cut head."""
     events(60)
     write_anchor()
-    tamper(app, ("DELETE FROM audit_events WHERE id > :i", {"i": last_ids(60)[-1] + 9}))
+    delete_events(app, "id > :i", {"i": last_ids(60)[-1] + 9})
     events(55, action="test.after")
     report = verify()
-    assert report.check.ok
+    assert report.check.ok and report.check.pending == 55
     assert set(report.codes()) & {"events_missing", "anchor_mismatch"}, report.findings
     assert cli_verify(app).exit_code == 1
+    chain_pending()  # linked on the cut head: still contradicts the anchor
+    report = verify()
+    assert report.check.ok and report.check.pending == 0
+    assert set(report.codes()) & {"events_missing", "anchor_mismatch"}, report.findings
 
 
 def test_an_emptied_chain_is_detected_even_without_the_anchor_table(app):
     events(30)
     anchor = write_anchor()
-    tamper(app, ("DELETE FROM audit_events", {}), ("DELETE FROM audit_anchors", {}),
-           tables=("audit_events", "audit_anchors"))
+    tamper(app, ("DELETE FROM audit_chain", {}), ("DELETE FROM audit_events", {}),
+           ("DELETE FROM audit_anchors", {}),
+           tables=("audit_events", "audit_chain", "audit_anchors"))
     assert AuditAnchor.query.count() == 0
     report = verify()
     assert report.codes() == ["chain_emptied"]
@@ -252,10 +302,14 @@ def test_anchor_file_format_and_permissions(app):
     (line,) = path.read_text().splitlines()
     fields = json.loads(line)
     assert set(fields) == {"time", "count", "last_id", "last_hash", "mac"}
-    head = AuditEvent.query.order_by(AuditEvent.id.desc()).first()
-    assert (fields["count"], fields["last_id"], fields["last_hash"]) == (3, head.id, head.hash)
+    # The head of the chain: its last link, over the newest event (linked before anchoring).
+    head = AuditChainLink.query.order_by(AuditChainLink.position.desc()).first()
+    assert head.position == 3 and head.event_id == last_ids(1)[0]
+    assert (fields["count"], fields["last_id"], fields["last_hash"]) == (3, head.event_id,
+                                                                         head.hash)
+    assert chain_head() == (3, head.event_id, head.hash)
     row = AuditAnchor.query.one()
-    assert (row.event_count, row.last_event_id, row.mac) == (3, head.id, fields["mac"])
+    assert (row.event_count, row.last_event_id, row.mac) == (3, head.event_id, fields["mac"])
     # Anchoring adds no audit event, so the head it records stays the head.
     assert AuditEvent.query.count() == 3
 
@@ -282,9 +336,10 @@ def test_after_restoring_a_backup_the_administrator_starts_a_new_anchor_file(app
     write_anchor()
     events(5)
     write_anchor()
-    tamper(app, ("DELETE FROM audit_events WHERE id > :i", {"i": last_ids(5)[-1] - 1}),
+    tamper(app, ("DELETE FROM audit_chain WHERE position > 10", {}),
+           ("DELETE FROM audit_events WHERE id > :i", {"i": last_ids(5)[-1] - 1}),
            ("DELETE FROM audit_anchors WHERE event_count > 10", {}),
-           tables=("audit_events", "audit_anchors"))  # the database as the backup had it
+           tables=("audit_events", "audit_chain", "audit_anchors"))  # as the backup had it
     assert verify().codes() == ["events_missing"]
     path = anchor_path()
     path.rename(path.with_name("anchors.before-restore.log"))  # kept with the incident record
@@ -353,7 +408,7 @@ def test_anchors_go_to_the_webhook_and_a_dead_one_does_not_block(app, monkeypatc
     assert len(anchor_path().read_text().splitlines()) == 2 and verify().ok
 
 
-# --- the append path stays as it was --------------------------------------------------------
+# --- the append path: one insert, no lock, no read --------------------------------------------
 
 def test_appending_costs_no_extra_round_trip(app):
     events(1)  # the key is loaded and cached
@@ -369,10 +424,12 @@ def test_appending_costs_no_extra_round_trip(app):
         db.session.commit()
     finally:
         sa_event.remove(db.engine, "before_cursor_execute", count)
-    touching = [s for s in statements if "audit" in s]
-    assert not [s for s in touching if "audit_anchors" in s or "audit_legacy_seals" in s]
-    # the chain lock, the previous hash, the inserts (one batched statement or one per row)
-    assert len(touching) <= 2 + 5, touching
+    # No chain lock, no read of the head: the inserts only (one batched statement or one
+    # per row), the trigger queueing them for the chainer inside the database.
+    assert statements and all(s.startswith("INSERT INTO audit_events") for s in statements), \
+        statements
+    assert len(statements) <= 5, statements
+    assert db.session.scalar(text("SELECT count(*) FROM audit_chain_queue")) == 6
 
 
 # --- the key ---------------------------------------------------------------------------------
@@ -457,9 +514,11 @@ def test_events_from_before_the_keyed_chain_keep_verifying(app):
     result = cli_verify(app)
     assert result.exit_code == 0 and "12 from before the keyed chain" in result.output
 
-    # Re-chaining the old part the old way: the seal and the first keyed event object.
+    # Re-chaining the old part the old way: the seal and the first keyed event object, and
+    # the first link, made over the old part's last hash.
     _rechain_plain(app, legacy_ids[3], {"i": "forged"})
-    assert set(verify().codes()) == {"legacy_seal", "hash_mismatch", "anchor_mismatch"}
+    assert set(verify().codes()) == {"legacy_seal", "hash_mismatch", "anchor_mismatch",
+                                     "chain_broken"}
     assert cli_verify(app).exit_code == 1
 
 

@@ -77,7 +77,19 @@ class HumanTask(db.Model):
     """A READY user task, projected from the instance state after each save."""
     __tablename__ = "human_tasks"
     __table_args__ = (db.Index("ix_human_tasks_state_lane_due", "state", "lane", "due_at"),
-                      db.Index("ix_human_tasks_claimed_state", "claimed_by_id", "state"))
+                      db.Index("ix_human_tasks_claimed_state", "claimed_by_id", "state"),
+                      # The inbox (workflows.inbox): one lane's unclaimed queue, and one
+                      # user's claimed tasks, each read in the page order (due_at, priority,
+                      # id) so a keyset page is a short index range scan.
+                      db.Index("ix_human_tasks_available", "lane", "due_at", "priority", "id",
+                               sqlite_where=db.text("state = 'ready' AND claimed_by_id IS NULL"),
+                               postgresql_where=db.text(
+                                   "state = 'ready' AND claimed_by_id IS NULL")),
+                      db.Index("ix_human_tasks_mine", "claimed_by_id", "due_at", "priority", "id",
+                               sqlite_where=db.text(
+                                   "state = 'ready' AND claimed_by_id IS NOT NULL"),
+                               postgresql_where=db.text(
+                                   "state = 'ready' AND claimed_by_id IS NOT NULL")))
     id = db.Column(db.Integer, primary_key=True)
     instance_id = db.Column(db.Integer, db.ForeignKey("process_instances.id"), nullable=False,
                             index=True)
@@ -117,6 +129,8 @@ class HumanTask(db.Model):
 class HumanTaskExclusion(db.Model):
     """Users who may not take a task (four eyes), written with the task."""
     __tablename__ = "human_task_exclusions"
+    # The four-eyes anti-join of the inbox looks up one user's exclusions.
+    __table_args__ = (db.Index("ix_human_task_exclusions_user", "user_id", "task_id"),)
     task_id = db.Column(db.Integer, db.ForeignKey("human_tasks.id"), primary_key=True)
     user_id = db.Column(db.Integer, db.ForeignKey("users.id"), primary_key=True)
     reason_task = db.Column(db.String(80), nullable=False, default="")

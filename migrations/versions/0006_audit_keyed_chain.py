@@ -84,14 +84,17 @@ def _seal_legacy_events():
     # and upgrade keyed events follow it (recognised by their HMAC, cheaply); an old event
     # edited before today is skipped here and left to `audit verify` to report.
     last = None
-    for row in bind.execute(sa.select(events).order_by(events.c.id.desc())
-                            .execution_options(yield_per=500)):
-        fields = (row.actor_id, row.action, row.case_id, row.instance_id, row.task_id, row.data)
-        if event_hash(row.prev_hash, row.at, *fields, key=keys["event"]) == row.hash:
-            continue
-        if legacy_match(row.prev_hash, row.at, row.hash, fields):
-            last = row
-            break
+    # Closed when left early: a later migration of the same run alters audit_events.
+    with bind.execute(sa.select(events).order_by(events.c.id.desc())
+                      .execution_options(yield_per=500)) as rows:
+        for row in rows:
+            fields = (row.actor_id, row.action, row.case_id, row.instance_id, row.task_id,
+                      row.data)
+            if event_hash(row.prev_hash, row.at, *fields, key=keys["event"]) == row.hash:
+                continue
+            if legacy_match(row.prev_hash, row.at, row.hash, fields):
+                last = row
+                break
     if last is None:
         return
     count = bind.execute(sa.select(sa.func.count()).select_from(events)

@@ -1,0 +1,215 @@
+"""Loans received per second: through the API with 8 clients on gunicorn, and by CSV import
+(issue 12, the last row of the table).
+
+    python -m bench.intake [--quick] [--rounds R]
+
+Uses DATABASE_URL when it is set (an empty database, e.g. the one scripts/with-postgres.sh
+creates), else a fresh SQLite file. Migrates, deploys bpmn/, starts gunicorn as `make serve`
+does (gunicorn.conf.py; WEB_WORKERS and WEB_THREADS from the environment, their defaults
+otherwise) and, in R alternated rounds (default 3):
+
+- **API**: 8 client threads, each on its own keep-alive connection, POST new loans to
+  /api/v1/loans (a bearer token of an account manager); loans per second over the round;
+- **CSV import**: a CSV file of new loans read and imported (`read_loan_csv` +
+  `import_loans`, as `flask loans import` does, in-process); loans per second.
+
+Then the SQL statements per loan, counted in-process on the engine: receive_loan (the API's
+operation, without the HTTP layer and token check) for one loan at a time, and the import.
+Prints each round and the medians. Figures only, no assertions.
+"""
+import argparse
+import csv
+import http.client
+import io
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import datetime as dt
+import random
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIENTS = 8
+SIZES = {"quick": (160, 1000), "full": (800, 5000)}  # loans per round: API, CSV
+COLUMNS = ("loan_no", "borrower_kind", "borrower_name", "borrower_phone", "principal",
+           "interest_rate", "disbursed_on", "maturity_on", "account_manager", "schedule")
+
+
+def _rows(prefix, n, seed):
+    from bench.dataset import _row
+    rng, as_of = random.Random(seed), dt.date(2026, 6, 15)
+    return [_row(i, rng, as_of, prefix)[2] for i in range(n)]
+
+
+def _csv(rows):
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(port):
+    env = dict(os.environ, BIND=f"127.0.0.1:{port}", ACCESS_LOG="/dev/null",
+               RATELIMIT_ENABLED="false")
+    server = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--config",
+                               "gunicorn.conf.py"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/login")
+            conn.getresponse().read()
+            return server
+        except OSError:
+            if server.poll() is not None:
+                raise SystemExit(server.stderr.read().decode()[-2000:])
+            time.sleep(0.3)
+    server.kill()
+    raise SystemExit("gunicorn did not start")
+
+
+def _api_round(port, token, payloads):
+    """POST the payloads from CLIENTS threads; loans per second."""
+    chunks = [payloads[k::CLIENTS] for k in range(CLIENTS)]
+    failures = []
+
+    def client(chunk):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        for body in chunk:
+            conn.request("POST", "/api/v1/loans", json.dumps(body),
+                         {"Content-Type": "application/json",
+                          "Authorization": f"Bearer {token}"})
+            response = conn.getresponse()
+            data = response.read()
+            if response.status != 201:
+                failures.append(f"{response.status} {data[:200]!r}")
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in chunks]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    if failures:
+        raise SystemExit(f"{len(failures)} API failures, e.g. {failures[0]}")
+    return len(payloads) / elapsed
+
+
+def _csv_round(data):
+    from cases.intake import read_loan_csv
+    from cases.operations import import_loans
+    start = time.perf_counter()
+    report = import_loans(read_loan_csv(data))
+    elapsed = time.perf_counter() - start
+    if report.errors or not report.imported:
+        raise SystemExit(f"import refused: {report.errors[:3]}")
+    return len(report.imported) / elapsed
+
+
+def _statements(prefix, seed):
+    """Statements per loan: receive_loan one loan at a time (a fresh session each, as a
+    request has), and import_loans of 500."""
+    from sqlalchemy import event
+
+    from accounts.models import User
+    from cases.intake import payload_from_flat
+    from cases.operations import import_loans, receive_loan
+    from extensions import db
+    count = [0]
+
+    def counter(*_args):
+        count[0] += 1
+    event.listen(db.engine, "before_cursor_execute", counter)
+    try:
+        rows, total = _rows(prefix + "S", 20, seed), 0
+        for row in rows:
+            actor = db.session.scalars(db.select(User).where(User.username == "bench_am1")).one()
+            start = count[0]
+            receive_loan(payload_from_flat(row)[0], actor)
+            total += count[0] - start
+            db.session.remove()
+        single = total / len(rows)
+        rows = _rows(prefix + "T", 500, seed)
+        start = count[0]
+        import_loans([(i + 2, row) for i, row in enumerate(rows)])
+        bulk = (count[0] - start) / len(rows)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", counter)
+    return single, bulk
+
+
+def run(scale="full", rounds=3):
+    """Measure and print; returns [(label, value, unit, target)]."""
+    from bench.dataset import _managers, bench_app
+    api_n, csv_n = SIZES[scale]
+    app, database = bench_app("intake")
+    rows_out = []
+
+    def show(label, value, unit, target=""):
+        rows_out.append((label, value, unit, target))
+        print(f"  {label:<64} {value:>10,.1f} {unit:<10} {target}", flush=True)
+
+    with app.app_context():
+        from accounts.operations import create_token
+        from cases.intake import payload_from_flat
+        from extensions import db
+        _managers()
+        token = create_token("bench_am1", "bench")
+        db.session.commit()
+        # warm the caches of this process (spec, template, forms) before timing
+        _csv_round(_csv(_rows("W", 20, 1)))
+    port = _free_port()
+    server = _serve(port)
+    api, imported = [], []
+    try:
+        _api_round(port, token, [payload_from_flat(r)[0] for r in _rows("WA", 40, 2)])
+        for r in range(rounds):
+            payloads = [payload_from_flat(row)[0] for row in _rows(f"A{r}", api_n, 10 + r)]
+            api.append(_api_round(port, token, payloads))
+            with app.app_context():
+                imported.append(_csv_round(_csv(_rows(f"C{r}", csv_n, 20 + r))))
+            print(f"    round {r + 1}: API {api[-1]:.1f} loans/s ({CLIENTS} clients, "
+                  f"{api_n} loans), CSV import {imported[-1]:.1f} loans/s ({csv_n} loans)",
+                  flush=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    with app.app_context():
+        single, bulk = _statements("N", 3)
+        db.session.remove()
+    show(f"{database}: loans received per second, API, {CLIENTS} clients (gunicorn)",
+         statistics.median(api), "loans/s", "≥ 200")
+    show(f"{database}: loans imported per second, CSV import", statistics.median(imported),
+         "loans/s", "≥ 1,000")
+    show(f"{database}: SQL statements per loan, receive_loan (one loan)", single, "stmts")
+    show(f"{database}: SQL statements per loan, CSV import (batches of 500)", bulk, "stmts")
+    return rows_out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench.intake", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small rounds")
+    parser.add_argument("--rounds", type=int, default=3, metavar="R")
+    args = parser.parse_args(argv)
+    run("quick" if args.quick else "full", args.rounds)
+
+
+if __name__ == "__main__":
+    main()
