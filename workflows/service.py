@@ -8,7 +8,7 @@ import contextvars
 import datetime as dt
 import uuid
 
-from sqlalchemy import exists, insert, literal, literal_column, select, text, update
+from sqlalchemy import exists, insert, literal, literal_column, or_, select, text, update
 from sqlalchemy.orm import with_expression
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -139,12 +139,13 @@ def _insert_instances(rows):
         rows))
 
 
-def _run_and_save(instance, workflow, actor, before=None):
+def _run_and_save(instance, workflow, actor, before=None, open_rows=None):
     """Run the engine (after `before(workflow)`, e.g. refreshing timers) and save. A script,
     condition or timer that fails or goes over its limits (workflows.limits), or a run
-    longer than the engine budget, stops the instance in its error state, audited."""
+    longer than the engine budget, stops the instance in its error state, audited.
+    `open_rows`: see _project_tasks."""
     _run(instance, workflow, actor, before)
-    _save(instance, workflow, actor)
+    _save(instance, workflow, actor, open_rows)
 
 
 def _run(instance, workflow, actor, before=None):
@@ -181,7 +182,7 @@ def _store(instance, workflow, actor):
                instance_id=instance.id, data={"process": instance.definition.process_key})
 
 
-def _save(instance, workflow, actor):
+def _save(instance, workflow, actor, open_rows=None):
     _store(instance, workflow, actor)
     try:
         db.session.flush()
@@ -189,7 +190,7 @@ def _save(instance, workflow, actor):
         db.session.rollback()
         raise Conflict("someone else changed this case at the same moment; reload and retry",
                        code="stale")
-    _project_tasks(instance, workflow)
+    _project_tasks(instance, workflow, open_rows)
 
 
 def _timer_value(task):
@@ -229,10 +230,15 @@ def _due_at(props, created=None):
     return dt.datetime.combine(day, dt.time(DUE_HOUR), BEIJING).astimezone(dt.timezone.utc)
 
 
-def _project_tasks(instance, workflow):
-    """Bring human_tasks in line with the READY manual tasks of the workflow."""
+def _project_tasks(instance, workflow, open_rows=None):
+    """Bring human_tasks in line with the READY manual tasks of the workflow. `open_rows`:
+    the instance's open rows when the caller loaded them under the instance lock (those
+    still open in memory are the open ones); else they are read."""
     ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
-    open_rows = HumanTask.query.filter_by(instance_id=instance.id, state="ready").all()
+    if open_rows is None:
+        open_rows = HumanTask.query.filter_by(instance_id=instance.id, state="ready").all()
+    else:
+        open_rows = [row for row in open_rows if row.state == "ready"]
     for row in open_rows:
         if row.task_guid not in ready:
             row.state, row.completed_at = "cancelled", clock.now()
@@ -407,22 +413,29 @@ def _check_open(row, user):
 
 
 def claim_task(task_id, user):
-    row = get_task(task_id)
-    check_can_take(row, user, excluded=False)  # four eyes: checked by the update itself
-    _check_open(row, user)
+    """Claim an open task: one guarded UPDATE … RETURNING does the checks (open, unclaimed,
+    the user's role, candidate, four eyes) and the write; only when it changes nothing is
+    the task read, to say why. Commits."""
+    _valid_task_id(task_id)
     moment = clock.now()
-    result = db.session.execute(
-        update(HumanTask).where(HumanTask.id == row.id, HumanTask.state == "ready",
-                                HumanTask.claimed_by_id.is_(None), ~_excluded_clause(user))
-        .values(claimed_by_id=user.id, claimed_at=moment))
-    if result.rowcount != 1:
+    claimed = db.session.execute(
+        update(HumanTask)
+        .where(HumanTask.id == task_id, HumanTask.state == "ready",
+               HumanTask.claimed_by_id.is_(None), HumanTask.lane.in_(sorted(user.roles)),
+               or_(HumanTask.candidate_user_id.is_(None),
+                   HumanTask.candidate_user_id == user.id),
+               ~_excluded_clause(user))
+        .values(claimed_by_id=user.id, claimed_at=moment)
+        .returning(HumanTask, _LOAN_NO)
+        .execution_options(synchronize_session=False, populate_existing=True)).first()
+    if claimed is None:
         db.session.rollback()
-        db.session.refresh(row)
+        row = get_task(task_id)
         check_can_take(row, user)
         _check_open(row, user)
         raise Conflict("this task was taken by someone else", code="claimed_other")
-    set_committed_value(row, "claimed_by_id", user.id)
-    set_committed_value(row, "claimed_at", moment)
+    row, loan_no = claimed
+    set_committed_value(row, "loan_no", loan_no)
     record("task.claimed", actor=user, case_id=row.case_id, instance_id=row.instance_id,
            task_id=row.id)
     _commit_keeping(row, user)
@@ -502,26 +515,32 @@ def validate_submission(row, formdata, spec=None):
 
 def _lock_for_completion(task_id, user):
     """Lock the task's case, then load the task (with its loan number and whether four eyes
-    exclude the user) and its instance under the instance lock, in two statements."""
+    exclude the user), its instance and the instance's other open tasks under the instance
+    lock, in two statements: (row, instance, excluded, open rows of the instance)."""
     _valid_task_id(task_id)
     lock_case_of_task(task_id)
+    of_instance = select(HumanTask.instance_id).where(HumanTask.id == task_id) \
+        .scalar_subquery()
     found = db.session.execute(
         select(HumanTask, ProcessInstance, _excluded_clause(user))
         .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-        .where(HumanTask.id == task_id)
+        .where(HumanTask.instance_id == of_instance,
+               or_(HumanTask.id == task_id, HumanTask.state == "ready"))
         .options(with_expression(HumanTask.loan_no, _LOAN_NO))
         .with_for_update(of=ProcessInstance)
-        .execution_options(populate_existing=True)).first()
-    if found is None:
+        .execution_options(populate_existing=True)).all()
+    mine = [found_row for found_row in found if found_row[0].id == task_id]
+    if not mine:
         raise NotFound("task not found", code="task_missing")
-    return found
+    row, instance, excluded = mine[0]
+    return row, instance, excluded, [r[0] for r in found if r[0].state == "ready"]
 
 
 def complete_task(task_id, user, data=None, formdata=None):
     """Complete a task with JSON `data` (API) or posted `formdata` (web); commits."""
     # Lock the case, then the instance, so concurrent completions queue up (and on SQLite
     # the write lock is taken before anything is read); the task is read under them.
-    row, instance, excluded = _lock_for_completion(task_id, user)
+    row, instance, excluded, open_rows = _lock_for_completion(task_id, user)
     loan_no = row.loan_no
     check_can_take(row, user, excluded=excluded)
     _check_open(row, user)
@@ -554,7 +573,7 @@ def complete_task(task_id, user, data=None, formdata=None):
            task_id=row.id, data={"bpmn_id": row.bpmn_id, "name": row.name, "data": values})
     for hook in AFTER_COMPLETE:
         hook(row, user)
-    _run_and_save(instance, workflow, user)
+    _run_and_save(instance, workflow, user, open_rows=open_rows)
     set_committed_value(row, "loan_no", loan_no)  # a reload of the row while saving drops it
     _commit_keeping(row, user, instance)
     if instance.status == "error":
@@ -663,23 +682,35 @@ def cancel_instance(instance, reason, actor=None):
 
 # ---------------------------------------------------------------- timers
 
-def _due_instance_ids(limit):
-    """Ids of due instances, the instances themselves loaded in the same statement (the
-    batch's later session.get calls then cost nothing). PostgreSQL: locked, skipping those
-    another worker holds. SQLite: the database write lock is taken first, so the rows read
-    are the latest and no other sweep can fire them before this batch commits."""
+def _due_instances(limit):
+    """(due instances loaded by one statement, whether SQLite's write lock was taken). PostgreSQL: locked, skipping those another
+    worker holds. SQLite: when any is due, the database write lock is taken and they are
+    read again, so the rows are the latest and no other sweep can fire them before this
+    batch commits (and a sweep that finds nothing holds no lock)."""
     postgres = db.engine.dialect.name == "postgresql"
+    due = (ProcessInstance.status == "running",
+           # strictly earlier, as SpiffWorkflow fires a timer only after its time
+           ProcessInstance.next_timer_at < clock.now())
     if not postgres:
+        if db.session.scalar(select(ProcessInstance.id).where(*due).limit(1)) is None:
+            return [], False
         db.session.execute(text("UPDATE process_instances SET id = id WHERE 0 = 1"))
-    query = (select(ProcessInstance)
-             .where(ProcessInstance.status == "running",
-                    # strictly earlier, as SpiffWorkflow fires a timer only after its time
-                    ProcessInstance.next_timer_at < clock.now())
+    query = (select(ProcessInstance).where(*due)
              .order_by(ProcessInstance.next_timer_at).limit(limit)
              .execution_options(populate_existing=True))
     if postgres:
         query = query.with_for_update(of=ProcessInstance, skip_locked=True)
-    return [instance.id for instance in db.session.scalars(query)]
+    return db.session.scalars(query).all(), not postgres
+
+
+def _open_rows_of(instance_ids):
+    """{instance id: its open human tasks}, for a batch of instances locked by this
+    transaction, in one statement."""
+    rows = {instance_id: [] for instance_id in instance_ids}
+    for row in db.session.scalars(select(HumanTask).where(
+            HumanTask.instance_id.in_(instance_ids), HumanTask.state == "ready")):
+        rows[row.instance_id].append(row)
+    return rows
 
 
 def sweep(due_ids, handle, limit=500):
@@ -700,12 +731,29 @@ def sweep(due_ids, handle, limit=500):
 def fire_due_timers(limit=50):
     """Fire every due timer; returns how many timer events fired. Small committed batches:
     a batch's instance rows stay locked until its commit, and a second worker (SKIP LOCKED)
-    takes the next batch meanwhile instead of finding everything taken."""
-    return sweep(_due_instance_ids, _fire_instance, limit)
+    takes the next batch meanwhile instead of finding everything taken. Each instance is
+    handled once per sweep, so one still due afterwards (it failed) is not retried in a
+    loop."""
+    total, seen = 0, set()
+    while True:
+        due, locked = _due_instances(limit + len(seen))
+        batch = [i for i in due if i.id not in seen]
+        if not batch:
+            if locked:
+                db.session.commit()  # it holds only the lock taken to look again
+            return total
+        open_rows = _open_rows_of([instance.id for instance in batch])
+        versions = {instance.id: instance.lock_version for instance in batch}
+        for instance in batch:
+            seen.add(instance.id)
+            # An instance saved meanwhile (a message from an earlier timer of its case) may
+            # have new tasks: its open rows are read again.
+            fresh = instance.lock_version == versions[instance.id]
+            total += _fire_instance(instance, open_rows[instance.id] if fresh else None)
+        db.session.commit()
 
 
-def _fire_instance(instance_id):
-    instance = db.session.get(ProcessInstance, instance_id)  # loaded by _due_instance_ids
+def _fire_instance(instance, open_rows):
     # PostgreSQL: a case busy with another writer (a repayment holding it, waiting for this
     # instance) is left to the next sweep rather than waited for while this batch holds
     # instance locks. SQLite: the batch already holds the database's write lock.
@@ -716,7 +764,8 @@ def _fire_instance(instance_id):
     current = clock.now()
     due = [t for t in workflow.get_tasks(state=TaskState.WAITING)
            if (at := _timer_value(t)) is not None and at < current]
-    _run_and_save(instance, workflow, None, before=lambda wf: wf.refresh_timers())
+    _run_and_save(instance, workflow, None, before=lambda wf: wf.refresh_timers(),
+                  open_rows=open_rows)
     for task in due:
         record("timer.fired", case_id=instance.case_id, instance_id=instance.id,
                data={"bpmn_id": task.task_spec.bpmn_id, "due": _timer_value(task)})
