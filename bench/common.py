@@ -34,9 +34,10 @@ class Row:
 
     @property
     def met(self):
+        """True/False against the target ("≥ 200", ">= 200", "≤ 50", "<= 50"); None without."""
         if not self.target:
             return None
-        sign, bound = self.target.split()
+        sign, bound = self.target.replace(">=", "≥").replace("<=", "≤").split()
         bound = float(bound.replace(",", ""))
         return self.value >= bound if sign == "≥" else self.value <= bound
 
@@ -57,7 +58,8 @@ def median(values):
 
 
 def write_rows(rows, path):
-    rows = [r if isinstance(r, Row) else Row(*r) for r in rows]
+    rows = [r if isinstance(r, Row) else Row(r[0], r[1], r[2], r[3] or "" if len(r) > 3 else "")
+            for r in rows]
     Path(path).write_text(json.dumps([asdict(r) for r in rows], ensure_ascii=False))
 
 
