@@ -276,3 +276,28 @@ def test_newly_overdue_loans_each_get_one_collection(deployed, users, monkeypatc
     run_daily(dt.date(2026, 5, 3))
     assert collections_per_case() == per_case
     assert db.session.scalar(select(func.count()).select_from(Borrower)) == 11
+
+
+def test_batch_start_of_a_process_run_per_instance_equals_start_process(deployed, users):
+    """Collection's start runs service tasks and conditions, so start_processes runs it per
+    instance: the rows must still be what start_process writes."""
+    from workflows.service import start_processes
+    due = "2026-04-02:100000:1200;2026-09-02:400000:5000"
+    assert not import_loans([(2, row("S-1", schedule=due)), (3, row("S-2", schedule=due))],
+                            users["admin"]).errors
+    one, two = (db.session.scalar(select(Loan.id).where(Loan.loan_no == no))
+                for no in ("S-1", "S-2"))
+    data = {"dpd": 3, "stage": "dpd_1_3", "overdue_amount": "101200.00"}
+    start_process("collection", case_id=one, actor=users["admin"], data={"loan_no": "S-1"} | data)
+    start_processes("collection", [{"case_id": two, "data": {"loan_no": "S-2"} | data}],
+                    actor=users["admin"])
+    db.session.commit()
+    both = [snapshot("S-")[key] for key in ("1", "2")]
+    for side in both:
+        side.pop("loan")
+        side["events"] = [e for e in side["events"] if e[0] != "case.created"]
+    # the same but for the loan number (each has its own), with the collection started
+    assert json.loads(json.dumps(both[0]).replace("#1", "#n")) == \
+        json.loads(json.dumps(both[1]).replace("#2", "#n"))
+    assert any(e[0] == "process.started" for e in both[1]["events"])
+    assert len(both[1]["instances"]) == 2 and len(both[1]["tasks"]) >= 2
