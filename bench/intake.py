@@ -18,7 +18,6 @@ operation, without the HTTP layer and token check) for one loan at a time, and t
 Prints each round and the medians. Figures only, no assertions.
 """
 import argparse
-import csv
 import http.client
 import io
 import json
@@ -48,10 +47,11 @@ def _rows(prefix, n, seed):
 
 
 def _csv(rows):
+    from compliance.csv_export import safe_writer  # the project's CSV writer
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows)
+    writer = safe_writer(out)
+    writer.writerow(COLUMNS)
+    writer.writerows([[row.get(name, "") for name in COLUMNS] for row in rows])
     return out.getvalue().encode()
 
 
