@@ -4,8 +4,9 @@
 
 Uses DATABASE_URL when it is set (it must name an empty database, e.g. the one
 scripts/with-postgres.sh creates), else a fresh SQLite file in a temporary directory.
-Migrates from empty, deploys bpmn/, loads the data set of bench/inbox_fixture.py (full:
-100k loans, 50k open tasks; --quick: 10k and 5k) with Core bulk inserts, then times
+Migrates from empty, deploys bpmn/, builds the data set of bench/inbox_fixture.py (full:
+100k loans, 50k open tasks; --quick: 10k and 5k): loans through the bulk import, the inbox
+reshaped with Core updates (or, with --core-fixture, everything by Core inserts), then times
 workflows.inbox.inbox_page for the "available" and "mine" inboxes of account managers,
 post-loan officers, collectors and a user with two lanes: page 1, a deep page (page 50,
 reached by following 49 `next` tokens; page 10 in --quick) and a loan-number filter. Each
@@ -85,7 +86,7 @@ def progress(message):
     print(f"bench.inbox: {message}", file=sys.stderr, flush=True)
 
 
-def setup(db, loans):
+def setup(db, loans, core_fixture=False):
     from flask_migrate import upgrade
     from sqlalchemy import func, select
 
@@ -99,7 +100,7 @@ def setup(db, loans):
                  comment="bench")
     ids = fixture.create_users()
     started = time.perf_counter()
-    shape = fixture.build(db, ids, loans)
+    shape = (fixture.build_core if core_fixture else fixture.build)(db, ids, loans)
     shape["seconds"] = time.perf_counter() - started
     if db.engine.dialect.name == "postgresql":
         # What autovacuum leaves on a server: statistics and a visibility map (index-only
@@ -192,7 +193,8 @@ def report(engine, version, shape, lines, scale, deep):
     print()
     print(f"Daihou inbox benchmark: engine={engine} {version} scale={scale} "
           f"loans={shape['loans']} open tasks={shape['open']} claimed={shape['claimed']} "
-          f"exclusions={shape['exclusions']} (loaded in {shape['seconds']:.1f}s) "
+          f"exclusions={shape['exclusions']} (built by {shape['via']} in "
+          f"{shape['seconds']:.1f}s) "
           f"python={platform.python_version()} cpus={os.cpu_count()}")
     header = f"{'inbox call':<46} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'sql':>5}"
     print(header + "  notes")
@@ -275,7 +277,7 @@ def _depth(row, plan):
 
 # ---------------------------------------------------------------- entry points
 
-def run(scale="full", loans=None, queries=None, explain_plans=False):
+def run(scale="full", loans=None, queries=None, explain_plans=False, core_fixture=False):
     """Build the data set, measure, print; returns [(label, value, unit, target)]."""
     settings = dict(SCALES[scale])
     settings["loans"] = loans or settings["loans"]
@@ -290,7 +292,7 @@ def run(scale="full", loans=None, queries=None, explain_plans=False):
         with app.app_context():
             engine, version = engine_label(db)
             progress(f"{engine}: loading {settings['loans']} loans")
-            ids, shape = setup(db, settings["loans"])
+            ids, shape = setup(db, settings["loans"], core_fixture)
             counter = StatementCounter()
             event.listen(db.engine, "before_cursor_execute", counter)
             try:
@@ -314,8 +316,12 @@ def main(argv=None):
     parser.add_argument("--queries", type=int, metavar="Q", help="calls per result line")
     parser.add_argument("--explain", action="store_true",
                         help="also write bench/explain_inbox_<engine>.txt")
+    parser.add_argument("--core-fixture", action="store_true",
+                        help="write the data set with Core inserts instead of the bulk import "
+                             "(seconds instead of minutes; for trying plans)")
     args = parser.parse_args(argv)
-    run("quick" if args.quick else "full", args.loans, args.queries, args.explain)
+    run("quick" if args.quick else "full", args.loans, args.queries, args.explain,
+        args.core_fixture)
 
 
 if __name__ == "__main__":

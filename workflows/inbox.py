@@ -121,30 +121,27 @@ def decode_key(token, name="after"):
 # ---------------------------------------------------------------- pages
 
 def _ranges(key, forward):
-    """The (dated?, extra WHERE term) index ranges to read, in page order, from key
+    """WHERE terms of the index ranges to read (dated tasks, undated tasks) from key
     (exclusive) onwards; key None: from the start (forward) or the end (backward)."""
     dated, undated = HumanTask.due_at.isnot(None), HumanTask.due_at.is_(None)
     if key is None:
-        ranges = [(True, dated), (False, undated)]
-    else:
-        due, priority, task_id = key
+        return [dated, undated]
+    due, priority, task_id = key
 
-        def after(columns, values):  # past the key in the reading direction
-            return tuple_(*columns) > values if forward else tuple_(*columns) < values
+    def after(columns, values):  # past the key in the reading direction
+        return tuple_(*columns) > values if forward else tuple_(*columns) < values
 
+    if due is None:  # the key is an undated task: every dated one comes before it
         rest = after((HumanTask.priority, HumanTask.id), (priority, task_id))
-        if due is None:  # the key is an undated task: the dated ones are all before it
-            ranges = [(False, and_(undated, rest))] + ([] if forward else [(True, dated)])
-        else:
-            dated_rest = and_(dated, after((HumanTask.due_at, HumanTask.priority,
-                                            HumanTask.id), (due, priority, task_id)))
-            ranges = [(True, dated_rest)] + ([(False, undated)] if forward else [])
-    return ranges if forward else ranges[::-1]
+        return [and_(undated, rest)] + ([] if forward else [dated])
+    rest = after((HumanTask.due_at, HumanTask.priority, HumanTask.id), (due, priority, task_id))
+    return [and_(dated, rest)] + ([undated] if forward else [])
 
 
-def _range_select(terms, lane, dated, where, forward, limit):
-    order = (HumanTask.due_at,) if dated else ()
-    order += (HumanTask.priority, HumanTask.id)
+def _range_select(terms, lane, where, forward, limit):
+    # The index order, also for the undated range: PostgreSQL does not treat "due_at IS
+    # NULL" as fixing due_at, so ordering by (priority, id) alone would sort the range.
+    order = (HumanTask.due_at, HumanTask.priority, HumanTask.id)
     query = select(HumanTask.id).where(*terms, where)
     if lane is not None:
         query = query.where(HumanTask.lane == lane)
@@ -161,10 +158,10 @@ def _page_rows(user, scope, process, loan_no, key, forward, limit, offset=0):
         ids = select(HumanTask.id).where(*terms, *([HumanTask.lane.in_(lanes)]
                                                    if lanes != [None] else []))
         if key is not None:
-            ids = ids.where(or_(*(where for _d, where in _ranges(key, forward))))
+            ids = ids.where(or_(*_ranges(key, forward)))
     else:
-        parts = [_range_select(terms, lane, dated, where, forward, offset + limit)
-                 for lane in lanes for dated, where in _ranges(key, forward)]
+        parts = [_range_select(terms, lane, where, forward, offset + limit)
+                 for lane in lanes for where in _ranges(key, forward)]
         ids = parts[0] if len(parts) == 1 else union_all(*parts)
     query = (select(HumanTask, Loan.loan_no)
              .outerjoin(Loan, Loan.id == HumanTask.case_id)
