@@ -80,8 +80,15 @@ TASK_DETAIL = {"allOf": [{"$ref": "#/components/schemas/Task"}, obj({
 TASK_PAGE = obj({
     "items": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},
     "page": {"type": "integer", "minimum": 1}, "per_page": {"type": "integer", "minimum": 1},
-    "total": {"type": "integer", "minimum": 0},
-}, required=["items", "page", "per_page", "total"])
+    "total": {"type": "integer", "minimum": 0, "maximum": 1000,
+              "description": "Tasks in the inbox, counted up to 1000."},
+    "total_capped": {"type": "boolean",
+                     "description": "True when there are more than `total` tasks."},
+    "next": nullable({"type": "string", "description": "Pass as `after` for the next page; "
+                                                         "null on the last page."}),
+    "previous": nullable({"type": "string", "description": "Pass as `before` for the page "
+                                                             "before; null on the first."}),
+}, required=["items", "page", "per_page", "total", "total_capped", "next", "previous"])
 
 TASK_COMPLETION = obj({
     "data": {"type": "object", "description": "The task form's values by field name (see "

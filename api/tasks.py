@@ -15,6 +15,11 @@ def list_tasks():
     ---
     get:
       summary: Open tasks the caller may take (available) or has claimed (mine)
+      description: >-
+        Soonest due first (undated last), then priority. Follow `next` (as `after`) and
+        `previous` (as `before`) from page to page: each page costs the same however far
+        in. `page` still works but reads every earlier task; prefer the tokens.
+        `total` counts up to 1000 (`total_capped` when there are more).
       tags: [tasks]
       parameters:
         - {name: scope, in: query, schema: {type: string, enum: [available, mine],
@@ -22,8 +27,12 @@ def list_tasks():
         - {name: process, in: query, description: "A process key, e.g. handover.",
            schema: {type: string}}
         - {name: loan_no, in: query, schema: {type: string}}
-        - {name: page, in: query, schema: {type: integer, minimum: 1, maximum: 100000,
-           default: 1}}
+        - {name: after, in: query, description: "`next` of the previous page.",
+           schema: {type: string}}
+        - {name: before, in: query, description: "`previous` of the next page.",
+           schema: {type: string}}
+        - {name: page, in: query, description: "Ignored with after or before.",
+           schema: {type: integer, minimum: 1, maximum: 100000, default: 1}}
         - {name: per_page, in: query, schema: {type: integer, minimum: 1, maximum: 100,
            default: 20}}
       responses:
@@ -34,11 +43,14 @@ def list_tasks():
               schema: TaskPage
     """
     page, per_page = page_args(request)
-    rows, total = inbox_page(g.api_user, text_arg(request, "scope") or "available",
-                             text_arg(request, "process"), text_arg(request, "loan_no"),
-                             page, per_page)
-    return jsonify({"items": [task_summary(row, loan_no) for row, loan_no in rows],
-                    "page": page, "per_page": per_page, "total": total})
+    result = inbox_page(g.api_user, text_arg(request, "scope") or "available",
+                        text_arg(request, "process"), text_arg(request, "loan_no"),
+                        page, per_page, after=text_arg(request, "after"),
+                        before=text_arg(request, "before"))
+    return jsonify({"items": [task_summary(row, loan_no) for row, loan_no in result.rows],
+                    "page": page, "per_page": per_page, "total": result.total,
+                    "total_capped": result.total_capped, "next": result.next,
+                    "previous": result.previous})
 
 
 @bp.get("/tasks/<int:task_id>")

@@ -17,6 +17,12 @@ a smaller id may commit later, and gets a later position.
 
 It runs in the worker's sweep, before every anchor, and on `flask audit chain`. Two chainers
 at once queue on the lock; the second finds the queue emptied by the first.
+
+What it does not stop: the chainer links whatever valid event is queued, so someone who can
+bypass the append-only triggers could delete the newest links and an event among them, queue
+the others again and let the chainer re-link them. Links made before the last anchor are
+protected by it (`audit verify` finds the anchored link moved or gone); after it, as for the
+newest events before, the anchor interval is the window.
 """
 import json
 

@@ -1,32 +1,29 @@
-"""Inbox and task-completion benchmark.
+"""Inbox benchmark at a lender's scale: keyset pages, bounded counts, the plans behind them.
 
-    python -m bench.inbox [--loans N] [--complete M] [--queries Q] [--seed S] [--no-analyze]
+    python -m bench.inbox [--quick] [--loans N] [--queries Q] [--explain]
 
 Uses DATABASE_URL when it is set (it must name an empty database, e.g. the one
 scripts/with-postgres.sh creates), else a fresh SQLite file in a temporary directory.
-Migrates from empty, deploys bpmn/, then measures, in this order:
+Migrates from empty, deploys bpmn/, builds the data set of bench/inbox_fixture.py (full:
+100k loans, 50k open tasks; --quick: 10k and 5k): loans through the bulk import, the inbox
+reshaped with Core updates (or, with --core-fixture, everything by Core inserts), then times
+workflows.inbox.inbox_page for the "available" and "mine" inboxes of account managers,
+post-loan officers, collectors and a user with two lanes: page 1, a deep page (page 50,
+reached by following 49 `next` tokens; page 10 in --quick) and a loan-number filter. Each
+timed call starts from a new session, as a web request does; loading the user is not
+timed (Flask-Login's loader). The legacy OFFSET page (page=50) is timed for comparison.
 
-1. creating N loans with cases.operations.register_loan (each starts a handover);
-2. completing M `handover_file` tasks with workflows.service.complete_task (this also
-   fills the post-loan officers' inbox with M `check_file` tasks);
-3. claiming a few tasks per user, then timing workflows.inbox.inbox_page for both scopes,
-   with and without a loan_no filter, for account managers and post-loan officers:
-   8 rows of Q calls each (default Q=100, so 800 calls).
+On PostgreSQL the bench runs VACUUM ANALYZE after loading, as autovacuum would; SQLite gets
+no ANALYZE because the application never runs one.
 
-On PostgreSQL the bench runs ANALYZE after loading the loans and again before the inbox
-phase, as autovacuum would on a server where it is on; without statistics the planner
-treats every table as nearly empty (use --no-analyze to see that case). SQLite gets no
-ANALYZE because the application never runs one.
-
-Each timed call starts from a new session (as a web request does), so every call hits the
-database; loading the user happens outside the timed region, like Flask-Login's loader.
-Figures are printed only: there are no assertions on timing.
+--explain writes bench/explain_inbox_<engine>.txt: every statement one inbox page runs
+(page 1, a token page forwards and backwards, the loan filter, the bounded count), for a
+one-lane and a two-lane user, with EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL and EXPLAIN
+QUERY PLAN on SQLite. Figures are printed only: there are no assertions on timing.
 """
 import argparse
-import datetime as dt
 import os
 import platform
-import random
 import sqlite3
 import sys
 import tempfile
@@ -34,43 +31,15 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench import inbox_fixture as fixture
+
 ROOT = Path(__file__).resolve().parent.parent
+SCALES = {"quick": {"loans": 10_000, "queries": 40, "deep": 10},
+          "full": {"loans": 100_000, "queries": 100, "deep": 50}}
+TARGET_MS = 50.0  # issue 12: inbox p95 at any page
+GROUPS = {"account managers": fixture.ACCOUNT_MANAGERS, "officers": fixture.OFFICERS,
+          "collectors": fixture.COLLECTORS, "two lanes": [fixture.DUAL]}
 
-PASSWORD = "bench-password"
-# A Monday in a year the working-day calendar knows; the bench clock starts here and moves
-# forward with every loan so that due dates spread over several weeks.
-START = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.timezone.utc)
-LOAN_STEP = dt.timedelta(minutes=15)
-ACCOUNT_MANAGERS = [f"bench_am{i}" for i in range(1, 5)]
-OFFICERS = [f"bench_plo{i}" for i in range(1, 5)]
-ADMIN = "bench_admin"
-CLAIMS_PER_USER = 10
-HANDOVER_DATA = {"documents": ["contract", "iou"], "purpose": "working capital",
-                 "repayment_source": "sales receipts", "risk_points": "single customer"}
-BORROWERS = ["杭州明远贸易有限公司", "宁波海通机械制造有限公司", "温州瑞丰鞋业有限公司",
-             "绍兴华纺印染有限公司", "嘉兴禾润农业科技有限公司"]
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m bench.inbox", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--loans", type=int, default=2000, metavar="N",
-                        help="loans to register (default 2000)")
-    parser.add_argument("--complete", type=int, default=300, metavar="M",
-                        help="handover_file tasks to complete (default 300, at most N)")
-    parser.add_argument("--queries", type=int, default=100, metavar="Q",
-                        help="inbox_page calls per inbox row of the table (default 100)")
-    parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    parser.add_argument("--no-analyze", dest="analyze", action="store_false",
-                        help="PostgreSQL: do not refresh planner statistics (see below)")
-    args = parser.parse_args(argv)
-    if args.loans < 1 or args.complete < 0 or args.queries < 1:
-        parser.error("--loans and --queries must be positive, --complete not negative")
-    args.complete = min(args.complete, args.loans)
-    return args
-
-
-# ---------------------------------------------------------------- measuring
 
 def percentile(values, p):
     """Nearest-rank percentile of a non-empty list."""
@@ -79,50 +48,17 @@ def percentile(values, p):
     return ordered[int(rank) - 1]
 
 
-def drift(durations):
-    """p50 of the first and the last tenth of a run: does the cost grow with the data?"""
-    tenth = max(1, len(durations) // 10)
-    return (f"p50 first 10% {percentile(durations[:tenth], 50) * 1000:.1f} ms, "
-            f"last 10% {percentile(durations[-tenth:], 50) * 1000:.1f} ms")
-
-
 class StatementCounter:
     """Counts SQL statements sent through the engine (to spot N+1 patterns)."""
 
     def __init__(self):
         self.count = 0
+        self.recording = None
 
-    def __call__(self, *_args, **_kwargs):
+    def __call__(self, _conn, _cursor, statement, parameters, _context, _many):
         self.count += 1
-
-
-class Row:
-    """One line of the result table."""
-
-    def __init__(self, label, durations, statements, extra=""):
-        self.label, self.durations, self.statements, self.extra = (
-            label, durations, statements, extra)
-
-    @property
-    def n(self):
-        return len(self.durations)
-
-    @property
-    def rate(self):
-        total = sum(self.durations)
-        return self.n / total if total else float("inf")
-
-    def ms(self, p):
-        return percentile(self.durations, p) * 1000 if self.durations else float("nan")
-
-    def format(self):
-        per_op = self.statements / self.n if self.n else float("nan")
-        return (f"{self.label:<46} {self.n:>6} {self.rate:>9.1f} {self.ms(50):>8.2f} "
-                f"{self.ms(95):>8.2f} {self.ms(100):>8.2f} {per_op:>7.1f}  {self.extra}")
-
-
-HEADER = (f"{'operation':<46} {'count':>6} {'ops/s':>9} {'p50 ms':>8} {'p95 ms':>8} "
-          f"{'max ms':>8} {'sql/op':>7}  notes")
+        if self.recording is not None:
+            self.recording.append((statement, parameters))
 
 
 @contextmanager
@@ -143,13 +79,14 @@ def engine_label(db):
     dialect = db.engine.dialect
     if dialect.name == "sqlite":
         return "sqlite", sqlite3.sqlite_version
-    version = ".".join(str(part) for part in (dialect.server_version_info or ()))
-    return dialect.name, version
+    return dialect.name, ".".join(str(part) for part in (dialect.server_version_info or ()))
 
 
-# ---------------------------------------------------------------- phases
+def progress(message):
+    print(f"bench.inbox: {message}", file=sys.stderr, flush=True)
 
-def setup(db):
+
+def setup(db, loans, core_fixture=False):
     from flask_migrate import upgrade
     from sqlalchemy import func, select
 
@@ -161,33 +98,18 @@ def setup(db):
         sys.exit("bench: the database is not empty; point DATABASE_URL at a fresh one")
     deploy_paths(sorted((ROOT / "bpmn").glob("*.bpmn")), ROOT / "bpmn" / "forms",
                  comment="bench")
-
-
-def refresh_statistics(db, enabled):
-    """Refresh PostgreSQL planner statistics; returns a note for the report."""
-    from sqlalchemy import text
-
-    if db.engine.dialect.name != "postgresql":
-        return "none (SQLite: the application never runs ANALYZE)"
-    autovacuum = db.session.scalar(text("SHOW autovacuum"))
-    if not enabled:
-        db.session.rollback()
-        return f"not refreshed (--no-analyze; server autovacuum={autovacuum})"
-    db.session.execute(text("ANALYZE"))
-    db.session.commit()
-    return f"ANALYZE after loading and before the inbox (server autovacuum={autovacuum})"
-
-
-def create_users():
-    from accounts.operations import create_user
-
-    ids = {}
-    for name in ACCOUNT_MANAGERS:
-        ids[name] = create_user(name, PASSWORD, ["account_manager"]).id
-    for name in OFFICERS:
-        ids[name] = create_user(name, PASSWORD, ["post_loan_officer"]).id
-    ids[ADMIN] = create_user(ADMIN, PASSWORD, ["admin"]).id
-    return ids
+    ids = fixture.create_users()
+    started = time.perf_counter()
+    shape = (fixture.build_core if core_fixture else fixture.build)(db, ids, loans)
+    shape["seconds"] = time.perf_counter() - started
+    if db.engine.dialect.name == "postgresql":
+        # What autovacuum leaves on a server: statistics and a visibility map (index-only
+        # scans of the exclusions skip the heap).
+        db.session.commit()
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+    db.session.remove()
+    return ids, shape
 
 
 def load_user(db, user_id):
@@ -200,221 +122,206 @@ def load_user(db, user_id):
     return user
 
 
-def loan_payload(i):
-    disbursed = (START + i * LOAN_STEP).date()
-    return {"loan_no": f"BENCH-{i:06d}", "borrower_name": BORROWERS[i % len(BORROWERS)],
-            "principal": f"{100000 + (i % 50) * 10000}.00", "interest_rate": "0.0435",
-            "disbursed_on": disbursed.isoformat(),
-            "maturity_on": (disbursed + dt.timedelta(days=365)).isoformat(),
-            "account_manager": ACCOUNT_MANAGERS[i % len(ACCOUNT_MANAGERS)]}
-
-
-def create_loans(db, clock, counter, ids, n):
-    from cases.operations import register_loan
-
-    durations = []
-    statements = 0
-    for i in range(n):
-        clock.set_now(START + i * LOAN_STEP)
-        admin = load_user(db, ids[ADMIN])
-        before = counter.count
-        started = time.perf_counter()
-        register_loan(loan_payload(i), admin)
-        durations.append(time.perf_counter() - started)
-        statements += counter.count - before
-    db.session.remove()
-    return Row("create loan (register_loan)", durations, statements,
-               "one commit per loan; " + drift(durations))
-
-
-def open_tasks(db, bpmn_id, limit=None):
-    """(task id, candidate user id) of open tasks of one step, oldest first."""
-    from sqlalchemy import select
-
-    from workflows.models import HumanTask
-
-    query = (select(HumanTask.id, HumanTask.candidate_user_id)
-             .where(HumanTask.bpmn_id == bpmn_id, HumanTask.state == "ready",
-                    HumanTask.claimed_by_id.is_(None))
-             .order_by(HumanTask.id))
-    if limit is not None:
-        query = query.limit(limit)
-    return db.session.execute(query).all()
-
-
-def complete_handovers(db, clock, counter, m, after):
-    from workflows.service import complete_task
-
-    durations = []
-    statements = 0
-    targets = open_tasks(db, "handover_file", m)
-    for k, (task_id, candidate_id) in enumerate(targets):
-        clock.set_now(after + k * dt.timedelta(minutes=1))
-        user = load_user(db, candidate_id)
-        before = counter.count
-        started = time.perf_counter()
-        complete_task(task_id, user, data=HANDOVER_DATA)
-        durations.append(time.perf_counter() - started)
-        statements += counter.count - before
-    db.session.remove()
-    return Row("complete handover_file (complete_task)", durations, statements,
-               "one commit per task; " + drift(durations))
-
-
-def claim_some(db, ids):
-    """Each account manager claims some of their own tasks, each officer some check_file."""
-    from workflows.service import claim_task
-
-    handovers = open_tasks(db, "handover_file")
-    checks = [task_id for task_id, _ in open_tasks(db, "check_file")]
-    claimed = 0
-    for name in ACCOUNT_MANAGERS:
-        own = [task_id for task_id, candidate in handovers if candidate == ids[name]]
-        for task_id in own[-CLAIMS_PER_USER:]:  # the newest, so not first in due order
-            claim_task(task_id, load_user(db, ids[name]))
-            claimed += 1
-    for j, name in enumerate(OFFICERS):
-        for task_id in checks[j::len(OFFICERS)][:CLAIMS_PER_USER]:
-            claim_task(task_id, load_user(db, ids[name]))
-            claimed += 1
-    db.session.remove()
-    return claimed
-
-
-def visible_loan_nos(db, user_id, scope):
-    """Loan numbers a user sees in a scope, to filter on numbers that match."""
-    from workflows.inbox import inbox_query
-
-    user = load_user(db, user_id)
-    return [loan_no for _task, loan_no in db.session.execute(inbox_query(user, scope)).all()
-            if loan_no]
-
-
-def measure_inbox(db, counter, ids, queries, rng):
+def deep_token(db, user_id, scope, deep):
+    """The `after` token of page `deep` (following deep-1 next tokens), or None."""
     from workflows.inbox import inbox_page
 
-    groups = {"account_manager": ACCOUNT_MANAGERS, "post_loan_officer": OFFICERS}
+    token = None
+    for _ in range(deep - 1):
+        token = inbox_page(load_user(db, user_id), scope, after=token).next
+        if token is None:
+            return None
+    return token
+
+
+def some_loan_no(db, user_id, scope):
+    from workflows.inbox import inbox_page
+
+    rows = inbox_page(load_user(db, user_id), scope, per_page=100).rows
+    return rows[len(rows) // 2][1] if rows else "BENCH-000000"
+
+
+def time_calls(db, counter, calls, queries):
+    """Run calls (user_id, kwargs) round-robin `queries` times; durations, statements/call."""
+    from workflows.inbox import inbox_page
+
+    durations, statements, totals = [], 0, []
+    for q in range(queries):
+        user_id, kwargs = calls[q % len(calls)]
+        user = load_user(db, user_id)
+        before = counter.count
+        started = time.perf_counter()
+        result = inbox_page(user, **kwargs)
+        durations.append(time.perf_counter() - started)
+        statements += counter.count - before
+        totals.append(result.total)
+    return durations, statements / queries, totals
+
+
+def measure(db, counter, ids, queries, deep):
+    """Result lines: (label, durations, statements per call, note)."""
+    lines = []
+    for scope in ("available", "mine"):
+        for group, names in GROUPS.items():
+            users = [ids[name] for name in names]
+            tokens = [(u, deep_token(db, u, scope, deep)) for u in users]
+            cases = {"page 1": [(u, {"scope": scope}) for u in users],
+                     f"page {deep}": [(u, {"scope": scope, "after": t}) for u, t in tokens
+                                      if t],
+                     "+loan_no": [(u, {"scope": scope, "loan_no": some_loan_no(db, u, scope)})
+                                  for u in users]}
+            if scope == "available":
+                cases[f"page {deep} by OFFSET"] = [(u, {"scope": scope, "page": deep})
+                                                   for u in users]
+            for case, calls in cases.items():
+                if not calls:
+                    continue
+                durations, per_call, totals = time_calls(db, counter, calls, queries)
+                lines.append((f"{scope} {case} [{group}]", durations, per_call,
+                              f"total {min(totals)}..{max(totals)}"))
+    db.session.remove()
+    return lines
+
+
+def merged(lines, prefix):
+    """Durations of every line whose label starts with prefix + ' ['."""
+    return [d for label, durations, _s, _n in lines if label.startswith(prefix + " [")
+            for d in durations]
+
+
+def report(engine, version, shape, lines, scale, deep):
+    print()
+    print(f"Daihou inbox benchmark: engine={engine} {version} scale={scale} "
+          f"loans={shape['loans']} open tasks={shape['open']} claimed={shape['claimed']} "
+          f"exclusions={shape['exclusions']} (built by {shape['via']} in "
+          f"{shape['seconds']:.1f}s) "
+          f"python={platform.python_version()} cpus={os.cpu_count()}")
+    header = f"{'inbox call':<46} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'sql':>5}"
+    print(header + "  notes")
+    print("-" * (len(header) + 20))
+    for label, durations, per_call, note in lines:
+        print(f"{label:<46} {len(durations):>5} {percentile(durations, 50) * 1000:>8.2f} "
+              f"{percentile(durations, 95) * 1000:>8.2f} {max(durations) * 1000:>8.2f} "
+              f"{per_call:>5.1f}  {note}")
     rows = []
     for scope in ("available", "mine"):
-        for filtered in (False, True):
-            for role, names in groups.items():
-                # Filter on loan numbers the user can see; if there are none, on one they
-                # cannot, so the row still measures a filtered query.
-                candidates = {name: visible_loan_nos(db, ids[name], scope)
-                              or [loan_payload(0)["loan_no"]] for name in names}
-                durations, totals, statements = [], [], 0
-                for q in range(queries):
-                    name = names[q % len(names)]
-                    loan_no = None
-                    if filtered:
-                        loan_no = rng.choice(candidates[name])
-                    user = load_user(db, ids[name])
-                    before = counter.count
-                    started = time.perf_counter()
-                    page, total = inbox_page(user, scope, loan_no=loan_no, page=1, per_page=20)
-                    durations.append(time.perf_counter() - started)
-                    statements += counter.count - before
-                    totals.append(total)
-                label = f"inbox {scope}{' +loan_no' if filtered else ''} [{role}]"
-                rows.append(Row(label, durations, statements,
-                                f"total p50={percentile(totals, 50)} max={max(totals)}"))
-    db.session.remove()
+        for case in ("page 1", f"page {deep}", "+loan_no"):
+            values = merged(lines, f"{scope} {case}")
+            if not values:
+                continue
+            label = f"inbox {scope} {case} [{engine}]"
+            rows.append((f"{label} p50", percentile(values, 50) * 1000, "ms", None))
+            rows.append((f"{label} p95", percentile(values, 95) * 1000, "ms",
+                         f"<= {TARGET_MS:g}" if scope == "available" else None))
+    worst = max(per_call for label, _d, per_call, _n in lines if "OFFSET" not in label)
+    rows.append((f"inbox statements per page [{engine}]", worst, "statements", "<= 3"))  # rows, forms, count
+    print("-" * (len(header) + 20))
+    for label, value, unit, target in rows:
+        print(f"{label:<52} {value:>9.2f} {unit:<10} {'target ' + target if target else ''}")
     return rows
 
 
-def render_cost(db, counter, ids):
-    """Statements needed to turn one inbox page into API summaries (N+1 check)."""
-    from workflows.inbox import inbox_page, task_summary
+# ---------------------------------------------------------------- plans
 
-    worst = 0
-    for name in ACCOUNT_MANAGERS + OFFICERS:
-        for scope in ("available", "mine"):
-            user = load_user(db, ids[name])
-            page, _total = inbox_page(user, scope)
-            before = counter.count
-            for task, loan_no in page:
-                task_summary(task, loan_no)
-            worst = max(worst, counter.count - before)
+def explain(db, counter, ids, engine):
+    """Write bench/explain_inbox_<engine>.txt with the plan of every inbox statement."""
+    from workflows.inbox import inbox_page
+
+    officer, dual = ids[fixture.OFFICERS[0]], ids[fixture.DUAL]
+    loan_no = some_loan_no(db, officer, "available")
+    cases = []
+    for who, user_id in (("officer (one lane)", officer), ("two lanes", dual)):
+        token = deep_token(db, user_id, "available", 50)
+        cases += [(f"available page 1, {who}", user_id, {"scope": "available"}),
+                  (f"available page 50 (after=token), {who}", user_id,
+                   {"scope": "available", "after": token}),
+                  (f"available page 49 (before=token), {who}", user_id,
+                   {"scope": "available", "before": token})]
+    token = deep_token(db, officer, "mine", 50)
+    cases += [("mine page 1, officer", officer, {"scope": "mine"}),
+              ("mine page 50 (after=token), officer", officer, {"scope": "mine", "after": token}),
+              ("available +loan_no, officer", officer,
+               {"scope": "available", "loan_no": loan_no}),
+              ("available +process, officer", officer,
+               {"scope": "available", "process": "handover"})]
+    prefix = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " if engine == "postgresql" else \
+        "EXPLAIN QUERY PLAN "
+    out = [f"# Plans of the inbox statements, {engine}, 100k loans / 50k open tasks "
+           f"(bench/inbox_fixture.py).", "# Generated by: python -m bench.inbox --explain", ""]
+    for title, user_id, kwargs in cases:
+        user = load_user(db, user_id)
+        counter.recording = []
+        inbox_page(user, **kwargs)
+        statements, counter.recording = counter.recording, None
+        for n, (statement, parameters) in enumerate(statements, 1):
+            with db.engine.connect() as connection:
+                plan = connection.exec_driver_sql(prefix + statement, parameters).all()
+            lines = [" | ".join(str(c) for c in row[-1:]) if engine == "postgresql" else
+                     f"{'  ' * _depth(row, plan)}{row[-1]}" for row in plan]
+            out += [f"## {title} — statement {n} of {len(statements)}", "",
+                    statement.strip(), f"-- parameters: {parameters!r}", "", *lines, ""]
+    path = ROOT / "bench" / f"explain_inbox_{engine}.txt"
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
     db.session.remove()
-    return worst
+    return path
 
 
-def progress(message):
-    print(f"bench: {message}", file=sys.stderr, flush=True)
+def _depth(row, plan):
+    """Indentation of an EXPLAIN QUERY PLAN row (id, parent, notused, detail)."""
+    parents = {r[0]: r[1] for r in plan}
+    depth, parent = 0, row[1]
+    while parent:
+        depth, parent = depth + 1, parents.get(parent, 0)
+    return depth
 
 
-def summary_line(engine, args, rows):
-    by_label = {row.label: row for row in rows}
-    parts = [f"engine={engine}", f"loans={args.loans}", f"tasks={args.complete}",
-             f"create={by_label['create loan (register_loan)'].rate:.1f}/s"]
-    if args.complete:
-        done = by_label["complete handover_file (complete_task)"]
-        parts.append(f"complete={done.rate:.1f}/s (p50={done.ms(50):.1f}ms "
-                     f"p95={done.ms(95):.1f}ms)")
-    for scope in ("available", "mine"):
-        for suffix in ("", " +loan_no"):
-            merged = [d for row in rows if row.label.startswith(f"inbox {scope}{suffix} [")
-                      for d in row.durations]
-            parts.append(f"inbox {scope}{suffix.replace(' +', '+')} "
-                         f"p50={percentile(merged, 50) * 1000:.2f}ms "
-                         f"p95={percentile(merged, 95) * 1000:.2f}ms")
-    return " ".join(parts)
+# ---------------------------------------------------------------- entry points
 
-
-def main(argv=None):
-    args = parse_args(argv)
-    rng = random.Random(args.seed)
+def run(scale="full", loans=None, queries=None, explain_plans=False, core_fixture=False):
+    """Build the data set, measure, print; returns [(label, value, unit, target)]."""
+    settings = dict(SCALES[scale])
+    settings["loans"] = loans or settings["loans"]
+    settings["queries"] = queries or settings["queries"]
     with temporary_database():
         from sqlalchemy import event
 
         from app import create_app
         from extensions import db
-        from workflows import clock
 
         app = create_app({"PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000", "SECRET_KEY": "bench"})
         with app.app_context():
-            setup(db)
             engine, version = engine_label(db)
+            progress(f"{engine}: loading {settings['loans']} loans")
+            ids, shape = setup(db, settings["loans"], core_fixture)
             counter = StatementCounter()
             event.listen(db.engine, "before_cursor_execute", counter)
-            wall = time.perf_counter()
             try:
-                clock.set_now(START)
-                ids = create_users()
-                progress(f"{engine}: registering {args.loans} loans")
-                rows = [create_loans(db, clock, counter, ids, args.loans)]
-                refresh_statistics(db, args.analyze)
-                after = START + args.loans * LOAN_STEP
-                if args.complete:
-                    progress(f"{engine}: completing {args.complete} handover_file tasks")
-                    rows.append(complete_handovers(db, clock, counter, args.complete, after))
-                clock.set_now(after + dt.timedelta(days=1))
-                claimed = claim_some(db, ids)
-                statistics = refresh_statistics(db, args.analyze)
-                progress(f"{engine}: {8 * args.queries} inbox queries")
-                rows += measure_inbox(db, counter, ids, args.queries, rng)
-                summary_statements = render_cost(db, counter, ids)
+                if explain_plans:
+                    progress(f"{engine}: writing plans")
+                    progress(f"wrote {explain(db, counter, ids, engine)}")
+                progress(f"{engine}: timing inbox pages")
+                lines = measure(db, counter, ids, settings["queries"], settings["deep"])
             finally:
-                clock.set_now(None)
                 event.remove(db.engine, "before_cursor_execute", counter)
                 db.session.remove()
                 db.engine.dispose()
-            wall = time.perf_counter() - wall
+    return report(engine, version, shape, lines, scale, settings["deep"])
 
-    print()
-    print(f"Daihou inbox benchmark: engine={engine} {version}  loans={args.loans}  "
-          f"complete={args.complete}  queries/row={args.queries}  claimed={claimed}  "
-          f"python={platform.python_version()}  cpus={os.cpu_count()}")
-    print(HEADER)
-    print("-" * len(HEADER))
-    for row in rows:
-        print(row.format())
-    print("-" * len(HEADER))
-    print(f"extra SQL to build API summaries of one inbox page (worst case): "
-          f"{summary_statements}")
-    print(f"planner statistics: {statistics}")
-    print(f"measured phases took {wall:.1f}s")
-    print(summary_line(engine, args, rows))
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench.inbox", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="10k loans, page 10")
+    parser.add_argument("--loans", type=int, metavar="N", help="loans (default by scale)")
+    parser.add_argument("--queries", type=int, metavar="Q", help="calls per result line")
+    parser.add_argument("--explain", action="store_true",
+                        help="also write bench/explain_inbox_<engine>.txt")
+    parser.add_argument("--core-fixture", action="store_true",
+                        help="write the data set with Core inserts instead of the bulk import "
+                             "(seconds instead of minutes; for trying plans)")
+    args = parser.parse_args(argv)
+    run("quick" if args.quick else "full", args.loans, args.queries, args.explain,
+        args.core_fixture)
 
 
 if __name__ == "__main__":

@@ -153,18 +153,17 @@ def receive_loan(payload, actor, source="api"):
     again (once normalized) returns the existing case; different data is a Conflict whose
     `details["differences"]` lists the paths that differ. Commits."""
     intake = payload if isinstance(payload, LoanIntake) else parse_intake(payload)
-    loan = _repeat(intake, actor, source)
-    if loan is None:
-        try:
-            loan = add_loan(intake, actor)
-            _commit_keeping(loan)
-            return loan, True
-        except IntegrityError:
-            # Registered at the same moment by another request: answer as for a repeat.
-            db.session.rollback()
-            loan = _repeat(intake, actor, source)
-            if loan is None:
-                raise
+    try:
+        # A new number is the common case: insert at once, and let the unique loan number
+        # say when it is a repeat (registered before, or by another request just now).
+        loan = add_loan(intake, actor)
+        _commit_keeping(loan)
+        return loan, True
+    except IntegrityError:
+        db.session.rollback()
+        loan = _repeat(intake, actor, source)
+        if loan is None:
+            raise
     db.session.commit()
     return loan, False
 

@@ -98,12 +98,13 @@ def run_daily(as_of=None, actor=None):
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(text("SELECT pg_advisory_xact_lock(7462)"))
     charges, penalty = daily_accrual(as_of, actor)
-    changes, computed = _stage(as_of, actor)
+    changes, _computed_loans = _stage(as_of, actor)
     overdue = _emit_overdue_events(changes, actor)
     breaks = check_and_report(actor)
     if as_of.day == 1:  # the month that ended: +3 for every error-free one [000 §七]
         award_error_free_month(period_of(as_of - dt.timedelta(days=1)))
-    loans = db.session.scalar(select(func.count()).select_from(computed))
+    # The loans staged (one row each in `computed`), counted without computing them again.
+    loans = db.session.scalar(select(func.count(Loan.id)).where(Loan.status.not_in(("closed",))))
     run = db.session.get(DailyRun, as_of) or DailyRun(run_on=as_of)
     run.started_at, run.loans = clock.now(), loans
     run.stage_changes = (run.stage_changes or 0) + len(changes)
@@ -137,10 +138,13 @@ def _emit_overdue_events(changes, actor):
     for at in range(0, len(newly), BATCH):
         batch = newly[at:at + BATCH]
         ids = [change.loan_id for change, _loan_no in batch]
-        running = set(db.session.scalars(
-            select(ProcessInstance.case_id).join(ProcessInstance.definition)
-            .where(ProcessInstance.case_id.in_(ids), ProcessInstance.status == "running",
-                   ProcessDefinition.process_key == "collection")))
+        # (status is tested here, not in SQL: SQLite would otherwise read every running
+        # instance through the timer index instead of these cases' rows)
+        running = {case_id for case_id, status in db.session.execute(
+            select(ProcessInstance.case_id, ProcessInstance.status)
+            .join(ProcessInstance.definition)
+            .where(ProcessInstance.case_id.in_(ids),
+                   ProcessDefinition.process_key == "collection")) if status == "running"}
         batch = [(c, no) for c, no in batch if c.loan_id not in running]
         amounts = _overdue_amounts([c.loan_id for c, _no in batch], batch[0][0].changed_on) \
             if batch else {}

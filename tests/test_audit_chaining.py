@@ -191,6 +191,22 @@ def test_deleting_the_newest_links_and_events_is_caught_by_the_anchor(app):
     assert "3 event(s) missing after the last anchor" in report.findings[0].message
 
 
+def test_re_linking_without_an_anchored_event_is_caught_by_the_anchor(app):
+    """The chainer as an oracle: links cut from before an anchored event, one event deleted,
+    the others queued again and re-linked with the key — the anchored link has moved."""
+    chained(10)
+    write_anchor()
+    position, victim = links()[4]
+    tamper(app, (f"DELETE FROM audit_chain WHERE position >= {position}", {}),
+           ("DELETE FROM audit_events WHERE id = :i", {"i": victim}),
+           ("INSERT INTO audit_chain_queue (event_id) SELECT id FROM audit_events "
+            "WHERE id NOT IN (SELECT event_id FROM audit_chain)", {}))
+    assert chain_pending() == 5
+    report = verify()
+    assert report.check.ok  # a chain that holds, re-made with the key…
+    assert set(report.codes()) == {"events_missing", "anchor_mismatch"}  # …but not the anchored
+
+
 def test_deleting_the_newest_links_only_is_caught_too(app):
     chained(12)
     write_anchor()

@@ -117,9 +117,10 @@ def snapshot(prefix):
             ProcessInstance.case_id == loan.id).order_by(ProcessInstance.id)).all()
         seen, states = {}, []
         for instance in instances:
-            state = json.loads(_ids(instance.state_json.replace(prefix, "#"), seen))
-            for task in state["tasks"].values():
-                task.pop("last_state_change")
+            # (last_state_change is the engine's wall-clock time of each task: left out)
+            state = json.loads(_ids(instance.state_json.replace(prefix, "#"), seen),
+                               object_hook=lambda d: {k: v for k, v in d.items()
+                                                      if k != "last_state_change"})
             # (lock_version is left out: a batch writes an instance once, where the single
             # start inserted it and then saved it, so it counts one write less)
             states.append((instance.definition_id, instance.status, instance.business_key,
@@ -276,3 +277,39 @@ def test_newly_overdue_loans_each_get_one_collection(deployed, users, monkeypatc
     run_daily(dt.date(2026, 5, 3))
     assert collections_per_case() == per_case
     assert db.session.scalar(select(func.count()).select_from(Borrower)) == 11
+
+
+def test_batch_start_of_a_process_run_per_instance_equals_start_process(deployed, users):
+    """Collection's start runs service tasks and conditions, so start_processes runs it per
+    instance: the rows must still be what start_process writes."""
+    from workflows.service import start_processes
+    due = "2026-04-02:100000:1200;2026-09-02:400000:5000"
+    assert not import_loans([(2, row("S-1", schedule=due)), (3, row("S-2", schedule=due))],
+                            users["admin"]).errors
+    one, two = (db.session.scalar(select(Loan.id).where(Loan.loan_no == no))
+                for no in ("S-1", "S-2"))
+    data = {"dpd": 3, "stage": "dpd_1_3", "overdue_amount": "101200.00"}
+    start_process("collection", case_id=one, actor=users["admin"], data={"loan_no": "S-1"} | data)
+    start_processes("collection", [{"case_id": two, "data": {"loan_no": "S-2"} | data}],
+                    actor=users["admin"])
+    db.session.commit()
+    both = [snapshot("S-")[key] for key in ("1", "2")]
+    for side in both:
+        side.pop("loan")
+        side["events"] = [e for e in side["events"] if e[0] != "case.created"]
+    # the same but for the loan number (each has its own), with the collection started
+    single = json.loads(json.dumps(both[0]).replace("#1", "#n"))
+    batch = json.loads(json.dumps(both[1]).replace("#2", "#n"))
+    assert single == batch, _differing(single, batch)
+    assert any(e[0] == "process.started" for e in both[1]["events"])
+    assert len(both[1]["instances"]) == 2 and len(both[1]["tasks"]) >= 2
+
+
+def _differing(a, b, path=""):
+    """The paths where two JSON values differ, with both values (for a readable failure)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b), key=str)
+                for d in _differing(a.get(k), b.get(k), f"{path}.{k}")]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in _differing(x, y, f"{path}[{i}]")]
+    return [] if a == b else [(path, a, b)]

@@ -1,5 +1,21 @@
-"""Read side of the human-task projection: the inbox never deserializes a workflow."""
-from sqlalchemy import exists, or_, select
+"""Read side of the human-task projection: the inbox never deserializes a workflow.
+
+Pages are keyset pages in the order (due_at NULLS LAST, priority, id). PostgreSQL puts NULLs
+last in an ascending index and SQLite first, so no single index order serves both: each
+queue (a lane's unclaimed tasks, or the user's claimed ones) is read as two index ranges,
+the dated tasks in (due_at, priority, id) order and then the undated ones in (priority, id)
+order, each a short range scan of ix_human_tasks_available / ix_human_tasks_mine from the
+page token, stopped by a LIMIT. One statement unions these ranges (lanes × 2) and orders
+the few rows they return; counts stop at COUNT_BOUND rows and never sort.
+"""
+import base64
+import binascii
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import (and_, exists, func, literal, literal_column, or_, select, tuple_,
+                        union_all)
 from sqlalchemy.orm import selectinload
 
 from accounts.models import utc
@@ -11,41 +27,190 @@ from workflows.errors import InvalidData
 from workflows.models import HumanTask, HumanTaskExclusion, ProcessDefinition
 
 SCOPES = ("mine", "available")
+# Counting stops here: "1000+" is as useful to a person as an exact figure and costs
+# a bounded index range instead of every visible row.
+COUNT_BOUND = 1000
 
 
-def inbox_query(user, scope, process=None, loan_no=None):
+@dataclass
+class InboxPage:
+    """One page: rows are (HumanTask, loan_no); total is exact up to COUNT_BOUND, and
+    total_capped says there are more. next/previous are page tokens (None at either end)."""
+    rows: list
+    total: int
+    total_capped: bool = False
+    next: str | None = None
+    previous: str | None = None
+
+    def __iter__(self):  # rows, total = inbox_page(...)
+        return iter((self.rows, self.total))
+
+
+def _check_scope(scope):
     if scope not in SCOPES:
         raise InvalidData(f"scope must be one of {', '.join(SCOPES)}", code="invalid",
                           field_errors={"scope": [f"one of {', '.join(SCOPES)}"]})
+
+
+def _filters(user, scope, process=None, loan_no=None):
+    """WHERE terms shared by every range of a scope, and the lanes to read (None: any)."""
+    # A literal, not a parameter: the planners (SQLite always, PostgreSQL in a generic plan)
+    # use the partial indexes only when the query states their WHERE clause verbatim.
+    terms = [HumanTask.state == literal_column("'ready'")]
+    lanes = [None]
+    if scope == "mine":
+        terms.append(HumanTask.claimed_by_id == user.id)
+    else:
+        excluded = exists().where(HumanTaskExclusion.user_id == user.id,
+                                  HumanTaskExclusion.task_id == HumanTask.id)
+        terms += [HumanTask.claimed_by_id.is_(None),
+                  or_(HumanTask.candidate_user_id.is_(None),
+                      HumanTask.candidate_user_id == user.id),
+                  ~excluded]
+        lanes = sorted(user.roles)
+    if process:
+        terms.append(HumanTask.process_key == process)
+    if loan_no:
+        terms.append(HumanTask.case_id == select(Loan.id).where(Loan.loan_no == loan_no)
+                     .scalar_subquery())
+    return terms, lanes
+
+
+def inbox_query(user, scope, process=None, loan_no=None):
+    """Every visible task in page order (no LIMIT): for exports and checks, not pages."""
+    _check_scope(scope)
+    terms, lanes = _filters(user, scope, process, loan_no)
+    if lanes != [None]:
+        terms.append(HumanTask.lane.in_(lanes))
+    return (select(HumanTask, Loan.loan_no)
+            .outerjoin(Loan, Loan.id == HumanTask.case_id)
+            .where(*terms)
+            .options(selectinload(HumanTask.form_definition))
+            .order_by(*_order(forward=True)))
+
+
+def _order(forward):
+    if forward:
+        return HumanTask.due_at.asc().nulls_last(), HumanTask.priority, HumanTask.id
+    return HumanTask.due_at.desc().nulls_first(), HumanTask.priority.desc(), HumanTask.id.desc()
+
+
+# ---------------------------------------------------------------- page tokens
+
+def encode_key(task):
+    due = task.due_at.isoformat() if task.due_at is not None else None
+    raw = json.dumps([due, task.priority, task.id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_key(token, name="after"):
+    """(due_at or None, priority, id) from a page token; a malformed one is a 400."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        due, priority, task_id = json.loads(raw)
+        if due is not None:
+            due = dt.datetime.fromisoformat(due)
+        if type(priority) is not int or type(task_id) is not int:  # noqa: E721 - not bool
+            raise ValueError
+        return due, priority, task_id
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise InvalidData("the page token is not valid", code="invalid",
+                          field_errors={name: ["a page token from a previous page"]}) from None
+
+
+# ---------------------------------------------------------------- pages
+
+def _ranges(key, forward):
+    """WHERE terms of the index ranges to read (dated tasks, undated tasks) from key
+    (exclusive) onwards; key None: from the start (forward) or the end (backward)."""
+    dated, undated = HumanTask.due_at.isnot(None), HumanTask.due_at.is_(None)
+    if key is None:
+        return [dated, undated]
+    due, priority, task_id = key
+
+    def after(columns, values):  # past the key in the reading direction
+        return tuple_(*columns) > values if forward else tuple_(*columns) < values
+
+    if due is None:  # the key is an undated task: every dated one comes before it
+        rest = after((HumanTask.priority, HumanTask.id), (priority, task_id))
+        return [and_(undated, rest)] + ([] if forward else [dated])
+    rest = after((HumanTask.due_at, HumanTask.priority, HumanTask.id), (due, priority, task_id))
+    return [and_(dated, rest)] + ([undated] if forward else [])
+
+
+def _range_select(terms, lane, where, forward, limit):
+    # The index order, also for the undated range: PostgreSQL does not treat "due_at IS
+    # NULL" as fixing due_at, so ordering by (priority, id) alone would sort the range.
+    order = (HumanTask.due_at, HumanTask.priority, HumanTask.id)
+    query = select(HumanTask.id).where(*terms, where)
+    if lane is not None:
+        query = query.where(HumanTask.lane == lane)
+    query = query.order_by(*(c.asc() if forward else c.desc() for c in order)).limit(limit)
+    return select(query.subquery().c.id)  # SQLite: ORDER BY/LIMIT only inside a subquery
+
+
+def _page_rows(user, scope, process, loan_no, key, forward, limit, offset=0):
+    terms, lanes = _filters(user, scope, process, loan_no)
+    if not lanes:
+        return []
+    if loan_no:
+        # One loan has a handful of open tasks: read them by case and sort them.
+        ids = select(HumanTask.id).where(*terms, *([HumanTask.lane.in_(lanes)]
+                                                   if lanes != [None] else []))
+        if key is not None:
+            ids = ids.where(or_(*_ranges(key, forward)))
+    else:
+        parts = [_range_select(terms, lane, where, forward, offset + limit)
+                 for lane in lanes for where in _ranges(key, forward)]
+        ids = parts[0] if len(parts) == 1 else union_all(*parts)
     query = (select(HumanTask, Loan.loan_no)
              .outerjoin(Loan, Loan.id == HumanTask.case_id)
-             .where(HumanTask.state == "ready"))
-    if scope == "mine":
-        query = query.where(HumanTask.claimed_by_id == user.id)
+             .where(HumanTask.id.in_(ids))
+             .options(selectinload(HumanTask.form_definition))
+             .order_by(*_order(forward)).limit(limit).offset(offset))
+    rows = db.session.execute(query).all()
+    return rows if forward else rows[::-1]
+
+
+def bounded_count(user, scope, process=None, loan_no=None, bound=None):
+    """(visible tasks up to bound, whether there are more): no ORDER BY, stops at bound+1."""
+    bound = COUNT_BOUND if bound is None else bound
+    terms, lanes = _filters(user, scope, process, loan_no)
+    if not lanes:
+        return 0, False
+    if lanes != [None]:
+        terms.append(HumanTask.lane.in_(lanes))
+    found = select(literal(1)).select_from(HumanTask).where(*terms).limit(bound + 1)
+    n = db.session.scalar(select(func.count()).select_from(found.subquery()))
+    return min(n, bound), n > bound
+
+
+def inbox_page(user, scope, process=None, loan_no=None, page=1, per_page=20, after=None,
+               before=None):
+    """One InboxPage. after/before are page tokens (InboxPage.next/previous); page numbers
+    (OFFSET) still work but read every earlier row, so links use tokens."""
+    _check_scope(scope)
+    if after and before:
+        raise InvalidData("give after or before, not both", code="invalid",
+                          field_errors={"before": ["not with after"]})
+    if before:
+        rows = _page_rows(user, scope, process, loan_no, decode_key(before, "before"),
+                          False, per_page + 1)
+        more_before = len(rows) > per_page
+        rows = rows[-per_page:] if more_before else rows
+        has_previous, has_next = more_before, True
     else:
-        excluded = exists().where(HumanTaskExclusion.task_id == HumanTask.id,
-                                  HumanTaskExclusion.user_id == user.id)
-        query = query.where(HumanTask.claimed_by_id.is_(None),
-                            HumanTask.lane.in_(sorted(user.roles)),
-                            or_(HumanTask.candidate_user_id.is_(None),
-                                HumanTask.candidate_user_id == user.id),
-                            ~excluded)
-    if process:
-        query = query.where(HumanTask.process_key == process)
-    if loan_no:
-        query = query.where(Loan.loan_no == loan_no)
-    # No eager load of claimed_by: it is the viewer ("mine") or NULL ("available"), so a
-    # lazy load costs nothing, while selectinload re-reads the user and its roles.
-    return (query.options(selectinload(HumanTask.form_definition))
-            .order_by(HumanTask.due_at.asc().nulls_last(), HumanTask.priority, HumanTask.id))
-
-
-def inbox_page(user, scope, process=None, loan_no=None, page=1, per_page=20):
-    """(rows, total) where rows are (HumanTask, loan_no)."""
-    query = inbox_query(user, scope, process, loan_no)
-    total = db.session.scalar(select(db.func.count()).select_from(query.subquery()))
-    rows = db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).all()
-    return rows, total
+        key = decode_key(after) if after else None
+        offset = 0 if after else (page - 1) * per_page
+        rows = _page_rows(user, scope, process, loan_no, key, True, per_page + 1, offset)
+        has_next = len(rows) > per_page
+        rows = rows[:per_page]
+        has_previous = bool(after) or offset > 0
+    total, capped = bounded_count(user, scope, process, loan_no)
+    return InboxPage(
+        rows=rows, total=total, total_capped=capped,
+        next=encode_key(rows[-1][0]) if rows and has_next else None,
+        previous=encode_key(rows[0][0]) if rows and has_previous else None)
 
 
 def process_keys():

@@ -1,6 +1,4 @@
 """Inbox and task pages. Thin: parse, authorise, call the facade, render."""
-import math
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -30,11 +28,15 @@ def inbox():
     page = max(1, request.args.get("page", 1, type=int))
     process = request.args.get("process") or None
     loan_no = (request.args.get("loan_no") or "").strip() or None
-    per_page = 20
-    rows, total = inbox_page(current_user, scope, process, loan_no, page, per_page)
-    return render_template("workflows/inbox.html", rows=rows, total=total, page=page,
-                           pages=max(1, math.ceil(total / per_page)), tab=scope,
-                           process=process, loan_no=loan_no or "", processes=process_keys())
+    after, before = request.args.get("after") or None, request.args.get("before") or None
+    try:
+        result = inbox_page(current_user, scope, process, loan_no, page, 20,
+                            after=after, before=None if after else before)
+    except InvalidData:  # a mangled page token: start from the first page
+        result = inbox_page(current_user, scope, process, loan_no)
+    return render_template("workflows/inbox.html", rows=result.rows, result=result,
+                           tab=scope, process=process, loan_no=loan_no or "",
+                           processes=process_keys())
 
 
 def _task_or_403(task_id):
