@@ -14,6 +14,11 @@ from ledger.models import Charge, Installment, Recall
 from workflows import clock
 
 
+# Zero as the database gives it back (two places): the single-loan path answers with the rows
+# it wrote, not with rows read again.
+NOTHING = Decimal("0.00")
+
+
 def schedule_rows(items):
     """The installment rows of a new loan (without loan_id), due what its schedule says
     (`items`: the canonical intake's entries, due_on, principal, interest), settled as
@@ -23,8 +28,8 @@ def schedule_rows(items):
         principal, interest = Decimal(item["principal"]), Decimal(item["interest"])
         rows.append({"seq": seq, "due_on": dt.date.fromisoformat(item["due_on"]),
                      "principal_due": principal, "interest_due": interest,
-                     "penalty_due": ZERO, "principal_paid": ZERO, "interest_paid": ZERO,
-                     "penalty_paid": ZERO,
+                     "penalty_due": NOTHING, "principal_paid": NOTHING,
+                     "interest_paid": NOTHING, "penalty_paid": NOTHING,
                      "paid_off_on": beijing_today() if principal + interest <= 0 else None})
     return rows
 

@@ -313,3 +313,18 @@ def _differing(a, b, path=""):
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         return [d for i, (x, y) in enumerate(zip(a, b)) for d in _differing(x, y, f"{path}[{i}]")]
     return [] if a == b else [(path, a, b)]
+
+
+def test_the_answer_to_a_new_loan_is_the_case_as_read_back(app, deployed, users, token_for):
+    """receive_loan answers with the rows it wrote (not read again): the same JSON as a read."""
+    client, headers = app.test_client(), token_for("am")
+    body = {"loan_no": "R-1", "borrower_name": "张伟", "principal": "500000",
+            "interest_rate": "0.0435", "disbursed_on": "2026-03-02", "maturity_on": "2026-09-02",
+            "account_manager": "am", "schedule": [
+                {"due_on": "2026-06-02", "principal": "200000", "interest": "5000"},
+                {"due_on": "2026-09-02", "principal": "300000"}]}
+    created = client.post("/api/v1/loans", json=body, headers=headers)
+    assert created.status_code == 201
+    read = client.get("/api/v1/cases/R-1", headers=headers)
+    assert created.get_json() == read.get_json()
+    assert created.get_json()["schedule"][1]["interest"] == "0.00"
