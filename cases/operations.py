@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from audit.operations import record
 from cases.intake import LoanIntake, differences, parse_flat, parse_intake
 from cases.models import Borrower, Collateral, Contact, Guarantor, Loan
-from extensions import db
+from extensions import commit_keeping, db
 from ledger.models import Installment
 from ledger.schedule import charge_schedules, open_schedule, schedule_rows
 from workflows.errors import Conflict, InvalidData, NotFound
@@ -157,7 +157,9 @@ def receive_loan(payload, actor, source="api"):
         # A new number is the common case: insert at once, and let the unique loan number
         # say when it is a repeat (registered before, or by another request just now).
         loan = add_loan(intake, actor)
-        _commit_keeping(loan)
+        # The new loan and its rows hold what was just written: the answer is built from them.
+        commit_keeping(loan, loan.borrower, loan.account_manager, *loan.contacts,
+                       *loan.guarantors, *loan.collateral, *loan.installments)
         return loan, True
     except IntegrityError:
         db.session.rollback()
@@ -166,22 +168,6 @@ def receive_loan(payload, actor, source="api"):
             raise
     db.session.commit()
     return loan, False
-
-
-def _commit_keeping(loan):
-    """Commit; the new loan and the rows it was built with stay loaded (they hold what was
-    just written), so the answer is built without reading them back."""
-    keep = {id(obj) for obj in (loan, loan.borrower, loan.account_manager, *loan.contacts,
-                                *loan.guarantors, *loan.collateral, *loan.installments)}
-    session = db.session()
-    session.expire_on_commit = False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = True
-    for obj in list(session.identity_map.values()):
-        if id(obj) not in keep:
-            session.expire(obj)
 
 
 def register_loan(payload, actor):

@@ -20,7 +20,7 @@ from SpiffWorkflow.util.task import TaskState
 from accounts.models import User, utc
 from audit.operations import record
 from calendars.workdays import CalendarUnknown, add_working_days, is_working_day
-from extensions import db
+from extensions import commit_keeping, db
 from forms.builder import api_formdata, build_form_class, form_data, to_json_value
 from workflows import clock
 from workflows.definitions import latest_definition, task_properties
@@ -388,21 +388,6 @@ def check_can_take(row, user, excluded=None):
                          "complete this one", code="four_eyes")
 
 
-def _commit_keeping(*keep):
-    """Commit; `keep` stays loaded (what was just committed is what they hold), so the
-    response is built without reading them back. Everything else expires as usual."""
-    session = db.session()
-    session.expire_on_commit = False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = True
-    kept = {id(obj) for obj in keep}
-    for obj in list(session.identity_map.values()):
-        if id(obj) not in kept:
-            session.expire(obj)
-
-
 def _check_open(row, user):
     if row.state != "ready":
         who = row.completed_by.label if row.completed_by else None
@@ -438,7 +423,7 @@ def claim_task(task_id, user):
     set_committed_value(row, "loan_no", loan_no)
     record("task.claimed", actor=user, case_id=row.case_id, instance_id=row.instance_id,
            task_id=row.id)
-    _commit_keeping(row, user)
+    commit_keeping(row, user)
     return row
 
 
@@ -575,7 +560,7 @@ def complete_task(task_id, user, data=None, formdata=None):
         hook(row, user)
     _run_and_save(instance, workflow, user, open_rows=open_rows)
     set_committed_value(row, "loan_no", loan_no)  # a reload of the row while saving drops it
-    _commit_keeping(row, user, instance)
+    commit_keeping(row, user, instance)
     if instance.status == "error":
         # The task is done and the instance stopped at a later script, condition or timer
         # (e.g. one over its limits): both are saved; the request still says it failed.
