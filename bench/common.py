@@ -11,6 +11,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -130,6 +131,29 @@ class Gunicorn:
     def __exit__(self, *_exc):
         self.process.terminate()
         self.process.wait(timeout=30)
+
+
+def run_clients(work, chunks):
+    """work(chunk) in one thread per chunk, all started together; the seconds until the last
+    one is done. A client's exception ends the bench with it."""
+    errors = []
+
+    def client(chunk):
+        try:
+            work(chunk)
+        except BaseException as exc:  # noqa: BLE001 — reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(chunk,)) for chunk in chunks]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    if errors:
+        raise SystemExit(f"{len(errors)} client(s) failed, e.g. {errors[0]}")
+    return elapsed
 
 
 def post(conn, path, headers, body=None, expect=200):

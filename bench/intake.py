@@ -18,22 +18,15 @@ operation, without the HTTP layer and token check) for one loan at a time, and t
 Prints each round and the medians. Figures only, no assertions.
 """
 import argparse
+import datetime as dt
 import http.client
 import io
-import json
 import os
-import socket
-import statistics
-import subprocess
-import sys
-import tempfile
-import threading
-import time
-import datetime as dt
 import random
-from pathlib import Path
+import statistics
+import time
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import Gunicorn, Row, post, run_clients, show
 CLIENTS = 8
 SIZES = {"quick": (160, 1000), "full": (800, 5000)}  # loans per round: API, CSV
 COLUMNS = ("loan_no", "borrower_kind", "borrower_name", "borrower_phone", "principal",
@@ -55,60 +48,18 @@ def _csv(rows):
     return out.getvalue().encode()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(port):
-    env = dict(os.environ, BIND=f"127.0.0.1:{port}", ACCESS_LOG="/dev/null",
-               RATELIMIT_ENABLED="false")
-    server = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--config",
-                               "gunicorn.conf.py"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/login")
-            conn.getresponse().read()
-            return server
-        except OSError:
-            if server.poll() is not None:
-                raise SystemExit(server.stderr.read().decode()[-2000:])
-            time.sleep(0.3)
-    server.kill()
-    raise SystemExit("gunicorn did not start")
-
-
-def _api_round(port, token, payloads):
+def _api_round(address, token, payloads):
     """POST the payloads from CLIENTS threads; loans per second."""
-    chunks = [payloads[k::CLIENTS] for k in range(CLIENTS)]
-    failures = []
+    headers = {"Authorization": f"Bearer {token}"}
 
     def client(chunk):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        for body in chunk:
-            conn.request("POST", "/api/v1/loans", json.dumps(body),
-                         {"Content-Type": "application/json",
-                          "Authorization": f"Bearer {token}"})
-            response = conn.getresponse()
-            data = response.read()
-            if response.status != 201:
-                failures.append(f"{response.status} {data[:200]!r}")
-        conn.close()
-
-    threads = [threading.Thread(target=client, args=(c,)) for c in chunks]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - start
-    if failures:
-        raise SystemExit(f"{len(failures)} API failures, e.g. {failures[0]}")
-    return len(payloads) / elapsed
+        conn = http.client.HTTPConnection(*address, timeout=120)
+        try:
+            for body in chunk:
+                post(conn, "/api/v1/loans", headers, body, expect=201)
+        finally:
+            conn.close()
+    return len(payloads) / run_clients(client, [payloads[k::CLIENTS] for k in range(CLIENTS)])
 
 
 def _csv_round(data):
@@ -159,11 +110,6 @@ def run(scale="full", rounds=3):
     from bench.dataset import _managers, bench_app
     api_n, csv_n = SIZES[scale]
     app, database = bench_app("intake")
-    rows_out = []
-
-    def show(label, value, unit, target=""):
-        rows_out.append((label, value, unit, target))
-        print(f"  {label:<64} {value:>10,.1f} {unit:<10} {target}", flush=True)
 
     with app.app_context():
         from accounts.operations import create_token
@@ -174,32 +120,29 @@ def run(scale="full", rounds=3):
         db.session.commit()
         # warm the caches of this process (spec, template, forms) before timing
         _csv_round(_csv(_rows("W", 20, 1)))
-    port = _free_port()
-    server = _serve(port)
     api, imported = [], []
-    try:
-        _api_round(port, token, [payload_from_flat(r)[0] for r in _rows("WA", 40, 2)])
+    with Gunicorn(int(os.environ.get("WEB_WORKERS", "4")),
+                  int(os.environ.get("WEB_THREADS", "2"))) as address:
+        _api_round(address, token, [payload_from_flat(r)[0] for r in _rows("WA", 40, 2)])
         for r in range(rounds):
             payloads = [payload_from_flat(row)[0] for row in _rows(f"A{r}", api_n, 10 + r)]
-            api.append(_api_round(port, token, payloads))
+            api.append(_api_round(address, token, payloads))
             with app.app_context():
                 imported.append(_csv_round(_csv(_rows(f"C{r}", csv_n, 20 + r))))
             print(f"    round {r + 1}: API {api[-1]:.1f} loans/s ({CLIENTS} clients, "
                   f"{api_n} loans), CSV import {imported[-1]:.1f} loans/s ({csv_n} loans)",
                   flush=True)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     with app.app_context():
         single, bulk = _statements("N", 3)
         db.session.remove()
-    show(f"{database}: loans received per second, API, {CLIENTS} clients (gunicorn)",
-         statistics.median(api), "loans/s", "≥ 200")
-    show(f"{database}: loans imported per second, CSV import", statistics.median(imported),
-         "loans/s", "≥ 1,000")
-    show(f"{database}: SQL statements per loan, receive_loan (one loan)", single, "stmts")
-    show(f"{database}: SQL statements per import of 500 loans (one batch)", bulk, "stmts")
-    return rows_out
+    return [show(Row(f"{database}: loans received per second, API, {CLIENTS} clients "
+                     "(gunicorn)", statistics.median(api), "loans/s", "≥ 200")),
+            show(Row(f"{database}: loans imported per second, CSV import",
+                     statistics.median(imported), "loans/s", "≥ 1,000")),
+            show(Row(f"{database}: SQL statements per loan, receive_loan (one loan)", single,
+                     "stmts")),
+            show(Row(f"{database}: SQL statements per import of 500 loans (one batch)", bulk,
+                     "stmts"))]
 
 
 def main(argv=None):

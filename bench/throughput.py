@@ -11,43 +11,25 @@ median. The clients share the machine with the server, as they would in a one-bo
 """
 import http.client
 import os
-import threading
-import time
 
 from bench.common import HANDOVER, Gunicorn, Row, database_name, make_app, median, post, \
-    scale_arg, show
+    run_clients, scale_arg, show
 from bench.completion import bearer, handover_tasks
 
 CLIENTS = 8
 SIZES = {"quick": (15, 3), "full": (60, 3)}  # tasks per client per round, rounds
 
 
-def _client(address, headers, task_ids, errors):
-    conn = http.client.HTTPConnection(*address, timeout=120)
-    try:
-        for task_id in task_ids:
-            post(conn, f"/api/v1/tasks/{task_id}/claim", headers)
-            post(conn, f"/api/v1/tasks/{task_id}/complete", headers, {"data": HANDOVER})
-    except BaseException as exc:  # noqa: BLE001 — reported by the round
-        errors.append(exc)
-    finally:
-        conn.close()
-
-
 def one_round(address, headers, task_ids):
-    errors = []
-    threads = [threading.Thread(target=_client,
-                                args=(address, headers, task_ids[i::CLIENTS], errors))
-               for i in range(CLIENTS)]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - start
-    if errors:
-        raise SystemExit(f"a client failed: {errors[0]}")
-    return len(task_ids) / elapsed
+    def client(chunk):
+        conn = http.client.HTTPConnection(*address, timeout=120)
+        try:
+            for task_id in chunk:
+                post(conn, f"/api/v1/tasks/{task_id}/claim", headers)
+                post(conn, f"/api/v1/tasks/{task_id}/complete", headers, {"data": HANDOVER})
+        finally:
+            conn.close()
+    return len(task_ids) / run_clients(client, [task_ids[i::CLIENTS] for i in range(CLIENTS)])
 
 
 def run(scale="full"):
