@@ -13,7 +13,8 @@ the bulk import (bench.dataset.build_loans, timed: the import's loans per second
 
 Prints seconds per 100k loans (the median of the regular days is the issue's row, target
 ≤ 3 s), the part of it spent starting collections (each runs the collection diagram up to its
-first tasks: service tasks, conditions in the sandbox) and collections started per second.
+first tasks: service tasks, conditions in the sandbox), the penalty accrual, the staging
+itself and the ledger invariant check, and collections started per second.
 Figures only, no assertions.
 """
 import argparse
@@ -31,17 +32,22 @@ def _at(day, hour=7):
     return dt.datetime.combine(day, dt.time(hour), BEIJING).astimezone(dt.timezone.utc)
 
 
-def _time_collection_starts(staging):
-    """Seconds spent in the daily run's collection starts, appended to the list returned."""
-    spent, emit = [], staging._emit_overdue_events
+# The parts of a daily run timed on their own: {label: name in cases.staging}.
+PARTS = {"starting collections": "_emit_overdue_events", "penalty accrual": "daily_accrual",
+         "staging (DPD, stage changes)": "_stage", "ledger invariant check": "check_and_report"}
 
-    def timed(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return emit(*args, **kwargs)
-        finally:
-            spent.append(time.perf_counter() - start)
-    staging._emit_overdue_events = timed
+
+def _time_parts(staging):
+    """Seconds spent in each of PARTS during a daily run: {label: [seconds per call]}."""
+    spent = {label: [] for label in PARTS}
+    for label, name in PARTS.items():
+        def timed(*args, _inner=getattr(staging, name), _spent=spent[label], **kwargs):
+            start = time.perf_counter()
+            try:
+                return _inner(*args, **kwargs)
+            finally:
+                _spent.append(time.perf_counter() - start)
+        setattr(staging, name, timed)
     return spent
 
 
@@ -67,10 +73,10 @@ def run(scale="full", loans=None):
         built = time.perf_counter() - start
         show(f"{database}: bulk import building the book ({n:,} loans)", n / built, "loans/s")
         per = 100_000 / n
-        starting = _time_collection_starts(staging)
+        spent = _time_parts(staging)
+        starting = spent["starting collections"]
         clock.set_now(_at(D - dt.timedelta(days=1)))
         start = time.perf_counter()
-        starting.clear()
         first = run_daily(D - dt.timedelta(days=1))
         first_s = time.perf_counter() - start
         first_starts = sum(starting)
@@ -80,14 +86,18 @@ def run(scale="full", loans=None):
             show(f"{database}: collections started per second (first run)",
                  first["overdue"] / first_starts, "/s")
         regular, regular_starts = [], []
+        parts = {label: [] for label in PARTS}
         for k in range(3):
             day = D + dt.timedelta(days=k)
             clock.set_now(_at(day))
-            starting.clear()
+            for times in spent.values():
+                times.clear()
             start = time.perf_counter()
             result = run_daily(day)
             regular.append(time.perf_counter() - start)
             regular_starts.append(sum(starting))
+            for label, times in spent.items():
+                parts[label].append(sum(times))
             print(f"    {day}: {regular[-1]:.2f} s (collection starts {sum(starting):.2f} s), "
                   f"{result['stage_changes']} stage changes, "
                   f"{result['overdue']} collections started "
@@ -98,6 +108,9 @@ def run(scale="full", loans=None):
              statistics.median(regular_starts) * per, "s")
         show(f"{database}: … staging without the collection starts, per 100k loans",
              statistics.median([a - b for a, b in zip(regular, regular_starts)]) * per, "s")
+        for label in list(PARTS)[1:]:
+            show(f"{database}:     … of which {label}, per 100k loans",
+                 statistics.median(parts[label]) * per, "s")
         db.session.remove()
         clock.set_now(None)
     return rows

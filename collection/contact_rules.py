@@ -143,6 +143,12 @@ def _utc(moment):
     return moment.astimezone(dt.timezone.utc)
 
 
+def _stored_utc(at):
+    """A logged time as UTC: SQLite hands back the UTC wall time it stored, naive (its SQL
+    comparisons with `_utc` bounds compare those wall times)."""
+    return at.replace(tzinfo=dt.timezone.utc) if at.tzinfo is None else _utc(at)
+
+
 def window_at(moment):
     """(opens, closes, max calls) of the call window open at `moment`, or None."""
     local = moment.astimezone(BEIJING)
@@ -286,12 +292,16 @@ def calls_today(loan, moment):
     """'2026-05-08: 09:30–11:00 1/3 · 12:30–13:30 0/2 · …' — calls to the borrower per window."""
     local = moment.astimezone(BEIJING)
     book = directory(loan)
+    day = [dt.datetime.combine(local.date(), t, BEIJING)
+           for t in (CALL_WINDOWS[0][0], CALL_WINDOWS[-1][1])]
+    # One read of the day's calls to the borrower, counted per window (as borrower_calls would).
+    called = [_stored_utc(e.at) for e in _calls(loan, *day)
+              if party_called(book, e.number, e.answered_by).kind == "borrower"]
     parts = []
     for start, end in CALL_WINDOWS:
-        opens = dt.datetime.combine(local.date(), start, BEIJING)
-        closes = dt.datetime.combine(local.date(), end, BEIJING)
-        parts.append(f"{start:%H:%M}–{end:%H:%M} {borrower_calls(loan, book, opens, closes)}"
-                     f"/{WINDOW_MAX_CALLS[start]}")
+        opens, closes = (_utc(dt.datetime.combine(local.date(), t, BEIJING)) for t in (start, end))
+        count = sum(1 for at in called if opens <= at < closes)
+        parts.append(f"{start:%H:%M}–{end:%H:%M} {count}/{WINDOW_MAX_CALLS[start]}")
     return f"{local.date().isoformat()}: " + " · ".join(parts)
 
 

@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from accounts.models import User
 from audit.operations import record
@@ -155,13 +156,15 @@ def overdue_amount(loan, as_of=None):
 def snapshot(loan):
     """The loan's collection facts now, read from the database (task data is a snapshot).
     The stage is not among them: the diagram decides it from `dpd`."""
-    dpd = db.session.scalar(select(Loan.dpd).where(Loan.id == loan.id))
+    # DPD and the broken promises in one statement (it runs at every collection start).
+    broken = (select(func.count(PromiseToPay.id))
+              .where(PromiseToPay.loan_id == loan.id, PromiseToPay.status == "broken")
+              .scalar_subquery())
+    dpd, broken_promises = db.session.execute(
+        select(Loan.dpd, broken).where(Loan.id == loan.id)).one()
     opens, closes = next_call_window()
     return {"dpd": dpd, "overdue_amount": str(overdue_amount(loan)),
-            "next_call_window": window_range(opens, closes),
-            "broken_promises": db.session.scalar(
-                select(func.count(PromiseToPay.id)).where(PromiseToPay.loan_id == loan.id,
-                                                          PromiseToPay.status == "broken"))}
+            "next_call_window": window_range(opens, closes), "broken_promises": broken_promises}
 
 
 def _log(loan, actor, kind, task_id=None, **values):
@@ -181,7 +184,9 @@ def refresh(data):
     read exist from the first round on."""
     # Imported here: contact_rules builds on this module's call windows.
     from collection.contact_rules import call_context
-    loan = _loan(data)
+    # The borrower, contacts and guarantors the call context shows, with the loan: one query.
+    loan = Loan.query.filter_by(loan_no=data["loan_no"]).options(
+        joinedload(Loan.borrower), joinedload(Loan.contacts), joinedload(Loan.guarantors)).one()
     fresh = snapshot(loan)
     fresh["litigation_reason"] = (f"逾期{fresh['dpd']}天 / {fresh['dpd']} days past due")
     data.update(fresh)

@@ -7,7 +7,7 @@ from cases.models import CaseProblem, Product
 from extensions import db
 from i18n import N_
 from ledger.models import LegalRateCap
-from ledger.penalty import accrue, lock_overdue_loans, total
+from ledger.penalty import accrue_all, lock_overdue_loans, total
 from ledger.verify import verify
 from workflows import clock
 from workflows.errors import InvalidData, NotAllowed
@@ -17,10 +17,10 @@ SETTINGS_ROLES = ("admin",)
 
 
 def daily_accrual(as_of, actor=None):
-    """Penalty interest through `as_of` on every overdue installment; flushes. Returns
-    (charges, total)."""
+    """Penalty interest through `as_of` on every overdue installment (set-based: `accrue_all`).
+    Returns (charges, total)."""
     lock_overdue_loans(as_of)
-    charges = accrue(as_of)
+    charges = accrue_all(as_of)
     amount = total(charges)
     if charges:
         record("ledger.penalty_accrued", actor=actor, data={

@@ -48,39 +48,60 @@ def _per_installment(model, column, parts_column):
     return select(model.installment_id, *sums).group_by(model.installment_id).subquery()
 
 
+def _single(code, template, query):
+    """A check of one invariant: its query selects (loan id, seq, a, b) of each break."""
+    return query, lambda row: [(code, template.format(seq=row[1], a=row[2], b=row[3]))]
+
+
+def _flag(condition):
+    return case((condition, 1), else_=0)
+
+
 def _installment_checks():
+    """Every per-installment check in one pass over the installments (charges and allocations
+    summed once, not once per part): a row per installment with a flag per check."""
     charged = _per_installment(Charge, Charge.amount, Charge.kind)
     allocated = _per_installment(Allocation, Allocation.amount, Allocation.part)
+    columns, checks = [], []
     for part in PARTS:
         due, paid = getattr(Installment, f"{part}_due"), getattr(Installment, f"{part}_paid")
-        yield ("due_matches_charges", f"installment {{seq}}: {part} due {{a}} ≠ charges {{b}}",
-               select(Installment.loan_id, Installment.seq, due, charged.c[part])
-               .outerjoin(charged, charged.c.installment_id == Installment.id)
-               .where(_differs(due, charged.c[part])))
-        yield ("paid_matches_allocations",
-               f"installment {{seq}}: {part} paid {{a}} ≠ allocations {{b}}",
-               select(Installment.loan_id, Installment.seq, paid, allocated.c[part])
-               .outerjoin(allocated, allocated.c.installment_id == Installment.id)
-               .where(_differs(paid, allocated.c[part])))
-        yield ("paid_within_due", f"installment {{seq}}: {part} paid {{a}} outside 0…{{b}}",
-               select(Installment.loan_id, Installment.seq, paid, due)
-               .where(or_(paid < -TOLERANCE, paid - due > TOLERANCE)))
+        checks += [("due_matches_charges",
+                    f"installment {{seq}}: {part} due {{a}} ≠ charges {{b}}",
+                    due, charged.c[part], _differs(due, charged.c[part])),
+                   ("paid_matches_allocations",
+                    f"installment {{seq}}: {part} paid {{a}} ≠ allocations {{b}}",
+                    paid, allocated.c[part], _differs(paid, allocated.c[part])),
+                   ("paid_within_due", f"installment {{seq}}: {part} paid {{a}} outside 0…{{b}}",
+                    paid, due, or_(paid < -TOLERANCE, paid - due > TOLERANCE))]
     outstanding = (Installment.principal_due + Installment.interest_due
                    + Installment.penalty_due - Installment.principal_paid
                    - Installment.interest_paid - Installment.penalty_paid)
-    yield ("paid_off_flag", "installment {seq}: outstanding {a}, paid off on {b}",
-           select(Installment.loan_id, Installment.seq, outstanding, Installment.paid_off_on)
-           .where(or_(and_(Installment.paid_off_on.is_(None), outstanding <= TOLERANCE),
-                      and_(Installment.paid_off_on.is_not(None), outstanding > TOLERANCE))))
+    checks.append(("paid_off_flag", "installment {seq}: outstanding {a}, paid off on {b}",
+                   outstanding, Installment.paid_off_on,
+                   or_(and_(Installment.paid_off_on.is_(None), outstanding <= TOLERANCE),
+                       and_(Installment.paid_off_on.is_not(None), outstanding > TOLERANCE))))
+    for n, (_code, _template, a, b, condition) in enumerate(checks):
+        columns += [a.label(f"a{n}"), b.label(f"b{n}"), _flag(condition).label(f"f{n}")]
+    query = (select(Installment.loan_id, Installment.seq, *columns)
+             .outerjoin(charged, charged.c.installment_id == Installment.id)
+             .outerjoin(allocated, allocated.c.installment_id == Installment.id)
+             .where(or_(*[condition for *_x, condition in checks])))
+
+    def found(row):
+        values = row._mapping
+        return [(code, template.format(seq=row.seq, a=values[f"a{n}"], b=values[f"b{n}"]))
+                for n, (code, template, *_x) in enumerate(checks) if values[f"f{n}"]]
+    yield query, found
     later = Charge.__table__.alias("later")
-    yield ("penalty_periods", "installment {seq}: penalty accruals {a} and {b} overlap",
-           select(Installment.loan_id, Installment.seq, Charge.id, later.c.id)
-           .join(Charge, Charge.installment_id == Installment.id)
-           .join(later, and_(later.c.installment_id == Charge.installment_id,
-                             later.c.id > Charge.id, later.c.source == "penalty",
-                             later.c.period_start <= Charge.period_end,
-                             Charge.period_start <= later.c.period_end))
-           .where(Charge.source == "penalty"))
+    yield _single(
+        "penalty_periods", "installment {seq}: penalty accruals {a} and {b} overlap",
+        select(Installment.loan_id, Installment.seq, Charge.id, later.c.id)
+        .join(Charge, Charge.installment_id == Installment.id)
+        .join(later, and_(later.c.installment_id == Charge.installment_id,
+                          later.c.id > Charge.id, later.c.source == "penalty",
+                          later.c.period_start <= Charge.period_end,
+                          Charge.period_start <= later.c.period_end))
+        .where(Charge.source == "penalty"))
 
 
 def _repayment_checks():
@@ -90,53 +111,56 @@ def _repayment_checks():
                          .label(part) for part in PARTS])
                 .where(Allocation.reversal_id.is_(None)).group_by(Allocation.repayment_id)
                 .subquery())
-    yield ("repayment_allocated", "repayment {seq}: amount {a} ≠ allocations {b}",
-           select(Repayment.loan_id, Repayment.external_ref, Repayment.amount, original.c.total)
-           .outerjoin(original, original.c.repayment_id == Repayment.id)
-           .where(or_(_differs(Repayment.amount, original.c.total),
-                      *[_differs(getattr(Repayment, part), original.c[part])
-                        for part in PARTS])))
+    yield _single(
+        "repayment_allocated", "repayment {seq}: amount {a} ≠ allocations {b}",
+        select(Repayment.loan_id, Repayment.external_ref, Repayment.amount, original.c.total)
+        .outerjoin(original, original.c.repayment_id == Repayment.id)
+        .where(or_(_differs(Repayment.amount, original.c.total),
+                   *[_differs(getattr(Repayment, part), original.c[part])
+                     for part in PARTS])))
     reversed_rows = (select(Allocation.repayment_id, func.sum(Allocation.amount).label("total"))
                      .where(Allocation.reversal_id.is_not(None))
                      .group_by(Allocation.repayment_id).subquery())
     approved = (select(Reversal.repayment_id).where(Reversal.status == "approved")
                 .subquery())
     expected = case((approved.c.repayment_id.is_not(None), -Repayment.amount), else_=0)
-    yield ("reversal_mirrors", "repayment {seq}: reversal rows {b}, expected {a}",
-           select(Repayment.loan_id, Repayment.external_ref, expected, reversed_rows.c.total)
-           .outerjoin(reversed_rows, reversed_rows.c.repayment_id == Repayment.id)
-           .outerjoin(approved, approved.c.repayment_id == Repayment.id)
-           .where(or_(_differs(expected, reversed_rows.c.total),
-                      (approved.c.repayment_id.is_not(None))
-                      != Repayment.reversed_at.is_not(None))))
+    yield _single(
+        "reversal_mirrors", "repayment {seq}: reversal rows {b}, expected {a}",
+        select(Repayment.loan_id, Repayment.external_ref, expected, reversed_rows.c.total)
+        .outerjoin(reversed_rows, reversed_rows.c.repayment_id == Repayment.id)
+        .outerjoin(approved, approved.c.repayment_id == Repayment.id)
+        .where(or_(_differs(expected, reversed_rows.c.total),
+                   (approved.c.repayment_id.is_not(None))
+                   != Repayment.reversed_at.is_not(None))))
 
 
 def _loan_checks():
     principal = (select(Charge.loan_id, func.sum(Charge.amount).label("total"))
                  .where(Charge.kind == "principal").group_by(Charge.loan_id).subquery())
-    yield ("principal_scheduled", "{seq}: principal {a} ≠ principal charged {b}",
-           select(Loan.id, literal("loan"), Loan.principal, principal.c.total)
-           .outerjoin(principal, principal.c.loan_id == Loan.id)
-           .where(_differs(Loan.principal, principal.c.total)))
+    yield _single(
+        "principal_scheduled", "{seq}: principal {a} ≠ principal charged {b}",
+        select(Loan.id, literal("loan"), Loan.principal, principal.c.total)
+        .outerjoin(principal, principal.c.loan_id == Loan.id)
+        .where(_differs(Loan.principal, principal.c.total)))
     balance = (select(Installment.loan_id, func.sum(
         Installment.principal_due + Installment.interest_due + Installment.penalty_due
         - Installment.principal_paid - Installment.interest_paid - Installment.penalty_paid)
         .label("total")).group_by(Installment.loan_id).subquery())
-    yield ("closed_settled", "{seq}: status {a} with {b} outstanding",
-           select(Loan.id, literal("loan"), Loan.status, balance.c.total)
-           .join(balance, balance.c.loan_id == Loan.id)
-           .where(Loan.status.in_(("closing", "closed")), balance.c.total > TOLERANCE))
+    yield _single(
+        "closed_settled", "{seq}: status {a} with {b} outstanding",
+        select(Loan.id, literal("loan"), Loan.status, balance.c.total)
+        .join(balance, balance.c.loan_id == Loan.id)
+        .where(Loan.status.in_(("closing", "closed")), balance.c.total > TOLERANCE))
 
 
 def verify(loan_ids=None):
     """Every break of every invariant, as Break rows (empty: the ledger is sound)."""
     breaks = []
-    for code, template, query in (*_installment_checks(), *_repayment_checks(),
-                                  *_loan_checks()):
+    for query, found in (*_installment_checks(), *_repayment_checks(), *_loan_checks()):
         if loan_ids is not None:
             query = query.where(query.selected_columns[0].in_(loan_ids))
-        for loan_id, seq, a, b in db.session.execute(query):
-            breaks.append((loan_id, code, template.format(seq=seq, a=a, b=b)))
+        for row in db.session.execute(query):
+            breaks += [(row[0], code, detail) for code, detail in found(row)]
     if not breaks:
         return []
     numbers = dict(db.session.execute(
