@@ -142,10 +142,13 @@ def _loan_checks():
         select(Loan.id, literal("loan"), Loan.principal, principal.c.total)
         .outerjoin(principal, principal.c.loan_id == Loan.id)
         .where(_differs(Loan.principal, principal.c.total)))
+    # Summed for the loans in closure or closed only, not for the whole book.
+    settled = select(Loan.id).where(Loan.status.in_(("closing", "closed")))
     balance = (select(Installment.loan_id, func.sum(
         Installment.principal_due + Installment.interest_due + Installment.penalty_due
         - Installment.principal_paid - Installment.interest_paid - Installment.penalty_paid)
-        .label("total")).group_by(Installment.loan_id).subquery())
+        .label("total")).where(Installment.loan_id.in_(settled))
+        .group_by(Installment.loan_id).subquery())
     yield _single(
         "closed_settled", "{seq}: status {a} with {b} outstanding",
         select(Loan.id, literal("loan"), Loan.status, balance.c.total)

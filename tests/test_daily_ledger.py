@@ -222,3 +222,20 @@ def test_verify_finds_every_break_of_every_installment_check(app, manager):
     breaks = check_and_report()
     assert len(breaks) == len(found)
     db.session.rollback()
+
+
+def test_verify_finds_the_loan_breaks(app, manager):
+    loan, first, _second = _broken_book(manager)
+    other = Loan(loan_no="DL-other", borrower_name="李", principal=Decimal("0"),
+                 interest_rate=Decimal("0.06"), disbursed_on=dt.date(2026, 1, 1),
+                 maturity_on=dt.date(2026, 12, 1), account_manager_id=manager, status="closed")
+    db.session.add(other)
+    loan.status, loan.principal = "closing", Decimal("150.00")
+    db.session.flush()
+    found = {(b.loan_no, b.code, b.detail) for b in verify()}
+    # a closed loan with nothing outstanding (here: no installments) is sound
+    assert {(no, code) for no, code, _detail in found} == {
+        ("DL-0", "principal_scheduled"), ("DL-0", "closed_settled")}
+    assert any(d.startswith("loan: principal 150.00 ≠ principal charged 200") for *_x, d in found)
+    assert any(d.startswith("loan: status closing with 210") for *_x, d in found)
+    db.session.rollback()
