@@ -668,10 +668,11 @@ def cancel_instance(instance, reason, actor=None):
 # ---------------------------------------------------------------- timers
 
 def _due_instances(limit):
-    """(due instances loaded by one statement, whether SQLite's write lock was taken). PostgreSQL: locked, skipping those another
-    worker holds. SQLite: when any is due, the database write lock is taken and they are
-    read again, so the rows are the latest and no other sweep can fire them before this
-    batch commits (and a sweep that finds nothing holds no lock)."""
+    """(due instances loaded by one statement, whether SQLite's write lock was taken).
+    PostgreSQL: locked, skipping those another worker holds. SQLite: when any is due, the
+    database write lock is taken and they are read again, so the rows are the latest and no
+    other sweep can fire them before this batch commits (and a sweep that finds nothing
+    holds no lock)."""
     postgres = db.engine.dialect.name == "postgresql"
     due = (ProcessInstance.status == "running",
            # strictly earlier, as SpiffWorkflow fires a timer only after its time
