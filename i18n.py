@@ -1,7 +1,9 @@
 """The two interface languages and the current one."""
+from babel import Locale
 from flask_babel import get_locale
 
 LANGUAGES = ("zh_CN", "en")
+LOCALES = {name: Locale.parse(name) for name in LANGUAGES}
 
 
 def current_language():

@@ -9,7 +9,7 @@ import hashlib
 import secrets
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -380,11 +380,17 @@ def revoke_token(row, actor=None):
     db.session.commit()
 
 
+# Built once: constructing this statement and its cache key cost more than running it
+# (every API call starts here).
+_USER_FOR_TOKEN = (
+    select(User).join(ApiToken, ApiToken.user_id == User.id)
+    .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None),
+           ApiToken.expires_at > bindparam("now"), User.active.is_(True))
+    .options(joinedload(User.role_rows)).limit(1))
+
+
 def user_for_token(token):
     """The active user of an unrevoked, unexpired token, else None: one query, roles
-    included (every API call starts here)."""
-    return db.session.scalars(
-        select(User).join(ApiToken, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None),
-               ApiToken.expires_at > now(), User.active.is_(True))
-        .options(joinedload(User.role_rows)).limit(1)).unique().first()
+    included."""
+    return db.session.scalars(_USER_FOR_TOKEN, {"token_hash": hash_token(token),
+                                                "now": now()}).unique().first()

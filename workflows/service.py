@@ -8,7 +8,7 @@ import contextvars
 import datetime as dt
 import uuid
 
-from sqlalchemy import exists, insert, literal, literal_column, or_, select, text, update
+from sqlalchemy import bindparam, exists, insert, literal, literal_column, or_, select, text, update
 from sqlalchemy.orm import with_expression
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -102,7 +102,7 @@ def start_processes(process_key, items, actor=None, users=None):
             record("process.started", actor=actor, case_id=item.get("case_id"),
                    instance_id=instance_id, data=started | {
                        "business_key": item.get("business_key")})
-        _project_new_tasks(definition, [
+        _insert_tasks(definition, [
             (instance_id, item.get("case_id"), [(guid, spec, item.get("data") or {})
                                                 for guid, spec in ready])
             for instance_id, item, (_state, ready) in zip(ids, items, built)], users)
@@ -128,7 +128,7 @@ def start_processes(process_key, items, actor=None, users=None):
             (str(t.id), t.task_spec, t.data)
             for t in workflow.get_tasks(state=TaskState.READY, manual=True)]))
     db.session.flush()
-    _project_new_tasks(definition, projected, users)
+    _insert_tasks(definition, projected, users)
     return ids
 
 
@@ -184,13 +184,14 @@ def _store(instance, workflow, actor):
 
 def _save(instance, workflow, actor, open_rows=None):
     _store(instance, workflow, actor)
+    new = _close_gone_tasks(instance, workflow, open_rows)
     try:
-        db.session.flush()
+        db.session.flush()  # one flush: the instance, its closed tasks, the completed one
     except StaleDataError:
         db.session.rollback()
         raise Conflict("someone else changed this case at the same moment; reload and retry",
                        code="stale")
-    _project_tasks(instance, workflow, open_rows)
+    _insert_tasks(instance.definition, [(instance.id, instance.case_id, new)], existing=True)
 
 
 def _timer_value(task):
@@ -231,9 +232,17 @@ def _due_at(props, created=None):
 
 
 def _project_tasks(instance, workflow, open_rows=None):
-    """Bring human_tasks in line with the READY manual tasks of the workflow. `open_rows`:
-    the instance's open rows when the caller loaded them under the instance lock (those
-    still open in memory are the open ones); else they are read."""
+    """Bring human_tasks in line with the READY manual tasks of the workflow."""
+    new = _close_gone_tasks(instance, workflow, open_rows)
+    db.session.flush()
+    _insert_tasks(instance.definition, [(instance.id, instance.case_id, new)], existing=True)
+
+
+def _close_gone_tasks(instance, workflow, open_rows=None):
+    """Cancel the open rows whose task is no longer READY (not flushed); the READY manual
+    tasks that have no row yet, as (guid, spec, data). `open_rows`: the instance's open rows
+    when the caller loaded them under the instance lock (those still open in memory are the
+    open ones); else they are read."""
     ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
     if open_rows is None:
         open_rows = HumanTask.query.filter_by(instance_id=instance.id, state="ready").all()
@@ -243,60 +252,16 @@ def _project_tasks(instance, workflow, open_rows=None):
         if row.task_guid not in ready:
             row.state, row.completed_at = "cancelled", clock.now()
     known = {row.task_guid for row in open_rows}
-    for guid, task in ready.items():
-        if guid not in known:
-            _create_human_task(instance, task)
-    db.session.flush()
+    return [(guid, task.task_spec, task.data) for guid, task in ready.items()
+            if guid not in known]
 
 
-def _create_human_task(instance, task):
-    spec = task.task_spec
-    props = task_properties(spec)
-    form_key = props.get("formKey")
-    candidate = None
-    if props.get("candidateUserVariable"):
-        username = task.data.get(props["candidateUserVariable"])
-        candidate = db.session.scalar(select(User.id).where(User.username == username))
-    form_id = instance.definition.forms.get(form_key) if form_key else None
-    form_spec = cached_form_spec(instance.definition, form_key, lambda: db.session.get(
-        FormDefinition, form_id).spec) if form_id else {}
-    shown = [item["name"] for item in form_spec.get("show_data", [])]
-    context = {name: to_json_value(task.data.get(name)) for name in shown if name in task.data}
-    row = HumanTask(instance_id=instance.id, case_id=instance.case_id, task_guid=str(task.id),
-                    process_key=instance.definition.process_key, bpmn_id=spec.bpmn_id,
-                    name=spec.bpmn_name or spec.bpmn_id, lane=spec.lane,
-                    candidate_user_id=candidate, due_at=_due_at(props),
-                    priority=PRIORITIES.get(props.get("priority", "normal"), 2),
-                    form_key=form_key, form_definition_id=form_id, context=context,
-                    created_at=clock.now())
-    db.session.add(row)
-    db.session.flush()
-    # Four eyes: whoever completed a task named in notSameUserAs may not take this one.
-    others = [s.strip() for s in props.get("notSameUserAs", "").split(",") if s.strip()]
-    # (Each written by one INSERT … SELECT: no round trip to read the users first.)
-    if others:
-        db.session.execute(insert(HumanTaskExclusion).from_select(
-            ["task_id", "user_id", "reason_task"],
-            select(literal(row.id), HumanTask.completed_by_id, literal(",".join(others)))
-            .where(HumanTask.instance_id == instance.id, HumanTask.bpmn_id.in_(others),
-                   HumanTask.state == "completed", HumanTask.completed_by_id.is_not(None))
-            .distinct()))
-    # …and neither may the user named in the task-data variable notUserVariable (a requester).
-    if props.get("notUserVariable") and task.data.get(props["notUserVariable"]):
-        already = select(HumanTaskExclusion.user_id).where(HumanTaskExclusion.task_id == row.id)
-        db.session.execute(insert(HumanTaskExclusion).from_select(
-            ["task_id", "user_id", "reason_task"],
-            select(literal(row.id), User.id, literal(props["notUserVariable"][:80]))
-            .where(User.username == str(task.data[props["notUserVariable"]]),
-                   User.id.not_in(already))))
-    record("task.created", case_id=instance.case_id, instance_id=instance.id, task_id=row.id,
-           data={"bpmn_id": row.bpmn_id, "name": row.name, "lane": row.lane})
-
-
-def _project_new_tasks(definition, instances, users=None):
-    """_create_human_task for the READY user tasks of new instances, all in one INSERT:
-    `instances` are (instance id, case id, [(task guid, task spec, task data)]). A new
-    instance has no completed task, so notSameUserAs excludes nobody yet."""
+def _insert_tasks(definition, instances, users=None, existing=False):
+    """Write the human_tasks rows of READY user tasks, all in one INSERT, with their four-eyes
+    exclusions and audit events: `instances` are (instance id, case id, [(task guid, task
+    spec, task data)]). `existing`: the instances may have completed tasks (notSameUserAs
+    then excludes their completers); a new instance has none. `users`: {user name: id} the
+    caller already knows."""
     tasks = [(instance_id, case_id, guid, spec, data, task_properties(spec))
              for instance_id, case_id, ready in instances for guid, spec, data in ready]
     if not tasks:
@@ -333,6 +298,18 @@ def _project_new_tasks(definition, instances, users=None):
         HumanTask.id, sort_by_parameter_order=True), rows))
     exclusions = []
     for task_id, (instance_id, case_id, _guid, spec, data, props), row in zip(ids, tasks, rows):
+        # Four eyes: whoever completed a task named in notSameUserAs may not take this one
+        # (one INSERT … SELECT: no round trip to read the users first)…
+        others = [s.strip() for s in props.get("notSameUserAs", "").split(",") if s.strip()]
+        if others and existing:
+            db.session.execute(insert(HumanTaskExclusion).from_select(
+                ["task_id", "user_id", "reason_task"],
+                select(literal(task_id), HumanTask.completed_by_id, literal(",".join(others)))
+                .where(HumanTask.instance_id == instance_id, HumanTask.bpmn_id.in_(others),
+                       HumanTask.state == "completed", HumanTask.completed_by_id.is_not(None))
+                .distinct()))
+        # …and neither may the user named in the task-data variable notUserVariable (a
+        # requester), unless that user is excluded already.
         variable = props.get("notUserVariable")
         user_id = user_ids.get(str(data.get(variable))) if variable and data.get(variable) \
             else None
@@ -342,7 +319,13 @@ def _project_new_tasks(definition, instances, users=None):
         record("task.created", case_id=case_id, instance_id=instance_id, task_id=task_id,
                data={"bpmn_id": row["bpmn_id"], "name": row["name"], "lane": row["lane"]})
     if exclusions:
-        db.session.execute(insert(HumanTaskExclusion), exclusions)
+        taken = set(db.session.execute(
+            select(HumanTaskExclusion.task_id, HumanTaskExclusion.user_id).where(
+                HumanTaskExclusion.task_id.in_([e["task_id"] for e in exclusions])))) \
+            if existing else set()
+        exclusions = [e for e in exclusions if (e["task_id"], e["user_id"]) not in taken]
+        if exclusions:
+            db.session.execute(insert(HumanTaskExclusion), exclusions)
 
 
 # ---------------------------------------------------------------- tasks
@@ -397,22 +380,40 @@ def _check_open(row, user):
         raise Conflict(f"this task is claimed by {row.claimed_by.label}", code="claimed_other")
 
 
+# Hot statements built once (building one and its cache key costs more than running it).
+_CLAIM = (
+    update(HumanTask)
+    .where(HumanTask.id == bindparam("task_id"), HumanTask.state == "ready",
+           HumanTask.claimed_by_id.is_(None), HumanTask.lane.in_(bindparam("roles", expanding=True)),
+           or_(HumanTask.candidate_user_id.is_(None),
+               HumanTask.candidate_user_id == bindparam("user_id")),
+           ~exists().where(HumanTaskExclusion.task_id == HumanTask.id,
+                           HumanTaskExclusion.user_id == bindparam("user_id")))
+    .values(claimed_by_id=bindparam("user_id"), claimed_at=bindparam("moment"))
+    .returning(HumanTask, _LOAN_NO))
+# The task, its instance (locked) and the instance's other open tasks, whether four eyes
+# exclude the user.
+_FOR_COMPLETION = (
+    select(HumanTask, ProcessInstance,
+           exists().where(HumanTaskExclusion.task_id == HumanTask.id,
+                          HumanTaskExclusion.user_id == bindparam("user_id")))
+    .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+    .where(HumanTask.instance_id == select(HumanTask.instance_id)
+           .where(HumanTask.id == bindparam("task_id")).scalar_subquery(),
+           or_(HumanTask.id == bindparam("task_id"), HumanTask.state == "ready"))
+    .options(with_expression(HumanTask.loan_no, _LOAN_NO))
+    .with_for_update(of=ProcessInstance))
+
+
 def claim_task(task_id, user):
     """Claim an open task: one guarded UPDATE … RETURNING does the checks (open, unclaimed,
     the user's role, candidate, four eyes) and the write; only when it changes nothing is
     the task read, to say why. Commits."""
     _valid_task_id(task_id)
-    moment = clock.now()
     claimed = db.session.execute(
-        update(HumanTask)
-        .where(HumanTask.id == task_id, HumanTask.state == "ready",
-               HumanTask.claimed_by_id.is_(None), HumanTask.lane.in_(sorted(user.roles)),
-               or_(HumanTask.candidate_user_id.is_(None),
-                   HumanTask.candidate_user_id == user.id),
-               ~_excluded_clause(user))
-        .values(claimed_by_id=user.id, claimed_at=moment)
-        .returning(HumanTask, _LOAN_NO)
-        .execution_options(synchronize_session=False, populate_existing=True)).first()
+        _CLAIM, {"task_id": task_id, "user_id": user.id, "roles": sorted(user.roles),
+                 "moment": clock.now()},
+        execution_options={"synchronize_session": False, "populate_existing": True}).first()
     if claimed is None:
         db.session.rollback()
         row = get_task(task_id)
@@ -504,16 +505,8 @@ def _lock_for_completion(task_id, user):
     lock, in two statements: (row, instance, excluded, open rows of the instance)."""
     _valid_task_id(task_id)
     lock_case_of_task(task_id)
-    of_instance = select(HumanTask.instance_id).where(HumanTask.id == task_id) \
-        .scalar_subquery()
-    found = db.session.execute(
-        select(HumanTask, ProcessInstance, _excluded_clause(user))
-        .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-        .where(HumanTask.instance_id == of_instance,
-               or_(HumanTask.id == task_id, HumanTask.state == "ready"))
-        .options(with_expression(HumanTask.loan_no, _LOAN_NO))
-        .with_for_update(of=ProcessInstance)
-        .execution_options(populate_existing=True)).all()
+    found = db.session.execute(_FOR_COMPLETION, {"task_id": task_id, "user_id": user.id},
+                               execution_options={"populate_existing": True}).all()
     mine = [found_row for found_row in found if found_row[0].id == task_id]
     if not mine:
         raise NotFound("task not found", code="task_missing")
@@ -553,7 +546,6 @@ def complete_task(task_id, user, data=None, formdata=None):
         _RUNNING.reset(token)
     row.state, row.completed_at = "completed", clock.now()
     row.completed_by_id, row.claimed_by_id, row.data = user.id, row.claimed_by_id or user.id, values
-    db.session.flush()
     record("task.completed", actor=user, case_id=row.case_id, instance_id=instance.id,
            task_id=row.id, data={"bpmn_id": row.bpmn_id, "name": row.name, "data": values})
     for hook in AFTER_COMPLETE:
