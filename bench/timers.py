@@ -7,7 +7,8 @@ creates), else a fresh SQLite file. Migrates, deploys bpmn/ and the test probe
 (tests/bpmn/reminder_probe.bpmn: a working-day timer, then a user task), starts instances
 whose timers are due, then fires them with `flask timers run` in one process, and again (a new
 set) with two processes started together; 3 rounds of each, alternated. Prints timers per
-second (process start included) and checks that each timer fired exactly once.
+second over the firing loops (the longest of the processes'; a worker starts once and runs for
+days), and with the process start included, and checks that each timer fired exactly once.
 """
 import subprocess
 import time
@@ -43,28 +44,32 @@ def fire(processes, ids):
     elapsed = time.perf_counter() - start
     if any(p.returncode for p in running):
         raise SystemExit(outputs[0][1].decode()[-2000:])
+    # "N timer(s) fired in S s": the firing loop's own time, without the process start
+    # (a worker starts once and runs for days).
     fired = sum(int(out.split()[0]) for out, _err in outputs)
+    firing = max(float(out.split()[-2]) for out, _err in outputs)
     db.session.rollback()
     per_instance = db.session.execute(
         select(AuditEvent.instance_id, func.count()).where(
             AuditEvent.action == "timer.fired", AuditEvent.instance_id.in_(ids))
         .group_by(AuditEvent.instance_id)).all()
     once = len(per_instance) == len(ids) and all(n == 1 for _i, n in per_instance)
-    return fired / elapsed, once
+    return fired / firing, fired / elapsed, once
 
 
 def run(scale="full"):
     from workflows.definitions import deploy_paths
     n = SIZES[scale]
     app = make_app()
-    rates = {1: [], 2: []}
+    rates, with_start = {1: [], 2: []}, {1: [], 2: []}
     every_once = True
     with app.app_context():
         deploy_paths([ROOT / "tests" / "bpmn" / "reminder_probe.bpmn"], ROOT / "bpmn" / "forms")
         for r in range(3):
             for processes in (1, 2):
-                rate, once = fire(processes, due_timers(n))
+                rate, started, once = fire(processes, due_timers(n))
                 rates[processes].append(rate)
+                with_start[processes].append(started)
                 every_once &= once
                 print(f"  round {r + 1}, {processes} worker(s): {n} timers, {rate:.0f}/s, "
                       f"exactly once: {once}", flush=True)
@@ -73,6 +78,7 @@ def run(scale="full"):
                      note)),
             show(Row("timers fired per second, two workers", median(rates[2]), "/s", "≥ 500",
                      note)),
+            show(Row("… two workers, process start included", median(with_start[2]), "/s")),
             show(Row("timers fired exactly once", float(every_once), "yes=1", "≥ 1"))]
 
 
