@@ -142,3 +142,26 @@ def test_two_sweeps_at_once_fire_each_timer_once(app, tmp_path):
         .group_by(AuditEvent.instance_id)).all())
     assert fired == {i: 1 for i in ids}
     assert HumanTask.query.count() == len(ids)
+
+
+def test_a_case_held_by_another_writer_is_left_to_the_next_sweep(app, new_loan):
+    """PostgreSQL: the sweep locks its batch's cases with SKIP LOCKED; a case another
+    transaction holds (a repayment, say) is not waited for and its timer fires next time."""
+    import pytest
+    if not is_postgres(app):
+        pytest.skip("SQLite: the sweep holds the database's write lock")
+    deploy_probe()
+    busy, free = new_loan("L-BUSY"), new_loan("L-FREE")
+    for loan in (busy, free):
+        start_process("reminder_probe", case_id=loan.id, data={"due_on": "2026-10-12"})
+    db.session.commit()
+    late = dt.datetime(2026, 9, 29, 1, 1, tzinfo=UTC)
+    with db.engine.connect() as other:
+        other.execute(text("SELECT id FROM loans WHERE id = :id FOR UPDATE"), {"id": busy.id})
+        with clock.frozen_at(late):
+            assert fire_due_timers() == 1
+        other.rollback()
+    assert {t.case_id for t in HumanTask.query.filter_by(bpmn_id="remind")} == {free.id}
+    with clock.frozen_at(late):
+        assert fire_due_timers() == 1
+    assert {t.case_id for t in HumanTask.query.filter_by(bpmn_id="remind")} == {busy.id, free.id}

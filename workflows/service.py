@@ -726,8 +726,11 @@ def fire_due_timers(limit=50):
             return total
         open_rows = _open_rows_of([instance.id for instance in batch])
         versions = {instance.id: instance.lock_version for instance in batch}
+        busy = _busy_cases({instance.case_id for instance in batch} - {None})
         for instance in batch:
             seen.add(instance.id)
+            if instance.case_id in busy:
+                continue
             # An instance saved meanwhile (a message from an earlier timer of its case) may
             # have new tasks: its open rows are read again.
             fresh = instance.lock_version == versions[instance.id]
@@ -735,13 +738,22 @@ def fire_due_timers(limit=50):
         db.session.commit()
 
 
+_LOCK_CASES_SKIPPING = text("SELECT id FROM loans WHERE id IN :ids ORDER BY id "
+                            "FOR UPDATE SKIP LOCKED").bindparams(bindparam("ids", expanding=True))
+
+
+def _busy_cases(case_ids):
+    """Lock the batch's cases in one statement; the ones another writer holds. PostgreSQL: a
+    case busy with another writer (a repayment holding it, waiting for one of this batch's
+    instances) is left to the next sweep rather than waited for while this batch holds
+    instance locks. SQLite: the batch already holds the database's write lock."""
+    if not case_ids or db.session.get_bind().dialect.name != "postgresql":
+        return set()
+    locked = db.session.scalars(_LOCK_CASES_SKIPPING, {"ids": sorted(case_ids)}).all()
+    return case_ids - set(locked)
+
+
 def _fire_instance(instance, open_rows):
-    # PostgreSQL: a case busy with another writer (a repayment holding it, waiting for this
-    # instance) is left to the next sweep rather than waited for while this batch holds
-    # instance locks. SQLite: the batch already holds the database's write lock.
-    if db.session.get_bind().dialect.name == "postgresql" \
-            and not lock_case(instance.case_id, skip_locked=True):
-        return 0
     workflow = load_state(instance.definition, instance.state_json)
     current = clock.now()
     due = [t for t in workflow.get_tasks(state=TaskState.WAITING)
