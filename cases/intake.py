@@ -15,10 +15,12 @@ import unicodedata
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from accounts.models import User
 from cases.models import PRODUCT_LABELS
+from extensions import db
 from i18n import N_
 from workflows.errors import InvalidData
 
@@ -380,12 +382,19 @@ def _schedule(r, payload, principal, rate, disbursed_on, maturity_on):
     return out
 
 
+_MANAGER = []  # the statement, built once (at first use: the mappers are configured by then)
+
+
 def find_manager(username, managers=None):
     """The user named, with their roles, in one query; `managers` (a dict) remembers the
     users already looked up, so a batch reads each account manager once."""
     if managers is not None and username in managers:
         return managers[username]
-    user = User.query.filter_by(username=username).options(joinedload(User.role_rows)).first()
+    if not _MANAGER:
+        # Built once, so SQLAlchemy computes its cache key once per process, not per loan.
+        _MANAGER.append(select(User).where(User.username == bindparam("username"))
+                        .options(joinedload(User.role_rows)))
+    user = db.session.scalars(_MANAGER[0], {"username": username}).unique().first()
     if managers is not None:
         managers[username] = user
     return user

@@ -5,6 +5,8 @@ from decimal import Decimal
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from audit.operations import record
 from cases.intake import LoanIntake, differences, parse_flat, parse_intake
@@ -29,7 +31,9 @@ BATCH = 500
 
 
 def _new_loan(intake):
-    """The Loan of a checked intake with its borrower, parties, collateral and schedule."""
+    """The Loan of a checked intake with its borrower, parties, collateral and schedule, as
+    new ORM objects (not added to a session): how loans were written before add_loans, kept
+    as the reference the tests compare the row writes with."""
     c = intake.canonical
     b = c["borrower"]
     borrower = Borrower(kind=b["kind"], name=b["name"], id_number=b["id_number"],
@@ -42,69 +46,131 @@ def _new_loan(intake):
                 repayment_account=c["repayment_account"], borrower=borrower, intake=c)
     loan.contacts = [Contact(**item) for item in c["contacts"]]
     loan.guarantors = [Guarantor(**item) for item in c["guarantors"]]
-    loan.collateral = [Collateral(**(item | {"area": _decimal(item["area"]),
-                                             "valuation": _decimal(item["valuation"])}))
-                       for item in c["collateral"]]
+    loan.collateral = [Collateral(**_collateral(item)) for item in c["collateral"]]
     open_schedule(loan, c["schedule"])
     return loan
 
 
+def _collateral(item):
+    return item | {"area": _decimal(item["area"]), "valuation": _decimal(item["valuation"])}
+
+
 def add_loan(intake, actor):
     """Create the case of a checked, new loan with its borrower, contacts, guarantors,
-    collateral and schedule (ORM rows, one flush: the caller answers with them), and start
-    its handover. Flushes; the caller commits."""
-    loan = _new_loan(intake)
-    db.session.add(loan)
-    db.session.flush()
-    _register([loan.id], [intake], actor)
-    return loan
+    collateral and schedule, and start its handover: add_loans for one loan. Returns the Loan
+    and its rows as ORM objects holding what was written (persistent in the session, nothing
+    read back); flushes, the caller commits."""
+    (written,) = _write_loans([intake], keep_ids=True)
+    _register([written], [intake], actor)
+    return _loaded_loan(written, intake.manager)
 
 
 def add_loans(intakes, actor):
-    """add_loan for many loans, written as rows rather than ORM objects: one INSERT per table
-    for all of them (RETURNING the ids where later rows need them). Returns the loan ids;
-    flushes, the caller commits."""
+    """Register checked, new loans: one INSERT per table for all of them (RETURNING the ids
+    where later rows need them), their schedule charges, case.created events and handovers.
+    Returns the loan ids; flushes, the caller commits."""
     if not intakes:
         return []
+    written = _write_loans(intakes)
+    _register(written, intakes, actor)
+    return [w["loan"]["id"] for w in written]
+
+
+# Core statements built once, so SQLAlchemy computes their cache keys once per process.
+_INSERTS = {}
+
+
+def _insert(model, rows, returning=True):
+    """INSERT the rows (every column given, see _complete) in one statement (per 1000 rows)
+    through the session's connection, without the ORM's bulk layer; with `returning`, set
+    each row's "id"."""
+    if not rows:
+        return
+    table = model.__table__
+    if (table, returning) not in _INSERTS:
+        _INSERTS[table, returning] = insert(table).returning(
+            table.c.id, sort_by_parameter_order=True) if returning else insert(table)
+    result = db.session.connection().execute(_INSERTS[table, returning], rows)
+    if returning:
+        for row, new_id in zip(rows, result.scalars().all()):
+            row["id"] = new_id
+
+
+_DEFAULTS = {}
+
+
+def _complete(model, rows):
+    """The rows with every other column at its default (None without one), as the ORM would
+    have inserted them: what is written is then known in full, and ORM objects built from the
+    rows need nothing read back."""
+    table = model.__table__
+    if table not in _DEFAULTS:
+        _DEFAULTS[table] = [(c.key, c.default) for c in table.columns
+                            if not c.primary_key and c.server_default is None]
+    for row in rows:
+        for key, default in _DEFAULTS[table]:
+            if key not in row:
+                row[key] = (None if default is None else default.arg if default.is_scalar
+                            else default.arg(None))
+    return rows
+
+
+def _write_loans(intakes, keep_ids=False):
+    """Insert the rows of new loans; per loan {"borrower": row, "loan": row, "contacts": [rows],
+    …, "installments": [rows]}. Borrower and loan rows get their ids, the others only with
+    `keep_ids` (without, SQLite writes them in one statement, not one per row)."""
     canon = [intake.canonical for intake in intakes]
-    borrower_ids = _insert_returning(Borrower, [
-        {"kind": c["borrower"]["kind"], "name": c["borrower"]["name"],
-         "id_number": c["borrower"]["id_number"], "phones": list(c["borrower"]["phones"]),
-         "addresses": list(c["borrower"]["addresses"])} for c in canon])
-    loan_ids = _insert_returning(Loan, [
-        {"loan_no": c["loan_no"], "product": c["product"], "borrower_name": c["borrower"]["name"],
-         "principal": Decimal(c["principal"]), "interest_rate": Decimal(c["interest_rate"]),
-         "disbursed_on": dt.date.fromisoformat(c["disbursed_on"]),
-         "maturity_on": dt.date.fromisoformat(c["maturity_on"]),
-         "account_manager_id": intake.manager.id, "purpose": c["purpose"],
-         "repayment_account": c["repayment_account"], "borrower_id": borrower_id, "intake": c}
-        for c, intake, borrower_id in zip(canon, intakes, borrower_ids)])
-    for model, key in ((Contact, "contacts"), (Guarantor, "guarantors")):
-        rows = [item | {"loan_id": loan_id} for c, loan_id in zip(canon, loan_ids)
-                for item in c[key]]
-        if rows:
-            db.session.execute(insert(model), rows)
-    rows = [item | {"loan_id": loan_id, "area": _decimal(item["area"]),
-                    "valuation": _decimal(item["valuation"])}
-            for c, loan_id in zip(canon, loan_ids) for item in c["collateral"]]
-    if rows:
-        db.session.execute(insert(Collateral), rows)
-    db.session.execute(insert(Installment), [
-        row | {"loan_id": loan_id} for c, loan_id in zip(canon, loan_ids)
-        for row in schedule_rows(c["schedule"])])
-    _register(loan_ids, intakes, actor)
-    return loan_ids
+    written = [{"borrower": {"kind": c["borrower"]["kind"], "name": c["borrower"]["name"],
+                             "id_number": c["borrower"]["id_number"],
+                             "phones": list(c["borrower"]["phones"]),
+                             "addresses": list(c["borrower"]["addresses"])}} for c in canon]
+    _insert(Borrower, _complete(Borrower, [w["borrower"] for w in written]))
+    for w, c, intake in zip(written, canon, intakes):
+        w["loan"] = {
+            "loan_no": c["loan_no"], "product": c["product"],
+            "borrower_name": c["borrower"]["name"], "principal": Decimal(c["principal"]),
+            "interest_rate": Decimal(c["interest_rate"]),
+            "disbursed_on": dt.date.fromisoformat(c["disbursed_on"]),
+            "maturity_on": dt.date.fromisoformat(c["maturity_on"]),
+            "account_manager_id": intake.manager.id, "purpose": c["purpose"],
+            "repayment_account": c["repayment_account"], "borrower_id": w["borrower"]["id"],
+            "intake": c}
+    _insert(Loan, _complete(Loan, [w["loan"] for w in written]))
+    for model, key, shape in ((Contact, "contacts", dict), (Guarantor, "guarantors", dict),
+                              (Collateral, "collateral", _collateral),
+                              (Installment, "installments", None)):
+        for w, c in zip(written, canon):
+            items = schedule_rows(c["schedule"]) if shape is None else \
+                [shape(item) for item in c[key]]
+            w[key] = [row | {"loan_id": w["loan"]["id"]} for row in items]
+        _insert(model, _complete(model, [row for w in written for row in w[key]]), keep_ids)
+    return written
 
 
-def _insert_returning(model, rows):
-    """INSERT … RETURNING id of the rows, ids in the order of the rows."""
-    return list(db.session.scalars(
-        insert(model).returning(model.id, sort_by_parameter_order=True), rows))
+def _loaded_loan(written, manager):
+    """The Loan of written rows as persistent ORM objects holding exactly those rows (as if
+    just loaded), relationships included: nothing is read back to answer with them."""
+    def loaded(model, row):
+        obj = model(**row)
+        make_transient_to_detached(obj)
+        return obj
+    loan, borrower = loaded(Loan, written["loan"]), loaded(Borrower, written["borrower"])
+    set_committed_value(loan, "borrower", borrower)
+    set_committed_value(loan, "account_manager", manager)
+    for model, key in ((Contact, "contacts"), (Guarantor, "guarantors"),
+                       (Collateral, "collateral"), (Installment, "installments")):
+        set_committed_value(loan, key, [loaded(model, row) for row in written[key]])
+    for inst in loan.installments:
+        set_committed_value(inst, "loan", loan)
+    db.session.add_all([loan, borrower, *loan.contacts, *loan.guarantors, *loan.collateral,
+                        *loan.installments])
+    return loan
 
 
-def _register(loan_ids, intakes, actor):
+def _register(written, intakes, actor):
     """What every new case gets once its rows are written: the schedule's charges, the
     case.created event, its handover."""
+    loan_ids = [w["loan"]["id"] for w in written]
     charge_schedules(loan_ids)
     for loan_id, intake in zip(loan_ids, intakes):
         record("case.created", actor=actor, case_id=loan_id, data=intake.canonical)
@@ -148,26 +214,30 @@ def _repeat(intake, actor, source):
     return loan
 
 
-def receive_loan(payload, actor, source="api"):
+def receive_loan(payload, actor, source="api", present=None):
     """Register a loan, idempotently on its number: returns (loan, created). The same loan
     again (once normalized) returns the existing case; different data is a Conflict whose
-    `details["differences"]` lists the paths that differ. Commits."""
+    `details["differences"]` lists the paths that differ. `present`: a function of the loan
+    (e.g. the API's case_dict) called before the commit, so the answer is read in the same
+    transaction; its result is returned in place of the loan. Commits."""
     intake = payload if isinstance(payload, LoanIntake) else parse_intake(payload)
     try:
         # A new number is the common case: insert at once, and let the unique loan number
         # say when it is a repeat (registered before, or by another request just now).
         loan = add_loan(intake, actor)
-        # The new loan and its rows hold what was just written: the answer is built from them.
+        answer = loan if present is None else present(loan)
+        # The new loan and its rows hold what was just written: the caller may use them.
         commit_keeping(loan, loan.borrower, loan.account_manager, *loan.contacts,
                        *loan.guarantors, *loan.collateral, *loan.installments)
-        return loan, True
+        return answer, True
     except IntegrityError:
         db.session.rollback()
         loan = _repeat(intake, actor, source)
         if loan is None:
             raise
+    answer = loan if present is None else present(loan)
     db.session.commit()
-    return loan, False
+    return answer, False
 
 
 def register_loan(payload, actor):

@@ -3,7 +3,7 @@ early recall that makes every later installment due at once."""
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import insert, literal, select, union_all
+from sqlalchemy import bindparam, insert, literal, select, union_all
 
 from audit.operations import record
 from extensions import db
@@ -43,18 +43,30 @@ def charge_schedules(loan_ids):
     """The "schedule" charges of new loans' installments (flushed), the same rows charge()
     writes — one per non-zero principal and interest, installment by installment — in one
     INSERT … SELECT from the installments."""
-    moment = literal(clock.now(), Charge.created_at.type)
-    parts = [select(Installment.loan_id, Installment.id.label("installment_id"),
-                    literal(kind).label("kind"), getattr(Installment, f"{kind}_due")
-                    .label("amount"), literal(order).label("part"))
-             .where(Installment.loan_id.in_(loan_ids), getattr(Installment, f"{kind}_due") != 0)
+    if not _CHARGES:
+        _CHARGES.append(_charges_statement())
+    db.session.connection().execute(_CHARGES[0], {"loan_ids": list(loan_ids),
+                                                  "moment": clock.now()})
+
+
+_CHARGES = []  # the statement, built once: SQLAlchemy computes its cache key once
+
+
+def _charges_statement():
+    installments, charges = Installment.__table__, Charge.__table__
+    parts = [select(installments.c.loan_id, installments.c.id.label("installment_id"),
+                    literal(kind).label("kind"), installments.c[f"{kind}_due"].label("amount"),
+                    literal(order).label("part"))
+             .where(installments.c.loan_id.in_(bindparam("loan_ids", expanding=True)),
+                    installments.c[f"{kind}_due"] != 0)
              for order, kind in enumerate(("principal", "interest"))]
     rows = union_all(*parts).subquery()
-    db.session.execute(insert(Charge).from_select(
+    return insert(charges).from_select(
         ["loan_id", "installment_id", "kind", "source", "amount", "note", "created_at"],
         select(rows.c.loan_id, rows.c.installment_id, rows.c.kind, literal("schedule"),
-               rows.c.amount, literal(""), moment)
-        .order_by(rows.c.installment_id, rows.c.part)))
+               rows.c.amount, literal(""),
+               bindparam("moment", type_=charges.c.created_at.type))
+        .order_by(rows.c.installment_id, rows.c.part))
 
 
 def extension_interest(installment, old_due_on, new_due_on, rate):
