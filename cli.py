@@ -13,7 +13,7 @@ from extensions import db
 from workflows import clock
 from workflows.definitions import deploy_paths
 from workflows.errors import DeployError
-from workflows.service import fire_due_timers
+from workflows.timers import fire_due_timers
 
 users_cli = AppGroup("users", help="Manage users.")
 tokens_cli = AppGroup("tokens", help="Manage API tokens.")

@@ -38,7 +38,7 @@ from tests.conftest import HANDOVER_DATA, PASSWORD, is_postgres, loan_payload
 from tests.test_servicing import serviced  # noqa: F401  (fixture)
 from workflows import clock
 from workflows.inbox import open_tasks_of_case
-from workflows.service import fire_due_timers
+from workflows.timers import fire_due_timers
 
 # Bounded for the suite (about 450 requests per database); API_FUZZ_EXAMPLES=500 digs deeper.
 EXAMPLES_PER_OPERATION = int(os.environ.get("API_FUZZ_EXAMPLES", "30"))

@@ -334,7 +334,7 @@ def test_rule_timers_inside_a_called_process_fire(app, files):
     from tests.conftest import T0
     from workflows import clock
     from workflows.models import ProcessInstance
-    from workflows.service import fire_due_timers
+    from workflows.timers import fire_due_timers
     (files / "callee_timed.bpmn").write_bytes(TIMED)
     (files / "caller_main.bpmn").write_bytes(caller(b"callee_timed"))
     deploy_paths(paths(files, "caller_main", "callee_timed"), files / "forms")

@@ -23,7 +23,7 @@ from tests.test_repayment_plan import PLAN
 from tests.test_servicing import serviced  # noqa: F401 (fixture)
 from workflows.errors import NotAllowed
 from workflows.inbox import inbox_page
-from workflows.service import fire_due_timers
+from workflows.timers import fire_due_timers
 
 
 def notes(loan):

@@ -16,7 +16,7 @@ from tests.test_collection import CALL, at, db_loan, do, overdue, ready, staff  
 from tests.test_servicing import serviced  # noqa: F401 (fixture)
 from workflows.errors import InvalidData
 from workflows.models import ProcessInstance
-from workflows.service import fire_due_timers
+from workflows.timers import fire_due_timers
 
 EN = {"Accept-Language": "en"}
 DAY = dt.date(2026, 5, 8)  # the loan is 2 days past due (stage dpd_1_3) on this day

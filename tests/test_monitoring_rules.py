@@ -21,7 +21,8 @@ from tests.test_inspection_risk import (FIRST, REPORT, SECOND_AFTER_QUARTER, fir
 from workflows import clock
 from workflows.errors import Conflict, InvalidData, NotAllowed
 from workflows.models import HumanTask, ProcessInstance
-from workflows.service import PRIORITIES, complete_task, fire_due_timers, running_instances
+from workflows.service import PRIORITIES, complete_task, running_instances
+from workflows.timers import fire_due_timers
 
 UTC = dt.timezone.utc
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"

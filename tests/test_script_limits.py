@@ -414,7 +414,7 @@ def test_the_timer_sweep_stops_the_instance_and_goes_on(app, users):
 
     from tests.conftest import T0
     from workflows import clock
-    from workflows.service import fire_due_timers
+    from workflows.timers import fire_due_timers
     deploy_probe(TIMER_FIRST)
     hostile = start_process("limits_probe", data={"n": 10**11})
     harmless = start_process("limits_probe", data={"n": 10})

@@ -14,7 +14,8 @@ from workflows import clock
 from workflows.errors import Conflict, InvalidData
 from workflows.inbox import open_tasks_of_case
 from workflows.models import HumanTask, ProcessInstance
-from workflows.service import complete_task, fire_due_timers
+from workflows.service import complete_task
+from workflows.timers import fire_due_timers
 
 UTC = dt.timezone.utc
 SCHEDULE = [{"due_on": "2026-05-06", "principal": "100000.00", "interest": "1000.00"},

@@ -9,7 +9,8 @@ from tests.conftest import ROOT, is_postgres
 from workflows import clock
 from workflows.definitions import deploy_paths
 from workflows.models import HumanTask, ProcessInstance
-from workflows.service import fire_due_timers, start_process
+from workflows.service import start_process
+from workflows.timers import fire_due_timers
 
 PROBE = Path(__file__).parent / "bpmn" / "reminder_probe.bpmn"
 UTC = dt.timezone.utc
