@@ -7,9 +7,10 @@ DPD is the number of days since the earliest unpaid due date. Stage changes are 
 their date; a loan that turns overdue gets an "overdue" case event that starts collection.
 """
 import datetime as dt
+from collections import namedtuple
 
 from flask import current_app
-from sqlalchemy import and_, case, func, insert, literal, or_, select, text, update
+from sqlalchemy import bindparam, case, func, insert, literal, or_, select, text, update
 
 from audit.operations import record
 from cases.models import DailyRun, Loan, StageChange
@@ -26,6 +27,8 @@ from workflows.service import start_processes
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 # Collections started per statement batch by the daily run.
 BATCH = 500
+# A stage change as recorded (a stage_changes row).
+Change = namedtuple("Change", "loan_id changed_on from_stage to_stage dpd")
 # Upper DPD bound of each stage; above the last bound the loan is M3+.
 DEFAULT_STAGES = (("current", 0), ("dpd_1_3", 3), ("dpd_4_7", 7), ("dpd_8_30", 30),
                   ("M2", 60), ("M3", 90))
@@ -47,47 +50,46 @@ def _stage_expression(dpd):
     return case(*[(dpd <= upper, literal(name)) for name, upper in bounds], else_=literal("M3+"))
 
 
-def _computed(as_of, loan_id=None):
+def _moved(as_of, loan_id=None):
+    """The open loans (or one) whose DPD or stage as of `as_of` differs from the stored one:
+    (id, loan no, stored stage, DPD, stage) each, in one pass over the unpaid installments."""
     earliest = (select(Installment.loan_id, func.min(Installment.due_on).label("due_on"))
                 .where(Installment.paid_off_on.is_(None), Installment.due_on < as_of)
                 .group_by(Installment.loan_id).subquery())
     dpd = func.coalesce(_days_since(earliest.c.due_on, as_of), 0)
-    query = (select(Loan.id.label("loan_id"), dpd.label("dpd"),
-                    _stage_expression(dpd).label("stage"))
+    stage = _stage_expression(dpd)
+    query = (select(Loan.id, Loan.loan_no, Loan.stage, dpd.label("dpd"), stage.label("to_stage"))
              .outerjoin(earliest, earliest.c.loan_id == Loan.id)
-             .where(Loan.status.not_in(("closed",))))
+             .where(Loan.status.not_in(("closed",)),
+                    or_(Loan.dpd.is_distinct_from(dpd), Loan.stage != stage)))
     if loan_id is not None:
         query = query.where(Loan.id == loan_id)
-    return query.subquery()
+    return db.session.execute(query).all()
 
 
 def _stage(as_of, actor, loan_id=None):
-    """Recompute DPD and stage (of one loan or all); record and return the changes made."""
-    computed = _computed(as_of, loan_id)
-    last_before = db.session.scalar(select(func.max(StageChange.id))) or 0
-    changed = and_(Loan.id == computed.c.loan_id, Loan.stage != computed.c.stage)
-    db.session.execute(insert(StageChange).from_select(
-        ["loan_id", "changed_on", "from_stage", "to_stage", "dpd"],
-        select(Loan.id, literal(as_of), Loan.stage, computed.c.stage, computed.c.dpd)
-        .where(changed)))
-    # Only the loans whose DPD or stage moved are written: a current loan stays untouched
-    # day after day, so the daily run costs the overdue part of the book, not all of it.
-    db.session.execute(
-        update(Loan).where(Loan.id == computed.c.loan_id,
-                           or_(Loan.dpd.is_distinct_from(computed.c.dpd),
-                               Loan.stage != computed.c.stage))
-        .values(dpd=computed.c.dpd, stage=computed.c.stage,
-                stage_since=case((Loan.stage != computed.c.stage, literal(as_of)),
-                                 else_=Loan.stage_since))
-        .execution_options(synchronize_session=False))
-    changes = db.session.execute(
-        select(StageChange, Loan.loan_no).join(Loan, Loan.id == StageChange.loan_id)
-        .where(StageChange.id > last_before).order_by(StageChange.id)).all()
+    """Recompute DPD and stage (of one loan or all); record and return the stage changes made,
+    [(Change, loan no)]. Only the loans whose DPD or stage moved are written: a current loan
+    stays untouched day after day, so the daily run costs the overdue part of the book."""
+    moved = _moved(as_of, loan_id)
+    changes = [(Change(row.id, as_of, row.stage, row.to_stage, row.dpd), row.loan_no)
+               for row in moved if row.stage != row.to_stage]
+    if changes:
+        db.session.execute(insert(StageChange), [change._asdict() for change, _no in changes])
+    if moved:
+        table = Loan.__table__
+        # One executemany of the moved loans, not a second pass over the book.
+        db.session.execute(
+            update(table).where(table.c.id == bindparam("loan"))
+            .values(dpd=bindparam("to_dpd"), stage=bindparam("to_stage"),
+                    stage_since=case((table.c.stage != bindparam("to_stage"), as_of),
+                                     else_=table.c.stage_since)),
+            [{"loan": row.id, "to_dpd": row.dpd, "to_stage": row.to_stage} for row in moved])
     for change, _loan_no in changes:
         record("case.stage_changed", actor=actor, case_id=change.loan_id, data={
             "from": change.from_stage, "to": change.to_stage, "dpd": change.dpd,
             "on": as_of.isoformat()})
-    return changes, computed
+    return changes
 
 
 def run_daily(as_of=None, actor=None):
@@ -98,12 +100,12 @@ def run_daily(as_of=None, actor=None):
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(text("SELECT pg_advisory_xact_lock(7462)"))
     charges, penalty = daily_accrual(as_of, actor)
-    changes, _computed_loans = _stage(as_of, actor)
+    changes = _stage(as_of, actor)
     overdue = _emit_overdue_events(changes, actor)
     breaks = check_and_report(actor)
     if as_of.day == 1:  # the month that ended: +3 for every error-free one [000 §七]
         award_error_free_month(period_of(as_of - dt.timedelta(days=1)))
-    # The loans staged (one row each in `computed`), counted without computing them again.
+    # The open loans staged.
     loans = db.session.scalar(select(func.count(Loan.id)).where(Loan.status.not_in(("closed",))))
     run = db.session.get(DailyRun, as_of) or DailyRun(run_on=as_of)
     run.started_at, run.loans = clock.now(), loans
@@ -119,7 +121,7 @@ def run_daily(as_of=None, actor=None):
 
 def restage_loan(loan, actor=None):
     """After a repayment: the loan's DPD and stage as of today, without waiting a day."""
-    changes, _computed_loans = _stage(beijing_today(), actor, loan.id)
+    changes = _stage(beijing_today(), actor, loan.id)
     _emit_overdue_events(changes, actor)
     db.session.refresh(loan)
 
@@ -134,6 +136,7 @@ def _emit_overdue_events(changes, actor):
                data={"dpd": change.dpd, "stage": change.to_stage})
     if not newly or latest_definition("collection") is None:
         return 0
+    from collection.operations import starting  # collection builds on cases
     started = 0
     for at in range(0, len(newly), BATCH):
         batch = newly[at:at + BATCH]
@@ -146,12 +149,16 @@ def _emit_overdue_events(changes, actor):
             .where(ProcessInstance.case_id.in_(ids),
                    ProcessDefinition.process_key == "collection")) if status == "running"}
         batch = [(c, no) for c, no in batch if c.loan_id not in running]
-        amounts = _overdue_amounts([c.loan_id for c, _no in batch], batch[0][0].changed_on) \
-            if batch else {}
-        start_processes("collection", [{"case_id": c.loan_id, "data": {
-            "loan_no": loan_no, "dpd": c.dpd, "stage": c.to_stage,
-            "overdue_amount": str(amounts.get(c.loan_id, ZERO))}} for c, loan_no in batch],
-            actor=actor)
+        if not batch:
+            continue
+        ids = [c.loan_id for c, _no in batch]
+        amounts = _overdue_amounts(ids, batch[0][0].changed_on)
+        # Each start's first step re-reads its loan (collection_refresh): read once for all.
+        with starting(ids):
+            start_processes("collection", [{"case_id": c.loan_id, "data": {
+                "loan_no": loan_no, "dpd": c.dpd, "stage": c.to_stage,
+                "overdue_amount": str(amounts.get(c.loan_id, ZERO))}} for c, loan_no in batch],
+                actor=actor)
         started += len(batch)
     return started
 

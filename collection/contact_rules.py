@@ -288,14 +288,35 @@ if check_phone_call not in BEFORE_COMPLETE:
 
 # ---------------------------------------------------------------- shown on the task
 
-def calls_today(loan, moment):
-    """'2026-05-08: 09:30–11:00 1/3 · 12:30–13:30 0/2 · …' — calls to the borrower per window."""
+def _call_day(moment):
+    """[first window opens, last window closes] of `moment`'s Beijing day."""
+    local = moment.astimezone(BEIJING)
+    return [dt.datetime.combine(local.date(), t, BEIJING)
+            for t in (CALL_WINDOWS[0][0], CALL_WINDOWS[-1][1])]
+
+
+def calls_on_day(loan_ids, moment):
+    """The calls `calls_today` counts, of many loans in one read: {loan id: [entries]}."""
+    since, until = _call_day(moment)
+    found = {loan_id: [] for loan_id in loan_ids}
+    for entry in db.session.scalars(
+            select(ContactLogEntry).where(ContactLogEntry.loan_id.in_(found),
+                                          ContactLogEntry.kind == "call",
+                                          ContactLogEntry.at >= _utc(since),
+                                          ContactLogEntry.at < _utc(until))
+            .order_by(ContactLogEntry.at, ContactLogEntry.id)):
+        found[entry.loan_id].append(entry)
+    return found
+
+
+def calls_today(loan, moment, calls=None):
+    """'2026-05-08: 09:30–11:00 1/3 · 12:30–13:30 0/2 · …' — calls to the borrower per window.
+    `calls`: the day's calls of the loan already read (calls_on_day)."""
     local = moment.astimezone(BEIJING)
     book = directory(loan)
-    day = [dt.datetime.combine(local.date(), t, BEIJING)
-           for t in (CALL_WINDOWS[0][0], CALL_WINDOWS[-1][1])]
     # One read of the day's calls to the borrower, counted per window (as borrower_calls would).
-    called = [_stored_utc(e.at) for e in _calls(loan, *day)
+    calls = _calls(loan, *_call_day(moment)) if calls is None else calls
+    called = [_stored_utc(e.at) for e in calls
               if party_called(book, e.number, e.answered_by).kind == "borrower"]
     parts = []
     for start, end in CALL_WINDOWS:
@@ -322,8 +343,9 @@ def contacts_on_file(loan):
     return "；".join(zh) or "无", "; ".join(en) or "none"
 
 
-def call_context(loan, moment=None):
-    """What the phone collection task shows about calls and contacts (its show_data)."""
+def call_context(loan, moment=None, calls=None):
+    """What the phone collection task shows about calls and contacts (its show_data).
+    `calls`: as calls_today's."""
     zh, en = contacts_on_file(loan)
-    return {"calls_today": calls_today(loan, moment or clock.now()),
+    return {"calls_today": calls_today(loan, moment or clock.now(), calls),
             "contacts_on_file_zh": zh, "contacts_on_file_en": en}

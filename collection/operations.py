@@ -14,20 +14,23 @@ for the next user task's form (its `show_data`). They run inside the facade's tr
 (the caller commits); every change is audited.
 """
 import calendar
+import contextvars
 import datetime as dt
+from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from accounts.models import User
 from audit.operations import record
 from cases.models import ContactLogEntry, Loan, PromiseToPay
 from extensions import db
 from i18n import N_
+from ledger.book import ZERO
 from ledger.book import overdue_amount as ledger_overdue_amount
-from ledger.models import Repayment
+from ledger.models import Installment, Repayment
 from ledger.repayments import post_recovery
 from management.points import award_recovery
 from workflows import clock
@@ -167,6 +170,42 @@ def snapshot(loan):
             "next_call_window": window_range(opens, closes), "broken_promises": broken_promises}
 
 
+# Collections started together (the daily run): what `refresh` reads of each of their loans,
+# read for all of them at once ({loan no: (loan, snapshot, today's calls)}), or None.
+_STARTING = contextvars.ContextVar("collection_starting", default=None)
+
+
+@contextmanager
+def starting(loan_ids):
+    """Inside, `refresh` of these loans (the first step of a collection start) reads them from
+    five statements for all of them instead of four per loan; the same values as without."""
+    from collection.contact_rules import calls_on_day
+    ids = list(loan_ids)
+    loans = db.session.scalars(select(Loan).where(Loan.id.in_(ids)).options(
+        joinedload(Loan.borrower), selectinload(Loan.contacts), selectinload(Loan.guarantors))
+        .execution_options(populate_existing=True)).unique().all()
+    broken = dict(db.session.execute(
+        select(PromiseToPay.loan_id, func.count(PromiseToPay.id))
+        .where(PromiseToPay.loan_id.in_(ids), PromiseToPay.status == "broken")
+        .group_by(PromiseToPay.loan_id)).all())
+    today = beijing_now().date()
+    owed = {}
+    for row in db.session.scalars(select(Installment).where(
+            Installment.loan_id.in_(ids), Installment.paid_off_on.is_(None),
+            Installment.due_on < today)):
+        owed[row.loan_id] = owed.get(row.loan_id, ZERO) + row.outstanding
+    opens, closes = next_call_window()
+    calls = calls_on_day(ids, clock.now())
+    token = _STARTING.set({loan.loan_no: (loan, {
+        "dpd": loan.dpd, "overdue_amount": str(owed.get(loan.id, ZERO)),
+        "next_call_window": window_range(opens, closes),
+        "broken_promises": broken.get(loan.id, 0)}, calls[loan.id]) for loan in loans})
+    try:
+        yield
+    finally:
+        _STARTING.reset(token)
+
+
 def _log(loan, actor, kind, task_id=None, **values):
     entry = ContactLogEntry(loan_id=loan.id, at=clock.now(), kind=kind,
                             user_id=getattr(actor, "id", None), task_id=task_id, **values)
@@ -184,14 +223,20 @@ def refresh(data):
     read exist from the first round on."""
     # Imported here: contact_rules builds on this module's call windows.
     from collection.contact_rules import call_context
-    # The borrower, contacts and guarantors the call context shows, with the loan: one query.
-    loan = Loan.query.filter_by(loan_no=data["loan_no"]).options(
-        joinedload(Loan.borrower), joinedload(Loan.contacts), joinedload(Loan.guarantors)).one()
-    fresh = snapshot(loan)
+    read = (_STARTING.get() or {}).get(data["loan_no"])
+    if read is None:
+        # The borrower, contacts and guarantors the call context shows, with the loan: one query.
+        loan = Loan.query.filter_by(loan_no=data["loan_no"]).options(
+            joinedload(Loan.borrower), joinedload(Loan.contacts),
+            joinedload(Loan.guarantors)).one()
+        fresh, calls = snapshot(loan), None
+    else:  # started with others (`starting`): read already
+        loan, fresh, calls = read
+        fresh = dict(fresh)
     fresh["litigation_reason"] = (f"逾期{fresh['dpd']}天 / {fresh['dpd']} days past due")
     data.update(fresh)
     # Every phone task, the first of a case too, shows today's calls and the contacts.
-    data.update(call_context(loan))
+    data.update(call_context(loan, calls=calls))
     data.setdefault("litigation_rejected_on", None)
     data.setdefault("preservation_ordered", False)
     return {"dpd": fresh["dpd"]}

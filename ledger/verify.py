@@ -18,13 +18,16 @@ Amounts are compared to within half a cent (SQLite sums money as floating point)
 """
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import and_, case, func, literal, literal_column, or_, select
 
 from cases.models import Loan
 from extensions import db
 from ledger.models import PARTS, Allocation, Charge, Installment, Repayment, Reversal
 
 TOLERANCE = 0.005
+# The constants as SQL literals, not bound parameters: a float parameter made PostgreSQL
+# compare every numeric as a double (a quarter of the installment pass).
+TOL, NEG_TOL, ZERO = (literal_column(x) for x in (str(TOLERANCE), f"-{TOLERANCE}", "0"))
 
 
 @dataclass(frozen=True, order=True)
@@ -39,12 +42,13 @@ class Break:
 
 
 def _differs(a, b):
-    return func.abs(func.coalesce(a, 0) - func.coalesce(b, 0)) > TOLERANCE
+    return func.abs(func.coalesce(a, ZERO) - func.coalesce(b, ZERO)) > TOL
 
 
 def _per_installment(model, column, parts_column):
-    sums = [func.sum(case((parts_column == part, column), else_=0)).label(part)
-            for part in PARTS]
+    # No ELSE 0: a row adds to its own part's sum only (NULL when none; compared and shown
+    # through coalesce) — on PostgreSQL a third of the numeric additions, half the time.
+    sums = [func.sum(case((parts_column == part, column))).label(part) for part in PARTS]
     return select(model.installment_id, *sums).group_by(model.installment_id).subquery()
 
 
@@ -65,21 +69,23 @@ def _installment_checks():
     columns, checks = [], []
     for part in PARTS:
         due, paid = getattr(Installment, f"{part}_due"), getattr(Installment, f"{part}_paid")
+        charges, allocations = (func.coalesce(c, ZERO) for c in (charged.c[part],
+                                                               allocated.c[part]))
         checks += [("due_matches_charges",
                     f"installment {{seq}}: {part} due {{a}} ≠ charges {{b}}",
-                    due, charged.c[part], _differs(due, charged.c[part])),
+                    due, charges, _differs(due, charged.c[part])),
                    ("paid_matches_allocations",
                     f"installment {{seq}}: {part} paid {{a}} ≠ allocations {{b}}",
-                    paid, allocated.c[part], _differs(paid, allocated.c[part])),
+                    paid, allocations, _differs(paid, allocated.c[part])),
                    ("paid_within_due", f"installment {{seq}}: {part} paid {{a}} outside 0…{{b}}",
-                    paid, due, or_(paid < -TOLERANCE, paid - due > TOLERANCE))]
+                    paid, due, or_(paid < NEG_TOL, paid - due > TOL))]
     outstanding = (Installment.principal_due + Installment.interest_due
                    + Installment.penalty_due - Installment.principal_paid
                    - Installment.interest_paid - Installment.penalty_paid)
     checks.append(("paid_off_flag", "installment {seq}: outstanding {a}, paid off on {b}",
                    outstanding, Installment.paid_off_on,
-                   or_(and_(Installment.paid_off_on.is_(None), outstanding <= TOLERANCE),
-                       and_(Installment.paid_off_on.is_not(None), outstanding > TOLERANCE))))
+                   or_(and_(Installment.paid_off_on.is_(None), outstanding <= TOL),
+                       and_(Installment.paid_off_on.is_not(None), outstanding > TOL))))
     for n, (_code, _template, a, b, condition) in enumerate(checks):
         columns += [a.label(f"a{n}"), b.label(f"b{n}"), _flag(condition).label(f"f{n}")]
     query = (select(Installment.loan_id, Installment.seq, *columns)
@@ -153,7 +159,7 @@ def _loan_checks():
         "closed_settled", "{seq}: status {a} with {b} outstanding",
         select(Loan.id, literal("loan"), Loan.status, balance.c.total)
         .join(balance, balance.c.loan_id == Loan.id)
-        .where(Loan.status.in_(("closing", "closed")), balance.c.total > TOLERANCE))
+        .where(Loan.status.in_(("closing", "closed")), balance.c.total > TOL))
 
 
 def verify(loan_ids=None):
