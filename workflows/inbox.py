@@ -14,8 +14,8 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import (and_, exists, func, literal, literal_column, or_, select, tuple_,
-                        union_all)
+from sqlalchemy import (and_, bindparam, exists, func, literal, literal_column, or_, select,
+                        tuple_, union_all)
 from sqlalchemy.orm import selectinload
 
 from accounts.models import utc
@@ -240,8 +240,14 @@ def task_summary(row, loan_no):
 
 
 def open_tasks_of_case(case_id):
-    return (HumanTask.query.filter_by(case_id=case_id, state="ready")
-            .order_by(HumanTask.created_at).all())
+    if not _OPEN_TASKS:  # built once: SQLAlchemy computes its cache key once per process
+        _OPEN_TASKS.append(select(HumanTask).where(HumanTask.case_id == bindparam("case_id"),
+                                                   HumanTask.state == "ready")
+                           .order_by(HumanTask.created_at))
+    return db.session.scalars(_OPEN_TASKS[0], {"case_id": case_id}).all()
+
+
+_OPEN_TASKS = []
 
 
 def previous_data(row):
