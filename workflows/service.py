@@ -8,7 +8,8 @@ import contextvars
 import datetime as dt
 import uuid
 
-from sqlalchemy import bindparam, exists, insert, literal, literal_column, or_, select, text, update
+from sqlalchemy import (Integer, String, bindparam, exists, insert, literal_column, or_, select,
+                        text, update)
 from sqlalchemy.orm import with_expression
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -260,6 +261,17 @@ _INSERT_TASKS = insert(HumanTask.__table__).returning(HumanTask.__table__.c.id,
                                                       sort_by_parameter_order=True)
 
 
+# The completers of the named tasks of an instance may not take the new task (four eyes).
+_EXCLUDE_COMPLETERS = insert(HumanTaskExclusion.__table__).from_select(
+    ["task_id", "user_id", "reason_task"],
+    select(bindparam("task_id", type_=Integer), HumanTask.completed_by_id,
+           bindparam("reason", type_=String))
+    .where(HumanTask.instance_id == bindparam("instance_id"),
+           HumanTask.bpmn_id.in_(bindparam("others", expanding=True)),
+           HumanTask.state == "completed", HumanTask.completed_by_id.is_not(None))
+    .distinct())
+
+
 def _insert_tasks(definition, instances, users=None, existing=False):
     """Write the human_tasks rows of READY user tasks, all in one INSERT, with their four-eyes
     exclusions and audit events: `instances` are (instance id, case id, [(task guid, task
@@ -305,12 +317,9 @@ def _insert_tasks(definition, instances, users=None, existing=False):
         # (one INSERT … SELECT: no round trip to read the users first)…
         others = [s.strip() for s in props.get("notSameUserAs", "").split(",") if s.strip()]
         if others and existing:
-            db.session.execute(insert(HumanTaskExclusion).from_select(
-                ["task_id", "user_id", "reason_task"],
-                select(literal(task_id), HumanTask.completed_by_id, literal(",".join(others)))
-                .where(HumanTask.instance_id == instance_id, HumanTask.bpmn_id.in_(others),
-                       HumanTask.state == "completed", HumanTask.completed_by_id.is_not(None))
-                .distinct()))
+            db.session.execute(_EXCLUDE_COMPLETERS, {
+                "task_id": task_id, "reason": ",".join(others), "instance_id": instance_id,
+                "others": others})
         # …and neither may the user named in the task-data variable notUserVariable (a
         # requester), unless that user is excluded already.
         variable = props.get("notUserVariable")
@@ -328,7 +337,7 @@ def _insert_tasks(definition, instances, users=None, existing=False):
             if existing else set()
         exclusions = [e for e in exclusions if (e["task_id"], e["user_id"]) not in taken]
         if exclusions:
-            db.session.execute(insert(HumanTaskExclusion), exclusions)
+            db.session.execute(insert(HumanTaskExclusion.__table__), exclusions)
 
 
 # ---------------------------------------------------------------- tasks
