@@ -68,3 +68,27 @@ def test_claim_and_complete_cost_a_fixed_number_of_statements(app, new_loan, tok
     for sql in claim["statements"] + complete["statements"]:
         assert "process_definitions.bpmn_xml" not in sql
         assert not sql.startswith("SELECT form_definitions")
+
+
+def test_firing_timers_costs_two_statements_per_timer(app, new_loan):
+    """Each fired timer writes its instance and its new task; reading the batch, locking its
+    cases and writing the audit events are per batch, not per timer."""
+    import datetime as dt
+    from tests.test_timers import deploy_probe
+    from workflows import clock
+    from workflows.service import start_process
+    from workflows.timers import fire_due_timers
+    deploy_probe()
+    loans = [new_loan(f"L-T{i}") for i in range(6)]
+    for loan in loans:
+        start_process("reminder_probe", case_id=loan.id, data={"due_on": "2026-10-12"})
+    db.session.commit()
+    with counting(app) as fired, clock.frozen_at(
+            dt.datetime(2026, 9, 29, 1, 1, tzinfo=dt.timezone.utc)):
+        assert fire_due_timers() == len(loans)
+    per_timer = [sql for sql in fired["statements"]
+                 if sql.startswith(("UPDATE process_instances SET state_json",
+                                    "INSERT INTO human_tasks"))]
+    assert len(per_timer) == 2 * len(loans), fired["statements"]
+    assert len(fired["statements"]) - len(per_timer) <= 7, fired["statements"]
+    assert fired["commits"] == 1
