@@ -80,12 +80,14 @@ def add_loans(intakes, actor):
 _INSERTS = {}
 
 
-def _insert(model, rows, returning=True):
-    """INSERT the rows (every column given, see _complete) in one statement (per 1000 rows)
-    through the session's connection, without the ORM's bulk layer; with `returning`, set
-    each row's "id"."""
+def _insert(model, rows, returning=True, complete=False):
+    """INSERT the rows in one statement (per 1000 rows) through the session's connection,
+    without the ORM's bulk layer; with `returning`, set each row's "id"; with `complete`, put
+    every column's value in the rows first (_complete)."""
     if not rows:
         return
+    if complete:
+        _complete(model, rows)
     table = model.__table__
     if (table, returning) not in _INSERTS:
         _INSERTS[table, returning] = insert(table).returning(
@@ -100,9 +102,9 @@ _DEFAULTS = {}
 
 
 def _complete(model, rows):
-    """The rows with every other column at its default (None without one), as the ORM would
-    have inserted them: what is written is then known in full, and ORM objects built from the
-    rows need nothing read back."""
+    """Set every other column of the rows to its default (None without one), as the INSERT
+    would: what is written is then known in full, and ORM objects built from the rows need
+    nothing read back. (The import leaves this to the INSERT: fewer parameters to send.)"""
     table = model.__table__
     if table not in _DEFAULTS:
         _DEFAULTS[table] = [(c.key, c.default) for c in table.columns
@@ -112,19 +114,19 @@ def _complete(model, rows):
             if key not in row:
                 row[key] = (None if default is None else default.arg if default.is_scalar
                             else default.arg(None))
-    return rows
 
 
 def _write_loans(intakes, keep_ids=False):
     """Insert the rows of new loans; per loan {"borrower": row, "loan": row, "contacts": [rows],
     …, "installments": [rows]}. Borrower and loan rows get their ids, the others only with
-    `keep_ids` (without, SQLite writes them in one statement, not one per row)."""
+    `keep_ids` (without, SQLite writes them in one statement, not one per row), which also
+    puts every column in the rows (_complete)."""
     canon = [intake.canonical for intake in intakes]
     written = [{"borrower": {"kind": c["borrower"]["kind"], "name": c["borrower"]["name"],
                              "id_number": c["borrower"]["id_number"],
                              "phones": list(c["borrower"]["phones"]),
                              "addresses": list(c["borrower"]["addresses"])}} for c in canon]
-    _insert(Borrower, _complete(Borrower, [w["borrower"] for w in written]))
+    _insert(Borrower, [w["borrower"] for w in written], complete=keep_ids)
     for w, c, intake in zip(written, canon, intakes):
         w["loan"] = {
             "loan_no": c["loan_no"], "product": c["product"],
@@ -135,7 +137,7 @@ def _write_loans(intakes, keep_ids=False):
             "account_manager_id": intake.manager.id, "purpose": c["purpose"],
             "repayment_account": c["repayment_account"], "borrower_id": w["borrower"]["id"],
             "intake": c}
-    _insert(Loan, _complete(Loan, [w["loan"] for w in written]))
+    _insert(Loan, [w["loan"] for w in written], complete=keep_ids)
     for model, key, shape in ((Contact, "contacts", dict), (Guarantor, "guarantors", dict),
                               (Collateral, "collateral", _collateral),
                               (Installment, "installments", None)):
@@ -143,7 +145,7 @@ def _write_loans(intakes, keep_ids=False):
             items = schedule_rows(c["schedule"]) if shape is None else \
                 [shape(item) for item in c[key]]
             w[key] = [row | {"loan_id": w["loan"]["id"]} for row in items]
-        _insert(model, _complete(model, [row for w in written for row in w[key]]), keep_ids)
+        _insert(model, [row for w in written for row in w[key]], keep_ids, keep_ids)
     return written
 
 
