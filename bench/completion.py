@@ -3,7 +3,8 @@
     python -m bench.completion [--quick]
 
 Uses DATABASE_URL when it is set (an empty database, e.g. the one scripts/with-postgres.sh
-creates), else a fresh SQLite file. Migrates, deploys bpmn/, registers the loans (each opens a
+creates), else a fresh SQLite file. Migrates, deploys bpmn/ (bench.run hands over a copy of a
+database where that was done), registers the loans by the bulk import (each opens a
 `handover_file` task) and serves the app on 127.0.0.1 (werkzeug, threaded, one client).
 Then, in alternated rounds (3; 5 at full scale):
 
@@ -82,12 +83,14 @@ def engine_round(engine, states):
 
 
 def handover_tasks(app, n, prefix="B"):
-    """Register n loans for bench_am (created when missing); their handover_file task ids."""
+    """Register n loans for bench_am (created when missing) through the bulk import (what
+    the tasks are does not depend on the path: tests/test_bulk_intake.py); their
+    handover_file task ids."""
     from sqlalchemy import select
 
     from accounts.models import User
     from accounts.operations import create_user
-    from cases.operations import register_loan
+    from cases.operations import import_loans
     from extensions import db
     from tests.conftest import T0, loan_payload
     from workflows import clock
@@ -97,8 +100,10 @@ def handover_tasks(app, n, prefix="B"):
             or create_user("bench_admin", PASSWORD, ["admin"])
         if User.query.filter_by(username="bench_am").first() is None:
             create_user("bench_am", PASSWORD, ["account_manager"])
-        for i in range(n):
-            register_loan(loan_payload(f"{prefix}-{i:06d}", "bench_am"), admin)
+        report = import_loans([(i + 2, loan_payload(f"{prefix}-{i:06d}", "bench_am"))
+                               for i in range(n)], admin)
+        if report.errors:
+            raise SystemExit(f"bench loans refused: {report.errors[:3]}")
         return db.session.scalars(select(HumanTask.id).where(
             HumanTask.state == "ready", HumanTask.bpmn_id == "handover_file")
             .order_by(HumanTask.id)).all()

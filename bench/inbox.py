@@ -3,15 +3,16 @@
     python -m bench.inbox [--quick] [--loans N] [--queries Q] [--explain]
 
 Uses DATABASE_URL when it is set (it must name an empty database, e.g. the one
-scripts/with-postgres.sh creates), else a fresh SQLite file in a temporary directory.
-Migrates from empty, deploys bpmn/, builds the data set of bench/inbox_fixture.py (full:
-100k loans, 50k open tasks; --quick: 10k and 5k): loans through the bulk import, the inbox
-reshaped with Core updates (or, with --core-fixture, everything by Core inserts), then times
-workflows.inbox.inbox_page for the "available" and "mine" inboxes of account managers,
-post-loan officers, collectors and a user with two lanes: page 1, a deep page (page 50,
-reached by following 49 `next` tokens; page 10 in --quick) and a loan-number filter. Each
-timed call starts from a new session, as a web request does; loading the user is not
-timed (Flask-Login's loader). The legacy OFFSET page (page=50) is timed for comparison.
+scripts/with-postgres.sh creates, or a copy of the one bench.run migrated and deployed bpmn/
+to), else a fresh SQLite file in a temporary directory. Migrates from empty, deploys bpmn/,
+builds the data set of bench/inbox_fixture.py (full: 100k loans, 50k open tasks; --quick: 5k
+and 2.5k): loans through the bulk import, the inbox reshaped with Core updates (or, with
+--core-fixture, everything by Core inserts), then times workflows.inbox.inbox_page for the
+"available" and "mine" inboxes of account managers, post-loan officers, collectors and a user
+with two lanes: page 1, a deep page (page 50, reached by following 49 `next` tokens; page 10
+in --quick) and a loan-number filter. Each timed call starts from a new session, as a web
+request does; loading the user is not timed (Flask-Login's loader). The legacy OFFSET page
+(page=50) is timed for comparison.
 
 On PostgreSQL the bench runs VACUUM ANALYZE after loading, as autovacuum would; SQLite gets
 no ANALYZE because the application never runs one.
@@ -34,7 +35,7 @@ from pathlib import Path
 from bench import inbox_fixture as fixture
 
 ROOT = Path(__file__).resolve().parent.parent
-SCALES = {"quick": {"loans": 10_000, "queries": 40, "deep": 10},
+SCALES = {"quick": {"loans": 5_000, "queries": 16, "deep": 10},
           "full": {"loans": 100_000, "queries": 100, "deep": 50}}
 TARGET_MS = 50.0  # issue 12: inbox p95 at any page
 GROUPS = {"account managers": fixture.ACCOUNT_MANAGERS, "officers": fixture.OFFICERS,
@@ -87,17 +88,14 @@ def progress(message):
 
 
 def setup(db, loans, core_fixture=False):
-    from flask_migrate import upgrade
     from sqlalchemy import func, select
 
+    from bench.common import prepare_database
     from cases.models import Loan
-    from workflows.definitions import deploy_paths
 
-    upgrade()  # every migration, from an empty database
+    prepare_database()  # every migration from an empty database, bpmn/ deployed
     if db.session.scalar(select(func.count()).select_from(Loan)):
         sys.exit("bench: the database is not empty; point DATABASE_URL at a fresh one")
-    deploy_paths(sorted((ROOT / "bpmn").glob("*.bpmn")), ROOT / "bpmn" / "forms",
-                 comment="bench")
     ids = fixture.create_users()
     started = time.perf_counter()
     shape = (fixture.build_core if core_fixture else fixture.build)(db, ids, loans)
@@ -311,7 +309,7 @@ def run(scale="full", loans=None, queries=None, explain_plans=False, core_fixtur
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.inbox", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="10k loans, page 10")
+    parser.add_argument("--quick", action="store_true", help="5k loans, page 10")
     parser.add_argument("--loans", type=int, metavar="N", help="loans (default by scale)")
     parser.add_argument("--queries", type=int, metavar="Q", help="calls per result line")
     parser.add_argument("--explain", action="store_true",

@@ -3,11 +3,12 @@
     python -m bench.throughput [--quick]
 
 Uses DATABASE_URL when it is set (an empty database, e.g. the one scripts/with-postgres.sh
-creates), else a fresh SQLite file. Registers the loans, starts `make serve`'s server
-(gunicorn.conf.py; WEB_WORKERS and WEB_THREADS from the environment, default 4 × 2 here) and,
-in 3 rounds of fresh tasks, lets 8 clients claim and complete their own share of the handover
-tasks at once (two requests per completion). Prints completions per second per round and the
-median. The clients share the machine with the server, as they would in a one-box test.
+creates), else a fresh SQLite file. Starts `make serve`'s server (gunicorn.conf.py;
+WEB_WORKERS and WEB_THREADS from the environment, default 4 × 2 here), registers the loans by
+the bulk import while its workers boot and, in 3 rounds of fresh tasks, lets 8 clients claim
+and complete their own share of the handover tasks at once (two requests per completion).
+Prints completions per second per round and the median. The clients share the machine with
+the server, as they would in a one-box test.
 """
 import http.client
 import os
@@ -38,10 +39,11 @@ def run(scale="full"):
     threads = int(os.environ.get("WEB_THREADS", "2"))
     app = make_app()
     per_round = per_client * CLIENTS
-    task_ids = handover_tasks(app, per_round * rounds + CLIENTS)
-    headers = bearer(app)
     rates = []
+    # The workers boot (each imports and creates the app) while the tasks are written.
     with Gunicorn(workers, threads) as address:
+        task_ids = handover_tasks(app, per_round * rounds + CLIENTS)
+        headers = bearer(app)
         one_round(address, headers, task_ids[:CLIENTS])  # warm every worker's caches
         for r in range(rounds):
             chunk = task_ids[CLIENTS + r * per_round: CLIENTS + (r + 1) * per_round]

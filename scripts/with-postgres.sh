@@ -18,6 +18,7 @@ if ! "${psql_cmd[@]}" -c "select 1" >/dev/null 2>&1; then
   fi
   echo "NOTICE: PostgreSQL not reachable on $host:$port; PostgreSQL run skipped" >&2; exit 0
 fi
-"${psql_cmd[@]}" -c "CREATE DATABASE $db" >/dev/null
+# PGTEMPLATE: start from a copy of that database (bench/run.py: migrated once per run).
+"${psql_cmd[@]}" -c "CREATE DATABASE $db${PGTEMPLATE:+ TEMPLATE $PGTEMPLATE}" >/dev/null
 trap '"${psql_cmd[@]}" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null' EXIT
 DATABASE_URL="postgresql://$user@$host:$port/$db" "$@"
