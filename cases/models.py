@@ -18,8 +18,16 @@ FREQUENCY_LABELS = {"monthly": _l("Monthly"), "bimonthly": _l("Every two months"
                     "quarterly": _l("Quarterly")}
 
 
+# The loans whose stored DPD or stage is not "current" (migration 0014): the daily run reads
+# them, with those overdue now, instead of the whole book.
+OFF_CURRENT = "dpd <> 0 OR stage <> 'current'"
+
+
 class Loan(db.Model):
     __tablename__ = "loans"
+    __table_args__ = (db.Index("ix_loans_off_current", "id",
+                               postgresql_where=db.text(OFF_CURRENT),
+                               sqlite_where=db.text(OFF_CURRENT)),)
     id = db.Column(db.Integer, primary_key=True)
     loan_no = db.Column(db.String(40), unique=True, nullable=False)
     borrower_name = db.Column(db.String(200), nullable=False)
@@ -29,7 +37,7 @@ class Loan(db.Model):
     maturity_on = db.Column(db.Date, nullable=False)
     account_manager_id = db.Column(db.Integer, db.ForeignKey("users.id"), nullable=False,
                                    index=True)
-    status = db.Column(db.String(20), nullable=False, default="handover")
+    status = db.Column(db.String(20), nullable=False, default="handover", index=True)
     # Set by the handover's registration step (DOMAIN.md §5.1 step 3).
     risk_group = db.Column(db.String(10))
     inspection_frequency = db.Column(db.String(20))

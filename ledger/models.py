@@ -23,7 +23,11 @@ class Installment(db.Model):
     """One due date of the schedule; a term loan has a single one at maturity."""
     __tablename__ = "installments"
     __table_args__ = (db.UniqueConstraint("loan_id", "seq"),
-                      db.Index("ix_installments_unpaid_due", "loan_id", "paid_off_on", "due_on"))
+                      db.Index("ix_installments_unpaid_due", "loan_id", "paid_off_on", "due_on"),
+                      # The book's overdue installments as a range (the daily run; 0014).
+                      db.Index("ix_installments_unpaid_by_due", "due_on", "loan_id",
+                               postgresql_where=db.text("paid_off_on IS NULL"),
+                               sqlite_where=db.text("paid_off_on IS NULL")))
     id = db.Column(db.Integer, primary_key=True)
     loan_id = db.Column(db.Integer, db.ForeignKey("loans.id"), nullable=False)
     seq = db.Column(db.Integer, nullable=False)

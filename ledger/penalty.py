@@ -162,7 +162,8 @@ def accrue_all(through):
         updates.append({"iid": row.id, "added": added,
                         "paid_off": today if outstanding <= 0 else None})
     if rows:
-        db.session.execute(insert(Charge), rows)
+        # Core, not the ORM's bulk insert: the rows are complete, nothing to track.
+        db.session.execute(insert(Charge.__table__), rows)
         table = Installment.__table__
         db.session.execute(
             update(table).where(table.c.id == bindparam("iid"))
