@@ -17,7 +17,7 @@ from calendars.workdays import clear_cache as clear_calendar_cache
 from cases.operations import register_loan
 from extensions import db
 from workflows import clock
-from workflows.definitions import deploy_paths
+from workflows.definitions import clear_latest_cache, deploy_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "secret-pass"
@@ -81,6 +81,7 @@ def _clean(app):
                                 "compound_interest = false"))
         db.session.commit()
         clear_calendar_cache()  # memoized per app, and this app lives for the whole session
+        clear_latest_cache()  # the same (and the ids start again)
 
 
 @pytest.fixture

@@ -112,3 +112,34 @@ def test_every_user_task_has_a_form_a_due_date_and_a_known_priority(app):
                 assert props.get("formKey"), where
                 assert str(props.get("dueInWorkingDays", "")).isdigit(), where
                 assert props.get("priority", "normal") in ("high", "normal", "low"), where
+
+
+def test_latest_version_is_memoized_and_every_deploy_renews_it(app):
+    from sqlalchemy import event
+
+    from extensions import db
+    from workflows.definitions import latest_definition
+    first = deploy_paths([ROOT / "bpmn" / "handover.bpmn"], FORMS)[0]
+    assert latest_definition("handover").version == 1  # read, and remembered
+    db.session.commit()
+    statements = []
+
+    def seen(*_args):
+        statements.append(_args[2])
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        again = latest_definition("handover")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert statements == [] and (again.id, again.version) == (first.id, 1)
+    assert again in db.session and again.forms == first.forms
+    deploy_xml(HANDOVER.replace(b"Check the loan file", b"Check the file"), "handover.bpmn",
+               FORMS)
+    db.session.commit()
+    assert latest_definition("handover").version == 2
+    # A deploy rolled back leaves no trace: seen inside its transaction, gone after it.
+    deploy_xml(HANDOVER.replace(b"Check the loan file", b"Check it"), "handover.bpmn", FORMS)
+    assert latest_definition("handover").version == 3
+    db.session.rollback()
+    assert latest_definition("handover").version == 2
+    assert ProcessDefinition.query.count() == 2

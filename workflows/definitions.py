@@ -1,7 +1,13 @@
 """Deploying BPMN files and their forms as versioned definitions."""
 import hashlib
 import json
+import time
 from pathlib import Path
+
+from flask import current_app, has_app_context
+from sqlalchemy import event
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from audit.operations import record
 from extensions import db
@@ -101,6 +107,8 @@ def _store(xml, filename, process_id, spec, subs, form_specs, called, actor, com
         spec_json=spec_to_json(spec, subs), forms={k: f.id for k, f in forms.items()},
         deployed_by_id=getattr(actor, "id", None), comment=comment)
     db.session.add(definition)
+    db.session.info[_DEPLOYING] = True
+    clear_latest_cache()
     db.session.flush()
     record("process.deployed", actor=actor,
            data={"process": process_id, "version": definition.version, "sha256": sha,
@@ -132,5 +140,58 @@ def deploy_paths(paths, forms_dir: Path, actor=None, comment=""):
 
 
 def latest_definition(process_key):
+    """The newest deployed version of a process, or None. Every start needs it and it changes
+    only at a deploy: memoized per app for DEFINITION_CACHE_SECONDS (default 30) as a detached
+    copy that is attached to the session without a query. A deploy clears the memo of its
+    own process at its commit or rollback; other processes (web workers, the worker) start new
+    instances on a new version within that many seconds."""
+    if not has_app_context():
+        return _query_latest(process_key)
+    memo = _latest_memo()
+    snapshot = memo["rows"].get(process_key)
+    if snapshot is not None:
+        return db.session.merge(snapshot, load=False)
+    definition = _query_latest(process_key)
+    if definition is not None and not db.session.info.get(_DEPLOYING):
+        memo["rows"][process_key] = _detached_copy(definition)
+    return definition
+
+
+def _query_latest(process_key):
     return (ProcessDefinition.query.filter_by(process_key=process_key)
             .order_by(ProcessDefinition.version.desc()).first())
+
+
+_DEPLOYING = "deploying_definitions"  # session.info flag: versions added, not yet committed
+CACHE_SECONDS = 30
+
+
+def _latest_memo():
+    now = time.monotonic()
+    memo = current_app.extensions.get("latest_definitions")
+    ttl = current_app.config.get("DEFINITION_CACHE_SECONDS", CACHE_SECONDS)
+    if memo is None or now - memo["at"] > ttl:
+        memo = current_app.extensions["latest_definitions"] = {"at": now, "rows": {}}
+    return memo
+
+
+def clear_latest_cache():
+    if has_app_context():
+        current_app.extensions.pop("latest_definitions", None)
+
+
+def _detached_copy(definition):
+    """The row's loaded columns (not the deferred XML and spec) on a new object in the
+    detached state, which Session.merge(load=False) attaches without SQL."""
+    copy = ProcessDefinition(**{
+        column.key: getattr(definition, column.key)
+        for column in sa_inspect(ProcessDefinition).column_attrs if not column.deferred})
+    make_transient_to_detached(copy)
+    return copy
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_soft_rollback")
+def _deploy_ended(session, *_args):
+    if session.info.pop(_DEPLOYING, False):
+        clear_latest_cache()
