@@ -125,3 +125,22 @@ def test_state_is_stored_without_spec(new_loan):
     assert '"spec"' not in instance.state_json
     assert instance.definition.process_key == "handover"
     assert instance.lock_version >= 1
+
+
+def test_a_saved_state_holds_no_spec_and_restores_to_the_same_state(new_loan, users):
+    """The spec is stored once per version: a state carries only the instance, and loading
+    then saving it again gives the same text (nothing lost or added on the way)."""
+    import json
+
+    from workflows.engine import dump_state, load_state
+    loan = new_loan("L-STATE")
+    task = only_task(loan)
+    claim_task(task.id, users["am"])
+    complete_task(task.id, users["am"], data=HANDOVER_DATA)
+    instance = ProcessInstance.query.filter_by(case_id=loan.id).one()
+    state = json.loads(instance.state_json)
+    assert "spec" not in state and "subprocess_specs" not in state
+    assert state["tasks"] and state["typename"] == "BpmnWorkflow"
+    workflow = load_state(instance.definition, instance.state_json)
+    assert dump_state(workflow) == instance.state_json
+    assert workflow.spec.name == "handover"
