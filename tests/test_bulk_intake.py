@@ -328,3 +328,23 @@ def test_the_answer_to_a_new_loan_is_the_case_as_read_back(app, deployed, users,
     read = client.get("/api/v1/cases/R-1", headers=headers)
     assert created.get_json() == read.get_json()
     assert created.get_json()["schedule"][1]["interest"] == "0.00"
+
+
+def test_a_batch_start_writes_each_instance_as_its_run_left_it(app, users):
+    """Run per instance, written together: an instance whose start fails is saved in its
+    error state, the others as they ended (here: completed, its timer already past), each
+    read back as it ran."""
+    from tests.test_script_limits import deploy_probe, diagram
+    from workflows.models import ProcessInstance
+    from workflows.service import start_processes
+    deploy_probe(diagram(script="y = 10 // n"))
+    failed, done = start_processes("limits_probe", [{"data": {"n": 0, "x": 1}},
+                                                    {"data": {"n": 5, "x": 1}}])
+    db.session.commit()
+    db.session.expire_all()
+    failed, done = (db.session.get(ProcessInstance, i) for i in (failed, done))
+    assert failed.status == "error" and "division" in failed.error
+    assert failed.state_json != "{}" and failed.completed_at is None
+    assert done.status == "completed" and done.error is None and done.completed_at is not None
+    assert '"y": 2' in done.state_json
+    assert AuditEvent.query.filter_by(action="process.error", instance_id=failed.id).count() == 1

@@ -107,19 +107,38 @@ def start_processes(process_key, items, actor=None, users=None):
     ids = _insert_started(items, ["{}"] * len(items), base, started, actor)
     instances = {i.id: i for i in db.session.scalars(
         select(ProcessInstance).where(ProcessInstance.id.in_(ids)))}
-    projected = []
+    projected, states = [], []
     for instance_id, item in zip(ids, items):
         instance = instances[instance_id]
         workflow = new_workflow(definition)
         workflow.get_next_task(state=TaskState.READY).data.update(item.get("data") or {})
         _run(instance, workflow, actor)
         _store(instance, workflow, actor)
+        states.append(_taken_as_written(instance))
         projected.append((instance.id, instance.case_id, [
             (str(t.id), t.task_spec, t.data)
             for t in workflow.get_tasks(state=TaskState.READY, manual=True)]))
+    db.session.execute(_WRITE_STARTED, states)  # one executemany, not an UPDATE per instance
     db.session.flush()
     _insert_tasks(definition, projected, users)
     return ids
+
+
+# What a start run changes on its (new) instance row.
+_STARTED_COLUMNS = ("state_json", "updated_at", "next_timer_at", "status", "completed_at", "error")
+_WRITE_STARTED = (update(ProcessInstance.__table__)
+                  .where(ProcessInstance.__table__.c.id == bindparam("instance_id"))
+                  .values({name: bindparam(f"new_{name}") for name in _STARTED_COLUMNS}))
+
+
+def _taken_as_written(instance):
+    """The instance's new values as parameters of _WRITE_STARTED, and marked as already
+    written so the session's flush leaves the row alone (its version stays the inserted 1:
+    no one else has seen it)."""
+    values = {name: getattr(instance, name) for name in _STARTED_COLUMNS}
+    for name, value in values.items():
+        set_committed_value(instance, name, value)
+    return {"instance_id": instance.id} | {f"new_{k}": v for k, v in values.items()}
 
 
 def _insert_started(items, states, base, started, actor):
