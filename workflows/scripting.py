@@ -59,9 +59,10 @@ class RestrictedEnvironment(TaskDataEnvironment):
 
     def evaluate(self, expression, context, external_context=None):
         compile_expression(expression)  # compile errors are raised here, as before
-        value = plain_eval.evaluate(expression, context)  # plain conditions: no round trip
-        if value is not plain_eval.MISS:
-            return value
+        if not external_context:  # (its names would shadow the task data's in the sandbox)
+            value = plain_eval.evaluate(expression, context)  # plain conditions: no round trip
+            if value is not plain_eval.MISS:
+                return value
         return limits.run("eval", expression, context, external_context, HELPERS)
 
     def execute(self, script, context, external_context=None):
