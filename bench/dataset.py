@@ -30,7 +30,8 @@ TRADES = ("贸易", "建材", "餐饮", "物流", "纺织", "农业", "电子", 
 
 def bench_app(name="bench"):
     """The app on DATABASE_URL when it is set (an empty database, e.g. from
-    scripts/with-postgres.sh), else on a fresh SQLite file; migrated, bpmn/ deployed. Returns
+    scripts/with-postgres.sh), else on a fresh SQLite file; migrated, bpmn/ deployed (both
+    skipped on bench.run's copy of its template: bench.common.prepare_database). Returns
     (app, database kind)."""
     import os
     import sys
@@ -41,10 +42,9 @@ def bench_app(name="bench"):
         os.environ["DATABASE_URL"] = f"sqlite:///{Path(tempfile.mkdtemp()) / (name + '.db')}"
     sys.path.insert(0, str(root))
     import logging
-    from flask_migrate import upgrade
 
     from app import create_app
-    from workflows.definitions import deploy_paths
+    from bench.common import prepare_database
     os.environ.setdefault("AUDIT_KEY", "bench-audit-key-0123456789abcdef")
     os.environ.setdefault("AUDIT_ANCHOR_FILE", str(Path(tempfile.mkdtemp()) / "anchors.log"))
     app = create_app({"PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000", "RATELIMIT_ENABLED": False,
@@ -52,8 +52,7 @@ def bench_app(name="bench"):
                       "AUDIT_ANCHOR_FILE": os.environ["AUDIT_ANCHOR_FILE"]})
     with app.app_context():
         logging.getLogger("alembic").setLevel(logging.WARNING)
-        upgrade()
-        deploy_paths(sorted((root / "bpmn").glob("*.bpmn")), root / "bpmn" / "forms")
+        prepare_database()
     return app, app.config["SQLALCHEMY_DATABASE_URI"].split(":")[0].split("+")[0]
 
 

@@ -19,13 +19,15 @@ SIZES = {"quick": 300, "full": 2000}
 
 
 def due_timers(n):
+    """n new instances waiting on a due timer, started by the bulk path (the same rows as n
+    start_process calls, tests/test_bulk_intake.py) in one transaction; their ids."""
     from extensions import db
     from tests.conftest import T0
     from workflows import clock
-    from workflows.service import start_process
+    from workflows.service import start_processes
     with clock.frozen_at(T0):  # started in March; the timers (September) are due now
-        ids = [start_process("reminder_probe", data={"due_on": "2026-10-12"}).id
-               for _ in range(n)]
+        ids = start_processes("reminder_probe",
+                              [{"data": {"due_on": "2026-10-12"}} for _ in range(n)])
     db.session.commit()
     return ids
 
