@@ -28,25 +28,32 @@ SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 TRADES = ("贸易", "建材", "餐饮", "物流", "纺织", "农业", "电子", "五金")
 
 
+def bench_environment(name="bench"):
+    """DATABASE_URL (a fresh SQLite file when unset), AUDIT_KEY and AUDIT_ANCHOR_FILE in the
+    environment, as bench_app uses them and a server started beside it must see them."""
+    import os
+    import tempfile
+    from pathlib import Path
+    if not os.environ.get("DATABASE_URL"):
+        os.environ["DATABASE_URL"] = f"sqlite:///{Path(tempfile.mkdtemp()) / (name + '.db')}"
+    os.environ.setdefault("AUDIT_KEY", "bench-audit-key-0123456789abcdef")
+    os.environ.setdefault("AUDIT_ANCHOR_FILE", str(Path(tempfile.mkdtemp()) / "anchors.log"))
+
+
 def bench_app(name="bench"):
     """The app on DATABASE_URL when it is set (an empty database, e.g. from
     scripts/with-postgres.sh), else on a fresh SQLite file; migrated, bpmn/ deployed (both
     skipped on bench.run's copy of its template: bench.common.prepare_database). Returns
     (app, database kind)."""
+    import logging
     import os
     import sys
-    import tempfile
     from pathlib import Path
-    root = Path(__file__).resolve().parent.parent
-    if not os.environ.get("DATABASE_URL"):
-        os.environ["DATABASE_URL"] = f"sqlite:///{Path(tempfile.mkdtemp()) / (name + '.db')}"
-    sys.path.insert(0, str(root))
-    import logging
+    bench_environment(name)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
     from app import create_app
     from bench.common import prepare_database
-    os.environ.setdefault("AUDIT_KEY", "bench-audit-key-0123456789abcdef")
-    os.environ.setdefault("AUDIT_ANCHOR_FILE", str(Path(tempfile.mkdtemp()) / "anchors.log"))
     app = create_app({"PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000", "RATELIMIT_ENABLED": False,
                       "AUDIT_KEY": os.environ["AUDIT_KEY"],
                       "AUDIT_ANCHOR_FILE": os.environ["AUDIT_ANCHOR_FILE"]})

@@ -109,14 +109,16 @@ def _statements(prefix, seed):
 
 def run(scale="full", rounds=3):
     """Measure and print; returns [(label, value, unit, target)]."""
-    from bench.dataset import _managers, bench_app
+    from bench.dataset import _managers, bench_app, bench_environment
     api_n, csv_n = SIZES[scale]
-    app, database = bench_app("intake")
     api, imported = [], []
-    # The workers boot (each imports and creates the app) while the token is made and this
-    # process's caches are warmed; nothing is timed before the warm-up round below.
+    bench_environment("intake")  # the server's database and audit key, as bench_app's
+    # The workers boot (each imports and creates the app, which reads no table) while this
+    # process creates its app, migrates when on its own, makes the token and warms its caches;
+    # nothing is timed before the warm-up round below.
     with Gunicorn(int(os.environ.get("WEB_WORKERS", "4")),
                   int(os.environ.get("WEB_THREADS", "2"))) as address:
+        app, database = bench_app("intake")
         with app.app_context():
             from accounts.operations import create_token
             from cases.intake import payload_from_flat
