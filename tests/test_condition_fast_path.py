@@ -194,3 +194,12 @@ def test_a_collection_start_takes_the_fast_path(app, overdue, monkeypatch):  # n
     assert len(taken) >= 3, taken  # the stage gateway's conditions, at least
     for source in sandboxed:  # what still went to the sandbox is not plain
         assert plain_eval.plain(source) is None, source
+
+
+def test_with_an_external_context_the_task_data_still_wins(app):
+    # the sandbox resolves names from the task data over the external context, so the fast
+    # path's "every name a task-data key" rule would hold with one too
+    env = RestrictedEnvironment()
+    for external in ({"x": 2}, {"y": 1}):
+        assert limits.run("eval", "x == 1", {"x": 1}, external, HELPERS) is True
+        assert env.evaluate("x == 1", {"x": 1}, external) is True
