@@ -382,7 +382,9 @@ def _schedule(r, payload, principal, rate, disbursed_on, maturity_on):
     return out
 
 
-_MANAGER = []  # the statement, built once (at first use: the mappers are configured by then)
+# Built once, so SQLAlchemy computes its cache key once per process, not per loan.
+_MANAGER = (select(User).where(User.username == bindparam("username"))
+            .options(joinedload(User.role_rows)))
 
 
 def find_manager(username, managers=None):
@@ -390,11 +392,7 @@ def find_manager(username, managers=None):
     users already looked up, so a batch reads each account manager once."""
     if managers is not None and username in managers:
         return managers[username]
-    if not _MANAGER:
-        # Built once, so SQLAlchemy computes its cache key once per process, not per loan.
-        _MANAGER.append(select(User).where(User.username == bindparam("username"))
-                        .options(joinedload(User.role_rows)))
-    user = db.session.scalars(_MANAGER[0], {"username": username}).unique().first()
+    user = db.session.scalars(_MANAGER, {"username": username}).unique().first()
     if managers is not None:
         managers[username] = user
     return user

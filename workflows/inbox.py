@@ -239,15 +239,14 @@ def task_summary(row, loan_no):
             "created_at": utc(row.created_at).isoformat()}
 
 
+# Built once: SQLAlchemy computes its cache key once per process, not per read.
+_OPEN_TASKS = (select(HumanTask).where(HumanTask.case_id == bindparam("case_id"),
+                                       HumanTask.state == "ready")
+               .order_by(HumanTask.created_at))
+
+
 def open_tasks_of_case(case_id):
-    if not _OPEN_TASKS:  # built once: SQLAlchemy computes its cache key once per process
-        _OPEN_TASKS.append(select(HumanTask).where(HumanTask.case_id == bindparam("case_id"),
-                                                   HumanTask.state == "ready")
-                           .order_by(HumanTask.created_at))
-    return db.session.scalars(_OPEN_TASKS[0], {"case_id": case_id}).all()
-
-
-_OPEN_TASKS = []
+    return db.session.scalars(_OPEN_TASKS, {"case_id": case_id}).all()
 
 
 def previous_data(row):

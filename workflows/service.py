@@ -203,14 +203,12 @@ def _store(instance, workflow, actor):
 
 def _save(instance, workflow, actor, open_rows=None):
     _store(instance, workflow, actor)
-    new = _close_gone_tasks(instance, workflow, open_rows)
     try:
-        db.session.flush()  # one flush: the instance, its closed tasks, the completed one
+        _project_tasks(instance, workflow, open_rows)
     except StaleDataError:
         db.session.rollback()
         raise Conflict("someone else changed this case at the same moment; reload and retry",
                        code="stale")
-    _insert_tasks(instance.definition, [(instance.id, instance.case_id, new)], existing=True)
 
 
 def _timer_value(task):
@@ -251,7 +249,8 @@ def _due_at(props, created=None):
 
 
 def _project_tasks(instance, workflow, open_rows=None):
-    """Bring human_tasks in line with the READY manual tasks of the workflow."""
+    """Bring human_tasks in line with the READY manual tasks of the workflow. One flush
+    writes the instance, the closed tasks and a just-completed one before the new tasks."""
     new = _close_gone_tasks(instance, workflow, open_rows)
     db.session.flush()
     _insert_tasks(instance.definition, [(instance.id, instance.case_id, new)], existing=True)
