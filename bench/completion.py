@@ -13,7 +13,10 @@ Then, in alternated rounds (3; 5 at full scale):
 - **engine alone**: the same handover process in SpiffWorkflow without the application:
   load the serialized state, complete the user task with the same data, run the engine,
   dump the state and commit the JSON to a table of its own in the same kind of database
-  (one UPDATE and one commit), which is the floor any engine-backed application pays.
+  (one UPDATE and one commit), which is the floor any engine-backed application pays;
+- **HTTP floor**: the same client sends two requests to a bench-only route that runs one
+  UPDATE and one commit and answers `{}` (no authentication, no engine): what claim +
+  complete as two requests with two commits costs before the application does anything.
 
 Rows: the medians of milliseconds per task for both, their ratio, SQL statements and commits
 per claim + complete (counted on the server's engine). Figures only, no assertions.
@@ -82,6 +85,35 @@ def engine_round(engine, states):
     return (time.perf_counter() - start) / len(states) * 1000
 
 
+def floor_round(address, n):
+    conn = http.client.HTTPConnection(*address, timeout=60)
+    start = time.perf_counter()
+    for _ in range(n):
+        post(conn, FLOOR_PATH, {})
+        post(conn, FLOOR_PATH, {})
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed / n * 1000
+
+
+FLOOR_PATH = "/_bench/floor"
+
+
+def add_floor_route(app):
+    """One UPDATE and one commit behind a bare route (bench only, never in the product)."""
+    from flask import jsonify
+    from sqlalchemy import text
+
+    from extensions import csrf, db
+
+    def floor():
+        db.session.execute(text("UPDATE bench_engine_states SET state = state WHERE id = 0"))
+        db.session.commit()
+        return jsonify({})
+    app.add_url_rule(FLOOR_PATH, "bench_floor", floor, methods=["POST"])
+    csrf.exempt(floor)
+
+
 def handover_tasks(app, n, prefix="B"):
     """Register n loans for bench_am (created when missing) through the bulk import (what
     the tasks are does not depend on the path: tests/test_bulk_intake.py); their
@@ -141,6 +173,7 @@ def run(scale="full"):
 
     tasks, rounds = SIZES[scale]
     app = make_app()
+    add_floor_route(app)
     name = database_name()
     task_ids = handover_tasks(app, tasks * rounds + 2)  # two to warm the caches
     engine_states(app, tasks * rounds + 2)
@@ -149,9 +182,10 @@ def run(scale="full"):
         engine = db.engine
     counter = Counter(engine)
     clock.set_now(T0)
-    app_ms, engine_ms, statements, commits = [], [], [], []
+    app_ms, engine_ms, floor_ms, statements, commits = [], [], [], [], []
     with serve(app) as address:
         app_round(address, headers, task_ids[:2], counter)  # warm-up
+        floor_round(address, 2)
         with app.app_context():
             engine_round(engine, [0, 1])
         for r in range(rounds):
@@ -163,8 +197,10 @@ def run(scale="full"):
             commits.append(per_commits)
             with app.app_context():
                 engine_ms.append(engine_round(engine, range(chunk.start, chunk.stop)))
+            floor_ms.append(floor_round(address, tasks))
             print(f"  round {r + 1}: app {ms:.1f} ms/task, engine alone {engine_ms[-1]:.1f} "
-                  f"ms/task, {per_statements:.1f} statements, {per_commits:.1f} commits",
+                  f"ms/task, HTTP floor {floor_ms[-1]:.1f} ms, {per_statements:.1f} statements, "
+                  f"{per_commits:.1f} commits",
                   flush=True)
     clock.set_now(None)
     ratio_target = "≤ 2.5" if name == "SQLite" else "≤ 3.5"
@@ -174,6 +210,9 @@ def run(scale="full"):
             show(Row("engine alone, same process, same database", median(engine_ms), "ms")),
             show(Row("ratio app / engine", median(app_ms) / median(engine_ms), "×",
                      ratio_target)),
+            show(Row("HTTP floor: two bare requests, one commit each", median(floor_ms), "ms")),
+            show(Row("ratio HTTP floor / engine", median(floor_ms) / median(engine_ms), "×", "",
+                     "before any application work")),
             show(Row("statements per claim + complete", median(statements), "", "≤ 10")),
             show(Row("commits per claim + complete", median(commits), "", "≤ 2"))]
 
