@@ -126,15 +126,19 @@ class Gunicorn:
         env = dict(os.environ, BIND=f"127.0.0.1:{self.port}", WEB_WORKERS=str(workers),
                    WEB_THREADS=str(threads), ACCESS_LOG="/dev/null", RATELIMIT_ENABLED="0",
                    SECRET_KEY="bench-secret", WEB_MAX_REQUESTS="0")
+        # Its log goes to a file: a pipe nobody reads fills up at full scale and blocks the
+        # server in a write, so that it never stops.
+        self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen([str(BIN / "gunicorn"), "--config", "gunicorn.conf.py"],
                                         cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE)
+                                        stderr=self.log)
 
     def __enter__(self):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise SystemExit(f"gunicorn exited: {self.process.stderr.read().decode()[-2000:]}")
+                self.log.seek(0)
+                raise SystemExit(f"gunicorn exited: {self.log.read().decode()[-2000:]}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1):
                     return ("127.0.0.1", self.port)
@@ -146,7 +150,12 @@ class Gunicorn:
         # Quick shutdown (the figures are taken): SIGTERM's graceful one waits on the
         # gthread workers' one-second poll.
         self.process.send_signal(signal.SIGINT)
-        self.process.wait(timeout=30)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
 
 
 def run_clients(work, chunks):
