@@ -348,7 +348,7 @@ def test_closed_case_is_read_only(app, new_loan, users, docs_dir):
         response = post()
         assert response.status_code == 302 and response.headers["Location"].endswith(case_url)
         shown = client.get(case_url, headers=EN).get_data(as_text=True)
-        assert ('class="flash error" role="status">This case is closed: its records can no '
+        assert ('role="alert">This case is closed: its records can no '
                 'longer be changed.') in shown
     assert Contact.query.count() == ContactLogEntry.query.count() == Document.query.count() == 0
     assert not docs_dir.exists() or not any(docs_dir.iterdir())
