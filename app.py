@@ -148,6 +148,8 @@ def create_app(config=None):
                       repayment_plans_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)
+    from home.views import register as register_home  # "/", /notifications and their hooks
+    register_home(app)
     from web_assets import bp as assets_bp  # Bootstrap from node_modules, the favicon
     app.register_blueprint(assets_bp)
 

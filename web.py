@@ -78,9 +78,7 @@ def register_web_helpers(app):
         return render_template("error.html", code=404,
                                message=_("This page does not exist.")), 404
 
-    @app.route("/")
-    def index():
-        return redirect("/inbox")
+    # "/" is the home page of each role: home.views.
 
 
 ERROR_MESSAGES = {

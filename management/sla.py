@@ -24,6 +24,7 @@ from accounts.models import User, UserRole, utc
 from audit.operations import record
 from cases.models import LateFollowUp, Loan
 from extensions import db
+from notifications.events import task_overdue
 from notifications.outbox import enqueue
 from workflows import clock
 from workflows.errors import Conflict, InvalidData, NotAllowed, NotFound
@@ -88,6 +89,7 @@ def _notify_overdue(task_id):
     loan_no = db.session.scalar(select(Loan.loan_no).where(Loan.id == row.case_id)) \
         if row.case_id else None
     holder = row.claimed_by or row.candidate_user
+    task_overdue(row, holder)  # the holder's in-app notification (a pool task: nobody's)
     notified = []
     if holder is not None and holder.active:
         enqueue(row.case_id, holder.username, _message(holder, row, loan_no, holder, False),

@@ -1,0 +1,76 @@
+"""Words of a notification, made in the reader's language when shown or sent."""
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
+
+from forms.builder import localized
+
+# The shipped processes (bpmn/*.bpmn); an unknown key is shown as its BPMN name.
+PROCESS_LABELS = {
+    "handover": _l("Handover after disbursement"),
+    "collection": _l("Overdue collection"),
+    "extension": _l("Extension approval"),
+    "inspection": _l("Periodic inspection"),
+    "inspection_frequency": _l("Change of inspection frequency"),
+    "reminders": _l("Due-date reminder"),
+    "repayment_plan": _l("Repayment plan"),
+    "risk_warning": _l("Risk warning"),
+    "write_off": _l("Write-off approval"),
+    "guarantor_demand": _l("Demand payment from the guarantor"),
+    "closure": _l("Loan closure and contract return"),
+}
+
+KIND_LABELS = {
+    "assigned": _l("Assigned to you"),
+    "returned": _l("Returned to you"),
+    "approved": _l("Approved"),
+    "rejected": _l("Rejected"),
+    "overdue": _l("Overdue"),
+    "reassigned_to_you": _l("Reassigned to you"),
+    "reassigned_away": _l("Reassigned to someone else"),
+}
+
+# One sentence per kind; %(step)s is the step's title, %(loan)s the loan number.
+KIND_SENTENCES = {
+    "assigned": _l("“%(step)s” of loan %(loan)s is waiting for you."),
+    "returned": _l("“%(step)s” of loan %(loan)s was sent back to you."),
+    "approved": _l("%(actor)s approved “%(step)s” of loan %(loan)s."),
+    "rejected": _l("%(actor)s rejected “%(step)s” of loan %(loan)s."),
+    "overdue": _l("“%(step)s” of loan %(loan)s is past its due date."),
+    "reassigned_to_you": _l("%(actor)s gave you “%(step)s” of loan %(loan)s."),
+    "reassigned_away": _l("%(actor)s gave “%(step)s” of loan %(loan)s to someone else."),
+}
+
+
+def process_label(key, fallback=None):
+    label = PROCESS_LABELS.get(key)
+    return str(label) if label is not None else (fallback or key or "")
+
+
+def step_label(task=None, context=None):
+    """The step's title in the current language: its form's title, else the stored BPMN
+    name, else the BPMN id."""
+    if task is not None and task.form_definition is not None:
+        title = task.form_definition.spec.get("title")
+        if title:
+            return localized(title)
+    context = context or {}
+    return (task.name if task is not None else None) or context.get("name") \
+        or context.get("step") or ""
+
+
+def sentence(kind, step, loan_no, actor=None):
+    template = KIND_SENTENCES.get(kind)
+    if template is None:
+        return kind
+    return str(template) % {"step": step, "loan": loan_no or "-",
+                            "actor": actor or _l("Someone")}
+
+
+def message_in(locale, kind, step_title, loan_no, actor=None, process=None):
+    """The outbox text of one notification in `locale` (the recipient's language).
+    `step_title` is a form title dict or a plain name."""
+    with force_locale(locale or "zh_CN"):
+        text = sentence(kind, localized(step_title), loan_no, actor)
+        if process:
+            text = f"[{process_label(process)}] {text}"
+        return text
