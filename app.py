@@ -127,6 +127,8 @@ def create_app(config=None):
     from accounts.throttle import init_throttle
     init_throttle(app)
 
+    from search.views import bp as search_bp  # the header search (also loads its tables)
+    app.register_blueprint(search_bp)
     from accounts.views import bp as accounts_bp
     from admin.views import bp as admin_bp
     from admin.users import bp as admin_users_bp

@@ -14,6 +14,7 @@ from cases.models import Borrower, Collateral, Contact, Guarantor, Loan
 from extensions import commit_keeping, db
 from ledger.models import Installment
 from ledger.schedule import charge_schedules, open_schedule, schedule_rows
+from search.keys import add_written
 from workflows.errors import Conflict, InvalidData, NotFound
 from workflows.service import start_processes
 from workflows.services import service
@@ -146,6 +147,7 @@ def _write_loans(intakes, keep_ids=False):
                 [shape(item) for item in c[key]]
             w[key] = [row | {"loan_id": w["loan"]["id"]} for row in items]
         _insert(model, [row for w in written for row in w[key]], keep_ids, keep_ids)
+    add_written(written)  # the header search's keys (search.keys), from these rows
     return written
 
 

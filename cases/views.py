@@ -1,7 +1,5 @@
 """Case pages: list, register a loan, the case in full with its open tasks and history, and
 the staff records of a case (contacts, contact log, documents)."""
-import math
-
 from flask import (Blueprint, abort, flash, redirect, render_template, request, send_file,
                    url_for)
 from flask_babel import gettext as _
@@ -16,7 +14,8 @@ from cases.access import can_change_case, can_view_case
 from extension_requests.operations import may_request
 from cases.forms import ContactForm, ContactLogForm, DocumentForm, LoanForm, RepaymentForm
 from cases.intake import FLAT_COLUMNS, flat_field, payload_from_flat
-from cases.models import PRODUCT_LABELS, STAGE_LABELS, Document, Loan
+from cases.listing import SORT_KEYS, account_managers, list_cases, parse_filters
+from cases.models import PRODUCT_LABELS, STAGE_LABELS, STAGES, Document
 from cases.operations import get_loan, receive_loan
 from cases.presenters import case_records, history_rows, plain
 from ledger.repayments import REPAYMENT_POSTERS
@@ -36,18 +35,11 @@ bp = Blueprint("cases", __name__)
 @bp.route("/cases")
 @login_required
 def index():
-    query = Loan.query
-    if not current_user.roles & CASE_READERS:
-        query = query.filter(Loan.account_manager_id == current_user.id)
-    search = (request.args.get("q") or "").strip()
-    if search:
-        like = f"%{search}%"
-        query = query.filter(Loan.loan_no.ilike(like) | Loan.borrower_name.ilike(like))
-    page = max(1, request.args.get("page", 1, type=int))
-    total = query.count()
-    loans = query.order_by(Loan.id.desc()).limit(20).offset((page - 1) * 20).all()
-    return render_template("cases/index.html", loans=loans, q=search, page=page,
-                           pages=max(1, math.ceil(total / 20)), total=total)
+    filters = parse_filters(request.args)
+    listing = list_cases(db.session, current_user, filters)
+    managers = account_managers(db.session) if current_user.roles & CASE_READERS else []
+    return render_template("cases/index.html", listing=listing, f=filters, managers=managers,
+                           STAGES=STAGES, STAGE_LABELS=STAGE_LABELS, SORT_KEYS=SORT_KEYS)
 
 
 @bp.route("/cases/new", methods=["GET", "POST"])
