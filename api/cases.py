@@ -7,6 +7,7 @@ from api import NOT_AN_OBJECT, bp, error, forbidden
 from audit.queries import case_events, event_dict
 from cases.access import can_view_case
 from cases.operations import get_loan, receive_loan
+from cases.pii import mask_data
 from cases.presenters import case_dict
 
 
@@ -20,7 +21,8 @@ def create_loan():
       description: >
         Checks the loan (every field error at once), registers it and starts its handover.
         The same loan again answers 200 with its case; different data for the same loan number
-        is a 409 whose `differences` lists the differing fields.
+        is a 409 whose `differences` lists the differing fields. The answer echoes the ID and
+        phone numbers the caller has just sent, unmasked.
         Roles: admin, post_loan_officer, account_manager.
       tags: [loans]
       requestBody:
@@ -68,7 +70,9 @@ def show_case(loan_no):
       description: >
         The loan's figures, parties, collateral, schedule (with what is paid) and open tasks.
         Who may see a case: DOMAIN.md's access rules (its account manager, the post-loan
-        roles, management, compliance).
+        roles, management, compliance). ID numbers and phone numbers are masked
+        (110101********1234, 138****5678) unless the token's user has a role that sees them
+        in full (README, "Personal data (PIPL)").
       tags: [cases]
       responses:
         200:
@@ -81,7 +85,7 @@ def show_case(loan_no):
     loan = _visible_loan(loan_no)
     if loan is None:
         return forbidden("you may not see this case")
-    return jsonify(case_dict(loan))
+    return jsonify(mask_data(case_dict(loan), g.api_user, loan))
 
 
 @bp.get("/cases/<loan_no>/history")
@@ -90,6 +94,8 @@ def case_history(loan_no):
     ---
     get:
       summary: A case's history (audit events, oldest first)
+      description: >
+        ID numbers and phone numbers in the events' data are masked as in the case.
       tags: [cases]
       responses:
         200:
@@ -102,5 +108,6 @@ def case_history(loan_no):
     loan = _visible_loan(loan_no)
     if loan is None:
         return forbidden("you may not see this case")
-    return jsonify({"loan_no": loan.loan_no,
-                    "events": [event_dict(e) for e in case_events(loan.id)]})
+    events = [event_dict(e) | {"data": mask_data(e.data, g.api_user, loan)}
+              for e in case_events(loan.id)]
+    return jsonify({"loan_no": loan.loan_no, "events": events})

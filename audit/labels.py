@@ -111,6 +111,7 @@ ACTION_LABELS = {
     "message.unclaimed": _l("Message not awaited by any process"),
     "notification.skipped": _l("Notification skipped"),
     "process.cancelled": _l("Process cancelled"),
+    "pii.revealed": _l("Personal data shown in full"),
 }
 
 

@@ -1,9 +1,9 @@
 """Plain-data views of a case, shared by the web pages and the API."""
 from accounts.models import utc
-from cases.models import CaseProblem, ContactLogEntry, Document, StageChange
+from cases.models import CaseProblem, Loan, ContactLogEntry, Document, StageChange
 from ledger.models import Repayment
 from extensions import db
-from workflows.inbox import display_value, open_tasks_of_case, task_summary, task_title
+from workflows.inbox import open_tasks_of_case, task_summary, task_title
 from workflows.models import HumanTask
 
 
@@ -58,18 +58,19 @@ def case_dict(loan):
     return body
 
 
-def history_rows(events):
-    """Audit events of a case with submitted form data made readable:
-    (event, task title or None, [(label, value)])."""
+def history_rows(events, user=None, loan=None):
+    """Audit events of a case made readable for `user` (default: the logged-in one):
+    (event, task title or None, [(label, text)]): submitted form data by its form's labels,
+    other details by audit/presenting.py (codes labelled, ID and phone numbers masked)."""
+    from audit.presenting import event_fields
+    if loan is None and events and events[0].case_id:
+        loan = db.session.get(Loan, events[0].case_id)  # the own-loans rule (identity map)
     task_ids = {e.task_id for e in events if e.task_id}
     tasks = {t.id: t for t in db.session.query(HumanTask).filter(HumanTask.id.in_(task_ids))}
     rows = []
     for event in events:
         task = tasks.get(event.task_id)
-        submitted = (event.data or {}).get("data") if event.action == "task.completed" else None
-        fields = {f["name"]: f for f in (task.form_definition.spec["fields"]
-                                         if task is not None and task.form_definition else [])}
-        pairs = [display_value(fields.get(k, {"name": k}), v) for k, v in (submitted or {}).items()]
+        pairs = event_fields(event, task, user=user, loan=loan)
         rows.append((event, task_title(task) if task is not None else None, pairs))
     return rows
 

@@ -239,3 +239,6 @@ def document(loan_no, document_id):
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+import cases.pii_views  # noqa: E402,F401  (the reveal route registers on bp)

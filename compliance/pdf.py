@@ -1,6 +1,9 @@
 """The case dossier as a PDF (reportlab; Chinese through the built-in STSong-Light CID font,
-so no system font is needed)."""
+so no system font is needed). That font's Unicode map (UniGB-UCS2-H) follows GB2312's
+table: punctuation outside it ("·", "—", "–", "¥", "✓") would print as a missing glyph, so
+text is normalized to characters it has (pdf_text)."""
 import io
+import unicodedata
 from xml.sax.saxutils import escape
 
 from flask_babel import _
@@ -14,6 +17,7 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 from accounts.models import utc
 from audit.labels import action_label
 from cases.models import STAGE_LABELS, STATUS_LABELS
+from cases.pii import ID_NUMBER, PHONE, shown
 from cases.staging import BEIJING
 from compliance.timeline import KIND_LABELS
 
@@ -26,8 +30,45 @@ _H1 = ParagraphStyle("h1", fontName=FONT, fontSize=16, leading=20, spaceAfter=6)
 _H2 = ParagraphStyle("h2", fontName=FONT, fontSize=12, leading=16, spaceBefore=8, spaceAfter=4)
 
 
+# What GB2312 writes these as (A1A4, A1AA, A3A4…); anything else outside it: its plain
+# letter when it has one (é -> e), else "?".
+SUBSTITUTES = {"\u00b7": "\u30fb", "\u2022": "\u30fb", "\u2014": "\u2015",
+               "\u2013": "-", "\u2212": "-", "\u00a5": "\uffe5", "\u2713": "\u221a",
+               "\u2714": "\u221a", "\u2717": "\u00d7", "\u2718": "\u00d7",
+               "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\ufffd": "?"}
+
+
+def _has_glyph(ch):
+    if ch.isascii():
+        return True
+    try:
+        ch.encode("gb2312")
+        return True
+    except UnicodeEncodeError:
+        pass
+    # Ideographs beyond GB2312 (GBK, rarer names) are in Adobe-GB1 too.
+    if unicodedata.category(ch) == "Lo":
+        try:
+            ch.encode("gbk")
+            return True
+        except UnicodeEncodeError:
+            return False
+    return False
+
+
+def pdf_text(text):
+    out = []
+    for ch in str(text):
+        ch = SUBSTITUTES.get(ch, ch)
+        if not _has_glyph(ch):
+            plain = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
+            ch = plain or "?"
+        out.append(ch)
+    return "".join(out)
+
+
 def _p(text, style=_BODY):
-    return Paragraph(escape(str(text)), style)
+    return Paragraph(escape(pdf_text(text)), style)
 
 
 def _when(value):
@@ -37,11 +78,22 @@ def _when(value):
 def _details(entry):
     e = entry["event"]
     head = action_label(e.action) + (f": {entry['title']}" if entry["title"] else "")
-    if entry["pairs"]:
-        body = " · ".join(f"{label}: {value}" for label, value in entry["pairs"])
-    else:
-        body = " · ".join(f"{k}: {v}" for k, v in (e.data or {}).items())
+    body = "; ".join(f"{label}: {value}" for label, value in entry["pairs"])
     return [_p(head), _p(body, _SMALL)] if body else [_p(head)]
+
+
+def _money(value):
+    return "" if value is None else f"¥{value:,.2f}"
+
+
+def _parties(loan):
+    """The borrower's ID and phone numbers as the exporter may see them."""
+    b = loan.borrower
+    if b is None:
+        return []
+    return [(_("ID number"), shown(b.id_number, ID_NUMBER, None, loan) or "—"),
+            (_("Phones"), ", ".join(str(shown(p, PHONE, None, loan)) for p in b.phones or [])
+             or "—")]
 
 
 def dossier_pdf(loan, entries, chain):
@@ -52,10 +104,13 @@ def dossier_pdf(loan, entries, chain):
     story = [_p(_("Case dossier %(loan_no)s", loan_no=loan.loan_no), _H1)]
     summary = [
         (_("Loan number"), loan.loan_no), (_("Borrower"), loan.borrower_name),
-        (_("Principal"), loan.principal), (_("Interest rate"), loan.interest_rate),
+        *_parties(loan),
+        (_("Principal"), _money(loan.principal)),
+        (_("Interest rate"), f"{loan.interest_rate * 100:.2f}%"),
         (_("Disbursed on"), loan.disbursed_on), (_("Maturity"), loan.maturity_on),
-        (_("Account manager"), loan.account_manager.username), (_("Status"), str(STATUS_LABELS.get(loan.status, loan.status))),
-        (_("Outstanding"), loan.outstanding), (_("DPD"), loan.dpd),
+        (_("Account manager"), loan.account_manager.label),
+        (_("Status"), STATUS_LABELS.get(loan.status, loan.status)),
+        (_("Outstanding"), _money(loan.outstanding)), (_("DPD"), loan.dpd),
         (_("Stage"), STAGE_LABELS.get(loan.stage, loan.stage)),
     ]
     story.append(_p(_("Loan summary"), _H2))
@@ -73,7 +128,7 @@ def dossier_pdf(loan, entries, chain):
     rows = [[_p(_("When")), _p(_("Who")), _p(_("Kind")), _p(_("What")), _p(_("Hash"))]]
     for entry in entries:
         e = entry["event"]
-        rows.append([_p(_when(e.at)), _p(e.actor.username if e.actor else _("system")),
+        rows.append([_p(_when(e.at)), _p(e.actor.label if e.actor else _("system")),
                      _p(KIND_LABELS[entry["kind"]]), _details(entry),
                      [_p(e.hash[:16]), _p(e.hash, _SMALL)]])
     table = Table(rows, colWidths=[24 * mm, 18 * mm, 18 * mm, 70 * mm, 50 * mm],

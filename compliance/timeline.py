@@ -83,7 +83,7 @@ def timeline(loan, kinds=None, user=None, as_of=None):
     if kinds:
         events = [e for e in events if kind_of(e.action, e.data) in kinds]
     return [{"event": e, "kind": kind_of(e.action, e.data), "title": title, "pairs": pairs}
-            for e, title, pairs in history_rows(events)]
+            for e, title, pairs in history_rows(events, loan=loan)]
 
 
 def people(loan):
