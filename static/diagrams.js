@@ -5,6 +5,8 @@
  * (dh-current), the flows taken (dh-flow-taken) and a "×N" badge (dh-loop-badge) on every
  * element or flow passed more than once.
  * Heat map (#heatmap): counts of waiting cases per element (dh-heat-1…5) with a link each.
+ * Zoom buttons (data-zoom="in|out|fit") act on the diagram of the block they sit in; a diagram
+ * drawn while its tab was hidden is fitted again when the tab is shown.
  * Translated strings come from the page (data-strings). */
 (function () {
   "use strict";
@@ -62,8 +64,37 @@
   }
 
   function fitted(viewer) {
-    viewer.get("canvas").zoom("fit-viewport", "auto");
+    var canvas = viewer.get("canvas");
+    canvas.resized();
+    canvas.zoom("fit-viewport", "auto");
   }
+
+  // The viewer of each drawn block (a details element or the heat map), for the zoom buttons.
+  var viewers = new WeakMap();
+
+  function zoom(button) {
+    var block = button.closest(".dh-instance, #heatmap");
+    var viewer = block && viewers.get(block);
+    if (!viewer) { return; }
+    var canvas = viewer.get("canvas"), how = button.dataset.zoom;
+    if (how === "fit") { fitted(viewer); return; }
+    canvas.zoom(canvas.zoom() * (how === "in" ? 1.25 : 0.8));
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-zoom]");
+    if (button) { zoom(button); }
+  });
+
+  // Bootstrap's tabs: a diagram in a tab just shown gets its real size.
+  document.addEventListener("shown.bs.tab", function (event) {
+    var pane = document.querySelector(event.target.getAttribute("href") || event.target.dataset.bsTarget);
+    if (!pane) { return; }
+    pane.querySelectorAll(".dh-instance[data-state=ready]").forEach(function (block) {
+      var viewer = viewers.get(block);
+      if (viewer) { fitted(viewer); }
+    });
+  });
 
   // ------------------------------------------------------------ one instance's path
 
@@ -124,6 +155,7 @@
     });
     Promise.all([loadViewer(root), data]).then(function (results) {
       var viewer = newViewer(results[0], container), payload = results[1];
+      viewers.set(details, viewer);
       return viewer.importXML(payload.xml).then(function () {
         markProgress(viewer, payload.progress || {}, text);
         fitted(viewer);
@@ -164,6 +196,7 @@
     message.textContent = text.loading || "";
     loadViewer(root).then(function (BpmnJS) {
       var viewer = newViewer(BpmnJS, root.querySelector(".dh-canvas"));
+      viewers.set(root, viewer);
       return viewer.importXML(data.xml).then(function () {
         var registry = viewer.get("elementRegistry");
         var canvas = viewer.get("canvas");

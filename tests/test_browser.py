@@ -74,7 +74,7 @@ def browser_login(page, username, password=PASSWORD):
     page.goto("/login")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
-    page.click("form[method=post] button[type=submit].primary")
+    page.click("main form[method=post] button[type=submit].btn-primary")
     page.wait_for_load_state()
 
 

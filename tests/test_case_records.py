@@ -82,7 +82,7 @@ def test_case_page_shows_the_case_in_full(app, new_loan, users):
     response = client_for(app, "plo").get(f"/cases/{loan.loan_no}", headers=EN)
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    for expected in ('id="open-tasks"', 'id="history"', 'href="#contact-log"',
+    for expected in ('id="open-tasks"', 'id="history"', 'href="#calls"',
                      "Term loan", "DPD 4–7", "Outstanding balance", "李四", "担保人甲",
                      "萧山", "1,200.50", "3,000,000.00", "浙(2024)萧山不动产权第001号",
                      "CB-0001", "1,234.56", "reminder sent", "DPD 1–3",

@@ -137,7 +137,7 @@ def test_case_page_lists_the_process_diagrams(client, new_loan, users):
     instance_id = handover_instance(loan).id
     login(client, "am")
     html = client.get(f"/cases/{loan.loan_no}").get_data(as_text=True)
-    assert 'href="#process-diagrams"' in html
+    assert 'href="#diagram"' in html  # the case page's diagram tab
     assert 'id="process-diagrams"' in html
     assert f'data-url="/studio/instances/{instance_id}/diagram.json"' in html
     assert "bpmn-navigated-viewer.production.min.js" in html
@@ -246,6 +246,7 @@ def test_case_diagram_shows_the_path_in_a_browser(capsys, new_loan, users, open_
         browser_login(page, "am")
         page.wait_for_url("**/inbox")
         page.goto(f"/cases/{loan_no}")
+        page.click("#diagram-tab")
         details = page.locator(f"#process-instance-{instance_id}")
         assert details.locator("svg").count() == 0  # nothing drawn before it is opened
         details.locator("summary").click()
