@@ -75,7 +75,10 @@ TASK_DETAIL = {"allOf": [{"$ref": "#/components/schemas/Task"}, obj({
     "instructions": STRING,
     "fields": {"type": "array", "items": {"$ref": "#/components/schemas/TaskField"}},
     "data": nullable({"type": "object"}),
-}, required=["instructions", "fields", "data"])]}
+    "previous": nullable({"type": "object", "description":
+                          "For an open step done before in the same process (a file sent "
+                          "back): what was submitted last time, to start from; else null."}),
+}, required=["instructions", "fields", "data", "previous"])]}
 
 TASK_PAGE = obj({
     "items": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},

@@ -5,7 +5,7 @@ from api import NOT_AN_OBJECT, bp, error, forbidden, page_args, text_arg
 from cases.access import can_view_task
 from forms.builder import describe_fields, localized
 from i18n import N_
-from workflows.inbox import inbox_page, task_loan_no, task_summary
+from workflows.inbox import inbox_page, previous_submission, task_loan_no, task_summary
 from workflows.service import claim_task, complete_task, get_task, task_form_spec, unclaim_task
 
 
@@ -76,6 +76,7 @@ def show_task(task_id):
     body["instructions"] = localized(spec.get("instructions"))
     body["fields"] = describe_fields(spec)
     body["data"] = row.data
+    body["previous"] = previous_submission(row) if row.state == "ready" else None
     return jsonify(body)
 
 

@@ -139,7 +139,9 @@ PROBLEM_TITLES = {
     "unreachable": _l("An element that can never be reached"),
     "due_not_number": _l("The due date is not a number of working days"),
     "priority_invalid": _l("Unknown priority"),
-    "unknown_reference": _l("A four-eyes rule names an unknown task"),
+    "unknown_reference": _l("A four-eyes or stay-with rule names an unknown task"),
+    "same_and_not_same": _l("A task both stays with and may not be taken by the same step's "
+                            "person"),
     "unknown_form": _l("Unknown form"),
     "form_invalid": _l("The form has errors"),
     "unknown_service": _l("Unknown service operation"),

@@ -43,7 +43,9 @@ def test_create_loan_validation_and_duplicates(app, deployed, users, token_for):
 def test_handover_through_the_api(app, new_loan, users, token_for):
     loan = new_loan()
     client, am, plo = app.test_client(), token_for("am"), token_for("plo")
-    listing = client.get("/api/v1/tasks?scope=available", headers=am).get_json()
+    # The file is the account manager's from the start: in "mine", not the pool.
+    assert client.get("/api/v1/tasks?scope=available", headers=am).get_json()["total"] == 0
+    listing = client.get("/api/v1/tasks?scope=mine", headers=am).get_json()
     assert listing["total"] == 1
     item = listing["items"][0]
     assert {"id", "process", "bpmn_id", "name", "role", "loan_no", "claimed_by",
@@ -99,7 +101,7 @@ def test_api_permissions(app, new_loan, users, token_for):
 def test_four_eyes_in_the_api(app, new_loan, users, token_for):
     loan = new_loan(manager="dual")
     client, dual = app.test_client(), token_for("dual")
-    first = client.get("/api/v1/tasks?scope=available", headers=dual).get_json()["items"][0]
+    first = client.get("/api/v1/tasks?scope=mine", headers=dual).get_json()["items"][0]
     client.post(f"/api/v1/tasks/{first['id']}/complete", json={"data": HANDOVER_DATA},
                 headers=dual)
     check = open_tasks_of_case(loan.id)[0]

@@ -19,7 +19,7 @@ from workflows.errors import Conflict, InvalidData, NotAllowed
 from workflows.definitions import deploy_paths
 from workflows.inbox import open_tasks_of_case
 from workflows.models import HumanTask
-from workflows.service import claim_task, complete_task, reassign_task
+from workflows.service import claim_task, complete_task, reassign_task, unclaim_task
 
 EN = {"Accept-Language": "en"}
 # The handover's first task is due on Wednesday 2026-03-04 18:00 Beijing (10:00 UTC).
@@ -60,6 +60,7 @@ def test_overdue_task_is_flagged_in_the_inbox(app, new_loan, users):
     task = only_task(loan)
     client = app.test_client()
     login(client, "am")
+    unclaim_task(task.id, users["am"])  # the manager's from the start; put back in the pool
     html = client.get("/inbox?tab=available", headers=EN).get_data(as_text=True)
     assert f"/tasks/{task.id}" in html and 'class="overdue"' not in html
     assert "Normal" in html  # the priority is shown
@@ -283,7 +284,8 @@ def test_counts(app, new_loan, users):
 def test_manage_page(app, new_loan, users, managers):
     loan = new_loan()
     approval = only_task(loan)
-    approval.lane, approval.candidate_user_id = "dept_head", None  # as an approval step would be
+    # As an approval step would be: a role's, in its pool.
+    approval.lane, approval.candidate_user_id, approval.claimed_by_id = "dept_head", None, None
     other = new_loan("L-002")
     db.session.commit()
     clock.set_now(LATE)

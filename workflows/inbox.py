@@ -262,6 +262,16 @@ def previous_data(row):
     return merged
 
 
+def previous_submission(row):
+    """What was submitted the last time this step of the instance was done (a file sent back
+    comes back with it, not empty), or None for a step done the first time."""
+    return db.session.scalars(
+        select(HumanTask.data).where(HumanTask.instance_id == row.instance_id,
+                                     HumanTask.bpmn_id == row.bpmn_id,
+                                     HumanTask.state == "completed", HumanTask.id != row.id)
+        .order_by(HumanTask.completed_at.desc(), HumanTask.id.desc()).limit(1)).first()
+
+
 def display_value(field, value):
     choices = {c["value"]: localized(c.get("label", c["value"]))
                for c in field.get("choices", [])}

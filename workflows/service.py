@@ -8,8 +8,8 @@ import contextvars
 import datetime as dt
 import uuid
 
-from sqlalchemy import (Integer, String, bindparam, exists, insert, literal_column, or_, select,
-                        text, update)
+from sqlalchemy import (Integer, String, bindparam, case, exists, insert, literal_column, or_,
+                        select, text, update)
 from sqlalchemy.orm import with_expression
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -37,6 +37,13 @@ PRIORITIES = {"high": 1, "normal": 2, "low": 3}
 # Called as hook(row, user) inside complete_task's transaction, after the task is marked
 # completed; feature packages append to it (e.g. management.sla records late follow-ups).
 AFTER_COMPLETE = []
+# Called as hook(tasks) inside the transaction right after new human tasks are written:
+# tasks is a list of dicts (the human_tasks values with "id", and "returned": the step was
+# done before in the same instance, e.g. a file sent back). Feature packages append to it
+# (notifications); a hook with nobody to tell must not touch the database.
+AFTER_TASKS_CREATED = []
+# Called as hook(row, old_user_id, new_user, actor) inside reassign_task, before its commit.
+AFTER_REASSIGN = []
 # Called as hook(row, values) before a submission is applied; may raise InvalidData with
 # field errors (e.g. the ledger refuses a recovered amount above the balance).
 BEFORE_COMPLETE = []
@@ -279,6 +286,14 @@ _INSERT_TASKS = insert(HumanTask.__table__).returning(HumanTask.__table__.c.id,
                                                       sort_by_parameter_order=True)
 
 
+# New tasks assigned to a person whom four eyes exclude from them go back to the pool.
+_UNASSIGN_EXCLUDED = (
+    update(HumanTask)
+    .where(HumanTask.id.in_(bindparam("ids", expanding=True)),
+           exists().where(HumanTaskExclusion.task_id == HumanTask.id,
+                          HumanTaskExclusion.user_id == HumanTask.claimed_by_id))
+    .values(claimed_by_id=None, claimed_at=None)
+    .execution_options(synchronize_session=False))
 # The completers of the named tasks of an instance may not take the new task (four eyes).
 _EXCLUDE_COMPLETERS = insert(HumanTaskExclusion.__table__).from_select(
     ["task_id", "user_id", "reason_task"],
@@ -303,7 +318,9 @@ def _insert_tasks(definition, instances, users=None, existing=False):
     user_ids = dict(users or {})
     names = {str(data.get(props[var])) for *_, data, props in tasks
              for var in ("candidateUserVariable", "notUserVariable")
-             if props.get(var) and data.get(props[var])} - set(user_ids)
+             if props.get(var) and data.get(props[var])}
+    names.update(name for *_, data, props in tasks if (name := _same_user(props, data)))
+    names -= set(user_ids)
     if names:
         user_ids.update(db.session.execute(select(User.username, User.id)
                                            .where(User.username.in_(names))).all())
@@ -318,12 +335,16 @@ def _insert_tasks(definition, instances, users=None, existing=False):
         if days not in due:  # one calendar look-up per batch, not per task
             due[days] = _due_at(props, moment)
         candidate = props.get("candidateUserVariable")
+        candidate_name = _same_user(props, data) or (
+            data.get(candidate) if candidate else None)
+        candidate_id = user_ids.get(str(candidate_name)) if candidate_name else None
+        # A step only one person may do is theirs from the start ("mine", not the pool).
         rows.append(dict(
             instance_id=instance_id, case_id=case_id, task_guid=guid,
             process_key=definition.process_key, bpmn_id=spec.bpmn_id,
             name=spec.bpmn_name or spec.bpmn_id, lane=spec.lane,
-            candidate_user_id=user_ids.get(str(data.get(candidate)))
-            if candidate and data.get(candidate) else None,
+            candidate_user_id=candidate_id, claimed_by_id=candidate_id,
+            claimed_at=moment if candidate_id else None,
             due_at=due[days], priority=PRIORITIES.get(props.get("priority", "normal"), 2),
             form_key=form_key, form_definition_id=form_id, state="ready",
             context={name: to_json_value(data.get(name)) for name in shown if name in data},
@@ -356,6 +377,26 @@ def _insert_tasks(definition, instances, users=None, existing=False):
         exclusions = [e for e in exclusions if (e["task_id"], e["user_id"]) not in taken]
         if exclusions:
             db.session.execute(insert(HumanTaskExclusion.__table__), exclusions)
+    if any(row["claimed_by_id"] and (props.get("notSameUserAs") or props.get("notUserVariable"))
+           for row, (*_, props) in zip(rows, tasks)):
+        # Four eyes win over the assignment: an excluded person goes back to the pool.
+        db.session.execute(_UNASSIGN_EXCLUDED, {"ids": ids})
+    if AFTER_TASKS_CREATED:
+        created = [dict(row, id=task_id, returned=spec.bpmn_id in (data.get("completed_by") or {}))
+                   for task_id, row, (*_, spec, data, _props) in zip(ids, rows, tasks)]
+        for hook in AFTER_TASKS_CREATED:
+            hook(created)
+
+
+def _same_user(props, data):
+    """The user name a `sameUserAs` step stays with: whoever completed the named step (the
+    first of a comma-separated list that was completed) in this instance."""
+    steps = props.get("sameUserAs")
+    if not steps:
+        return None
+    completed = data.get("completed_by") or {}
+    return next((completed[s.strip()] for s in steps.split(",") if completed.get(s.strip())),
+                None)
 
 
 # ---------------------------------------------------------------- tasks
@@ -414,12 +455,17 @@ def _check_open(row, user):
 _CLAIM = (
     update(HumanTask)
     .where(HumanTask.id == bindparam("task_id"), HumanTask.state == "ready",
-           HumanTask.claimed_by_id.is_(None), HumanTask.lane.in_(bindparam("roles", expanding=True)),
+           or_(HumanTask.claimed_by_id.is_(None),
+               HumanTask.claimed_by_id == bindparam("user_id")),
+           HumanTask.lane.in_(bindparam("roles", expanding=True)),
            or_(HumanTask.candidate_user_id.is_(None),
                HumanTask.candidate_user_id == bindparam("user_id")),
            ~exists().where(HumanTaskExclusion.task_id == HumanTask.id,
                            HumanTaskExclusion.user_id == bindparam("user_id")))
-    .values(claimed_by_id=bindparam("user_id"), claimed_at=bindparam("moment"))
+    # Claiming a task one already holds (e.g. assigned at creation) keeps when it was given.
+    .values(claimed_by_id=bindparam("user_id"),
+            claimed_at=case((HumanTask.claimed_by_id == bindparam("user_id"),
+                             HumanTask.claimed_at), else_=bindparam("moment")))
     .returning(HumanTask, _LOAN_NO))
 # The task, its instance (locked) and the instance's other open tasks, whether four eyes
 # exclude the user.
@@ -501,6 +547,8 @@ def reassign_task(task_id, new_user, reason, actor):
         raise Conflict("someone else changed this task at the same moment; reload and retry",
                        code="stale")
     old_user = db.session.get(User, previous) if previous else None
+    for hook in AFTER_REASSIGN:
+        hook(row, previous, new_user, actor)
     record("task.reassigned", actor=actor, case_id=row.case_id, instance_id=row.instance_id,
            task_id=row.id, data={"from": old_user.username if old_user else None,
                                  "to": new_user.username, "reason": reason})

@@ -490,12 +490,21 @@ class _Checker:
             self.add(nid, self.pid, "priority_invalid",
                      f"priority must be one of {', '.join(PRIORITIES)}, not '{priority}'",
                      "Pick high, normal or low", el=el)
-        for other in (props.get("notSameUserAs") or "").split(","):
-            other = other.strip()
-            if other and (other not in self.nodes or _local(self.nodes[other]) not in HUMAN_TASKS):
-                self.add(nid, self.pid, "unknown_reference",
-                         f"notSameUserAs names '{other}', which is not a user task of this "
-                         "process", "List the ids of user tasks, separated by commas", el=el)
+        named = {}
+        for prop in ("notSameUserAs", "sameUserAs"):
+            named[prop] = {o.strip() for o in (props.get(prop) or "").split(",") if o.strip()}
+            for other in sorted(named[prop]):
+                if other not in self.nodes or _local(self.nodes[other]) not in HUMAN_TASKS:
+                    self.add(nid, self.pid, "unknown_reference",
+                             f"{prop} names '{other}', which is not a user task of this "
+                             "process", "List the ids of user tasks, separated by commas",
+                             el=el)
+        both = named["notSameUserAs"] & named["sameUserAs"]
+        if both:
+            self.add(nid, self.pid, "same_and_not_same",
+                     f"the task must stay with, and may not be taken by, whoever did "
+                     f"'{', '.join(sorted(both))}'",
+                     "Remove the step from sameUserAs or from notSameUserAs", el=el)
 
     def check_form(self, el, nid, key):
         if key not in self.forms:

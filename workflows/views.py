@@ -7,12 +7,12 @@ from accounts.auth import deny
 from cases.access import can_view_task
 from cases.models import Loan
 from extensions import db
-from forms.builder import build_form_class, localized
+from forms.builder import api_formdata, build_form_class, localized
 from web import translate_error
 from workflows.errors import InvalidData
 from i18n import current_language
-from workflows.inbox import (SCOPES, display_value, inbox_page, previous_data, process_keys,
-                             task_title)
+from workflows.inbox import (SCOPES, display_value, inbox_page, previous_data,
+                             previous_submission, process_keys, task_title)
 from workflows.service import (check_can_take, claim_task, complete_task, get_task, is_excluded,
                                task_form_spec, unclaim_task)
 
@@ -83,6 +83,12 @@ def task(task_id):
             return _render_task(row, form, 400)
         flash(_("Task “%(name)s” completed.", name=task_title(row)), "success")
         return redirect(url_for("workflows.inbox"))
+    previous = previous_submission(row) if row.state == "ready" else None
+    if previous:
+        flash(_("This step was sent back: the form holds what was submitted last time. Check it "
+                "and correct what was asked."), "info")
+        return _render_task(row, form_class(formdata=api_formdata(previous,
+                                                                  task_form_spec(row))))
     return _render_task(row, form_class())
 
 
