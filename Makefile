@@ -9,6 +9,7 @@ PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 .PHONY: extract run serve worker test test-sqlite test-postgres setup translations browser bench clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
+	@echo "== Python packages into $(VENV) (the first time takes a few minutes) =="
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(BIN)/activate
@@ -17,17 +18,23 @@ setup: $(BIN)/activate translations node_modules/.package-lock.json
 
 # bpmn-js for the process studio, exactly as package-lock.json pins it.
 node_modules/.package-lock.json: package.json package-lock.json
+	@echo "== front-end packages from npm (package-lock.json) =="
 	npm ci --no-audit --no-fund
 
 # Simplified Chinese (zh_CN) lives in translations/zh_Hans_CN: Babel parses zh_CN as
 # zh_Hans_CN and looks for the catalog under that name.
 translations: $(BIN)/activate
-	$(BIN)/pybabel compile -d translations
+	@echo "== translations (zh_CN, en) =="
+	$(BIN)/pybabel compile -q -d translations
 
 run: setup
+	@echo "== database: applying migrations =="
 	$(FLASK) db upgrade
+	@echo "== processes: deploying bpmn/ (an unchanged file keeps its version) =="
 	$(FLASK) bpmn deploy --comment "deployed by make run"
+	@echo "== demo users and loans (only into an empty database) =="
 	$(FLASK) demo load --if-empty
+	@echo "== starting the web server and the worker; Ctrl-C stops both =="
 	@bash scripts/run.sh $(PORT)
 
 # Production: gunicorn with gunicorn.conf.py (BIND, WEB_WORKERS, WEB_THREADS from the
