@@ -18,13 +18,18 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE = re.compile(r"^\+?[0-9][0-9 -]{5,19}$")
 
 
-def unread_count(user_id, bound=UNREAD_BOUND):
-    """(unread up to bound, whether there are more): one COUNT over a bounded range of
-    ix_user_notifications_user_read, no ORDER BY."""
+def unread_expression(user_id, bound=UNREAD_BOUND):
+    """COUNT of the user's first bound + 1 unread notifications, a scalar subquery: a
+    bounded range of ix_user_notifications_user_read, no ORDER BY."""
     found = (select(literal(1)).select_from(UserNotification)
              .where(UserNotification.user_id == user_id, UserNotification.read_at.is_(None))
              .limit(bound + 1))
-    n = db.session.scalar(select(func.count()).select_from(found.subquery()))
+    return select(func.count()).select_from(found.subquery()).scalar_subquery()
+
+
+def unread_count(user_id, bound=UNREAD_BOUND):
+    """(unread up to bound, whether there are more): one statement."""
+    n = db.session.scalar(select(unread_expression(user_id, bound)))
     return min(n, bound), n > bound
 
 

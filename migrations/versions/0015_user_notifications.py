@@ -1,9 +1,11 @@
-"""user notifications: in-app notifications per user and their outbox preferences
+"""user notifications: in-app notifications per user, their outbox preferences; loans by stage
 
 Issue 13 item 3: users are told in the app when a task is given or sent back to them, a
 decision they asked for is made, their task is overdue or reassigned. The unread count of
 the header badge is a range of (user_id, read_at); the page reads one user's newest first by
-(user_id, id). The preferences say which kinds also go out through the outbox.
+(user_id, id). The preferences say which kinds also go out through the outbox. Item 2: the
+home page counts the open loans by stage (of one account manager) as bounded ranges of two
+new loans indexes, (stage, status) and (account_manager_id, stage, status).
 
 Revision ID: 0015
 Revises: 0014
@@ -39,6 +41,12 @@ def upgrade():
         batch_op.create_index('ix_user_notifications_user_read', ['user_id', 'read_at'], unique=False)
         batch_op.create_index('ix_user_notifications_user_id', ['user_id', 'id'], unique=False)
 
+    # The home page counts the open loans of each stage (of one account manager) from these.
+    with op.batch_alter_table('loans', schema=None) as batch_op:
+        batch_op.create_index('ix_loans_stage_status', ['stage', 'status'], unique=False)
+        batch_op.create_index('ix_loans_manager_stage_status',
+                              ['account_manager_id', 'stage', 'status'], unique=False)
+
     op.create_table('notification_preferences',
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('kinds', sa.JSON(), nullable=False),
@@ -52,6 +60,9 @@ def upgrade():
 
 def downgrade():
     op.drop_table('notification_preferences')
+    with op.batch_alter_table('loans', schema=None) as batch_op:
+        batch_op.drop_index('ix_loans_manager_stage_status')
+        batch_op.drop_index('ix_loans_stage_status')
     with op.batch_alter_table('user_notifications', schema=None) as batch_op:
         batch_op.drop_index('ix_user_notifications_user_id')
         batch_op.drop_index('ix_user_notifications_user_read')
