@@ -32,7 +32,10 @@ def visible(user):
     (they reach a case they hold a task of from that task)."""
     if user.roles & CASE_READERS:
         return None
-    return Loan.account_manager_id == user.id
+    # "+ 0": not through the index on the manager. A manager holds a large part of the book,
+    # so the other conditions (a key range, a stage, a DPD range) or the sort order's index
+    # lead, and this is checked on the rows they give (bench/search.py: 450 -> 10 ms).
+    return Loan.account_manager_id + 0 == user.id
 
 
 def _sorts():
@@ -186,7 +189,7 @@ def list_cases(session, user, filters):
     columns = _sorts()[filters.sort]
     descending = filters.direction == "desc"
     order = [c.desc() if descending else c.asc() for c in columns]
-    if filters.sort in ("outstanding", "due"):
+    if filters.sort == "due":  # a loan paid off has none: last either way
         order = [o.nulls_last() for o in order]
     order.append(Loan.id.desc() if descending else Loan.id.asc())
     page = min(filters.page, MAX_PAGES)
@@ -195,7 +198,9 @@ def list_cases(session, user, filters):
         Loan.risk_group, Loan.maturity_on, Loan.account_manager_id,
         LoanBalance.outstanding, LoanBalance.next_due_on, User.display_name, User.username)
         .select_from(Loan).join(User, User.id == Loan.account_manager_id)
-        .outerjoin(LoanBalance, LoanBalance.loan_id == Loan.id), filters, user)
+        # Every loan has its balance row (its installments' trigger writes it): an inner
+        # join, so that the balance's indexes may lead.
+        .join(LoanBalance, LoanBalance.loan_id == Loan.id), filters, user)
     rows = session.execute(query.order_by(*order).limit(PER_PAGE)
                            .offset((page - 1) * PER_PAGE)).all()
     counted = select(Loan.id).select_from(Loan)
