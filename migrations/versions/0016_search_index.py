@@ -5,6 +5,9 @@ borrower's name (search/models.py says why this and not FTS5/pg_trgm); loan_bala
 each loan's outstanding amount and next unpaid due date, kept by triggers on installments so
 that every ledger write keeps it. Both are filled from the existing rows here.
 
+A later migration that rebuilds `installments` on SQLite (batch_alter_table copies the table)
+drops its triggers: it must create them again (SQLITE_TRIGGERS, SQLITE_DELETE below).
+
 Revision ID: 0016
 Revises: 0015
 """
