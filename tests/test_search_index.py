@@ -216,3 +216,13 @@ def test_search_page(app, new_loan, users):
     # The header box is there for the base template to include.
     box = app.jinja_env.get_template("search/_box.html")
     assert box is not None
+
+
+def test_matched_phone_and_id_are_masked_for_compliance(app, deployed, users, token_for):
+    app.test_client().post("/api/v1/loans", json=full_payload("PII-1"), headers=token_for("am"))
+    web = app.test_client()
+    login(web, "compliance")
+    for text, full in (("138 0000 0000", "13800000000"), (RESIDENT_ID.lower(), RESIDENT_ID)):
+        html = web.get("/search", query_string={"q": text, "list": "1"}).get_data(as_text=True)
+        table = html.split('id="search-results"')[1].split("</table>")[0]
+        assert "/cases/PII-1" in table and full not in table and full[-4:] in table, text
