@@ -5,7 +5,10 @@ AFTER_REASSIGN, and the overdue sweep of management.sla).
 Nobody to tell costs no statement (tests/test_round_trips.py counts them): a new pool task,
 or a completion without a decision, returns before touching the database.
 """
-from sqlalchemy import event, insert, select
+import time
+
+from flask import current_app
+from sqlalchemy import Integer, bindparam, event, exists, insert, select
 from sqlalchemy.orm import Session
 
 from accounts.models import User
@@ -30,7 +33,36 @@ OUTCOMES = {"approve": "approved", "approved": "approved",
 # transaction ends.
 _OUTCOME = "notifications.outcome"
 
-_INSERT = insert(UserNotification.__table__)
+_COLUMNS = UserNotification.__table__.c
+# One statement for any number of notifications (executemany), skipping a person whom four
+# eyes exclude from the task handed to them ("guard"): no round trip to read the exclusions.
+_INSERT = insert(UserNotification.__table__).from_select(
+    ["user_id", "kind", "case_id", "task_id", "actor_id", "context", "created_at"],
+    select(*(bindparam(name, type_=_COLUMNS[name].type) for name in (
+        "user_id", "kind", "case_id", "task_id", "actor_id", "context", "created_at")))
+    .where(~exists().where(HumanTaskExclusion.task_id == bindparam("guard", type_=Integer),
+                           HumanTaskExclusion.user_id == bindparam("user_id"))))
+# The kinds that hand a task to its recipient: not told to someone four eyes exclude from it
+# (a decision is told to the requester, whom four eyes exclude from deciding).
+_HANDED = frozenset({"assigned", "returned"})
+# Who has outbox preferences, memoized per process for PREFERENCES_CACHE_SECONDS (default
+# 30) so that telling someone without any costs no statement; a change in this process
+# clears it, one in another process is seen within that time.
+_PREFERRING = {"until": 0.0, "users": frozenset()}
+
+
+def users_with_preferences():
+    moment = time.monotonic()
+    if moment >= _PREFERRING["until"]:
+        _PREFERRING["users"] = frozenset(db.session.scalars(
+            select(NotificationPreference.user_id)))
+        _PREFERRING["until"] = moment + current_app.config.get(
+            "PREFERENCES_CACHE_SECONDS", 30)
+    return _PREFERRING["users"]
+
+
+def forget_preferences():
+    _PREFERRING["until"] = 0.0
 
 
 def _context(task):
@@ -39,15 +71,18 @@ def _context(task):
 
 def notify(items):
     """Write notifications: items are dicts of user_id, kind, case_id, task_id, actor_id,
-    context. One INSERT for all, then the outbox copies the users asked for."""
+    context. One INSERT for all (none for a person four eyes exclude from the task), then
+    the outbox copies the users asked for."""
     if not items:
         return
     moment = clock.now()
-    rows = [dict(item, created_at=moment, read_at=None) for item in items]
-    for row in rows:
-        row.setdefault("actor_id", None)
-    db.session.execute(_INSERT, rows)
-    _send_out(rows)
+    rows = [{"actor_id": None, "case_id": None, "task_id": None, **item,
+             "created_at": moment} for item in items]
+    db.session.execute(_INSERT, [dict(row, guard=row["task_id"] if row["kind"] in _HANDED
+                                      else None) for row in rows])
+    preferring = users_with_preferences()
+    if any(row["user_id"] in preferring for row in rows):
+        _send_out(rows)
 
 
 def _send_out(rows):
@@ -62,6 +97,12 @@ def _send_out(rows):
               and row["kind"] in (preferences[row["user_id"]][0].kinds or [])]
     if not wanted:
         return
+    excluded = set(db.session.execute(
+        select(HumanTaskExclusion.task_id, HumanTaskExclusion.user_id).where(
+            HumanTaskExclusion.task_id.in_({row["task_id"] for row, *_ in wanted
+                                            if row["task_id"]}))))
+    wanted = [item for item in wanted if item[0]["kind"] not in _HANDED
+              or (item[0]["task_id"], item[0]["user_id"]) not in excluded]
     tasks = {task.id: task for task in db.session.scalars(
         select(HumanTask).where(HumanTask.id.in_({row["task_id"] for row, *_ in wanted
                                                   if row["task_id"]})))}
@@ -101,15 +142,10 @@ def tasks_created(tasks):
     recipients = [(t, t.get("claimed_by_id") or t["candidate_user_id"]) for t in direct]
     recipients += [(t, user_id) for t, user_id in _previous_doers(pooled)
                    if user_id != outcome.get("told")]
-    excluded = set(db.session.execute(
-        select(HumanTaskExclusion.task_id, HumanTaskExclusion.user_id).where(
-            HumanTaskExclusion.task_id.in_([t["id"] for t, _ in recipients])))) \
-        if recipients else set()
     notify([{"user_id": user_id, "kind": "returned" if task in sent_back else "assigned",
              "case_id": task.get("case_id"), "task_id": task["id"],
              "context": _context(task)}
-            for task, user_id in recipients
-            if user_id is not None and (task["id"], user_id) not in excluded])
+            for task, user_id in recipients if user_id is not None])
 
 
 def _previous_doers(tasks):

@@ -8,6 +8,7 @@ from sqlalchemy.orm import selectinload
 from cases.models import Loan
 from extensions import db
 from notifications.user_models import CHANNELS, KINDS, NotificationPreference, UserNotification
+from notifications.events import forget_preferences
 from workflows import clock
 from workflows.errors import InvalidData, NotFound
 from workflows.models import HumanTask
@@ -117,6 +118,7 @@ def save_preferences(user, kinds, channel, address):
         if pref is not None:
             db.session.delete(pref)
         db.session.commit()
+        forget_preferences()
         return None
     if pref is None:
         pref = NotificationPreference(user_id=user.id)
@@ -124,4 +126,5 @@ def save_preferences(user, kinds, channel, address):
     pref.kinds, pref.channel, pref.updated_at = kinds, channel, clock.now()
     pref.address = "" if channel == "webhook" else address
     db.session.commit()
+    forget_preferences()
     return pref

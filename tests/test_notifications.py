@@ -153,12 +153,12 @@ def test_badge_counts_my_unread(app, new_loan, users):
     web = app.test_client()
     login(web, "am")
     html = web.get("/inbox", headers=EN).get_data(as_text=True)
-    assert 'aria-label="Notifications, 2 unread"' in html
+    assert 'aria-label="My notifications, 2 unread"' in html
     login(other := app.test_client(), "plo")
-    assert 'aria-label="Notifications, 0 unread"' in other.get(
+    assert 'aria-label="My notifications, 0 unread"' in other.get(
         "/inbox", headers=EN).get_data(as_text=True)
     mark_all_read(users["am"])
-    assert 'aria-label="Notifications, 0 unread"' in web.get(
+    assert 'aria-label="My notifications, 0 unread"' in web.get(
         "/inbox", headers=EN).get_data(as_text=True)
 
 
@@ -347,3 +347,18 @@ def test_unread_counts_are_per_user(app, users, steps):
             model[who] = 0
         for name in model:
             assert unread_count(users[name].id) == (model[name], False)
+
+
+def test_four_eyes_win_over_a_notification(app, new_loan, users):
+    from notifications.events import notify
+    from workflows.models import HumanTaskExclusion
+    loan = new_loan()
+    task = task_of(loan, "handover_file")
+    db.session.add(HumanTaskExclusion(task_id=task.id, user_id=users["am2"].id,
+                                      reason_task="test"))
+    db.session.flush()
+    before = UserNotification.query.count()
+    notify([{"user_id": who.id, "kind": "assigned", "case_id": loan.id, "task_id": task.id,
+             "context": {}} for who in (users["am"], users["am2"])])
+    db.session.commit()
+    assert [n.user_id for n in UserNotification.query.all()[before:]] == [users["am"].id]
