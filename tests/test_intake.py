@@ -332,7 +332,7 @@ def test_web_form_errors_in_chinese(app, deployed, users):
     refused = client.post("/cases/new", data=web_form(borrower_id_number="123"),
                           headers={"Accept-Language": "zh-CN"})
     html = refused.get_data(as_text=True)
-    assert refused.status_code == 200 and 'class="error"' in html
+    assert refused.status_code == 200 and 'class="error invalid-feedback"' in html
     assert Loan.query.count() == 0
 
 
