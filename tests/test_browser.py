@@ -1,5 +1,6 @@
-"""End to end in a real browser: an account manager logs in, claims the handover task from the
-Available tab, fills the handover form and completes it; the file then waits for the check.
+"""End to end in a real browser: an account manager logs in, opens the handover task from the
+Mine tab (it is theirs from the start), fills the handover form and completes it; the file then
+waits for the check.
 
 Headless Debian Chromium driven by Playwright (never a downloaded browser). Without
 /usr/bin/chromium the test is skipped, except in CI (CI=true), where it fails.
@@ -96,7 +97,7 @@ def test_account_manager_hands_over_the_file(capsys, new_loan, users, open_page,
     loan = new_loan()
     (handover,) = open_tasks_of_case(loan.id)
     assert (handover.bpmn_id, handover.candidate_user_id, handover.claimed_by_id) == (
-        "handover_file", users["am"].id, None)
+        "handover_file", users["am"].id, users["am"].id)  # theirs from the start
     task_id, task_name, loan_id, am_id = handover.id, handover.name, loan.id, users["am"].id
 
     page = open_page()
@@ -105,9 +106,8 @@ def test_account_manager_hands_over_the_file(capsys, new_loan, users, open_page,
         browser_login(page, "am")
         page.wait_for_url("**/inbox")
 
-        page.goto("/inbox?tab=available")
-        claim = page.locator(f'form[action="/tasks/{task_id}/claim"] button[type=submit]')
-        claim.click()
+        page.goto("/inbox?tab=mine")
+        page.locator(f'#tasks a[href="/tasks/{task_id}"]').first.click()
         page.wait_for_url(f"**/tasks/{task_id}")
 
         form = page.locator("#task-form")
