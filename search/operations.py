@@ -85,13 +85,15 @@ def search(user, text, limit=RESULT_LIMIT):
     rule = visible(user)
     if rule is not None:
         candidates = candidates.join(Loan, Loan.id == SearchKey.loan_id).where(rule)
-    best = {}
+    best, read = {}, 0
     for loan_id, key, kind in db.session.execute(candidates.limit(CANDIDATES)):
+        read += 1
         rank = (key != low, KIND_ORDER.get(kind, 9))
         if loan_id not in best or rank < best[loan_id][0]:
             best[loan_id] = (rank, key, kind)
     ranked = sorted(best, key=lambda i: (best[i][0], -i))
-    results.more = len(ranked) > limit
+    # Past CANDIDATES keys more loans may match than were read.
+    results.more = len(ranked) > limit or read == CANDIDATES
     chosen = ranked[:limit]
     if not chosen:
         return results
