@@ -44,7 +44,7 @@ FIELD_LABELS = {
     "schedule": _l("Installment schedule"), "due_on": _l("Due date"), "seq": _l("Installment"),
     "installment_seq": _l("Installment"), "type": _l("Type"), "value": _l("Value"),
     # processes and tasks
-    "process": _l("Process"), "version": _l("Version"), "business_key": _l("For"),
+    "process": _l("Process"), "version": _l("Version"),
     "lane": _l("Role"), "data": _l("Submitted"), "comment": _l("Comment"),
     "due": _l("Due"), "due_at": _l("Due"), "completed_at": _l("Completed at"),
     "holder": _l("Holder"), "notified": _l("Notified"), "from": _l("From"), "to": _l("To"),

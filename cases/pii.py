@@ -27,8 +27,6 @@ RULES = {
     "process_owner": (MASKED, MASKED, False),
     "admin": (MASKED, MASKED, False),
 }
-RULE_LABELS = {FULL: _l("In full"), OWN: _l("In full on the loans they manage"),
-               MASKED: _l("Masked")}
 
 KIND_LABELS = {ID_NUMBER: _l("ID number"), PHONE: _l("Phone number")}
 FIELD_OWNERS = {"borrower": _l("Borrower"), "contact": _l("Contact"),

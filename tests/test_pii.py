@@ -169,7 +169,7 @@ def _reveals():
     return AuditEvent.query.filter_by(action="pii.revealed").order_by(AuditEvent.id).all()
 
 
-def test_reveal_needs_a_reason_and_is_audited_without_the_value(app, serviced, people):  # noqa: F811,E501
+def test_reveal_needs_a_reason_and_is_audited_without_value(app, serviced, people):  # noqa: F811
     loan = serviced()
     contact, guarantor, _ = _records(loan)
     client = app.test_client()
@@ -289,7 +289,7 @@ def pdf_text(pdf):
     return "\n".join(text)
 
 
-def test_pdf_dossier_is_masked_readable_and_has_every_glyph(app, serviced, people):  # noqa: F811,E501
+def test_pdf_dossier_is_masked_readable_with_every_glyph(app, serviced, people):  # noqa: F811
     from compliance.pdf import _has_glyph
     loan = serviced()
     client = app.test_client()
