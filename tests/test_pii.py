@@ -20,7 +20,7 @@ from cases.pii import (ID_NUMBER, PHONE, RULES, mask_data, mask_id_number, mask_
                        may_reveal, revealed, sees_in_full)
 from cases.pii_reveal import reveal
 from extensions import db
-from tests.conftest import PASSWORD, login, token_for  # noqa: F401 (fixture)
+from tests.conftest import PASSWORD, csrf_from, login, token_for  # noqa: F401 (fixture)
 from tests.test_servicing import serviced  # noqa: F401 (fixture)
 from workflows.errors import InvalidData, NotAllowed
 
@@ -336,3 +336,25 @@ def test_mask_data_at_any_depth(app, serviced, people):  # noqa: F811
                       "contacts": [{"phone": "139****0001"}],
                       "data": {"number_called": "138****8000"}, "amount": "1.00"}
     assert data["borrower"]["id_number"] == ID  # a copy
+
+
+def test_case_page_masks_per_role_and_reveals_with_a_reason(app, serviced, people):  # noqa: F811
+    """The case page itself: masked for a risk manager with a reveal form, in full for the
+    post-loan officer; a reveal through the page shows that one value, audited."""
+    loan = serviced()
+    client = app.test_client()
+    login(client, "risk")
+    page = client.get(f"/cases/{loan.loan_no}", headers=EN).get_data(as_text=True)
+    assert ID not in page and ID_MIDDLE not in page and PHONE_NO not in page
+    assert mask_id_number(ID) in page and mask_phone(PHONE_NO) in page
+    assert 'name="field" value="borrower.id_number"' in page
+    shown = client.post(f"/cases/{loan.loan_no}/reveal", headers=EN, data={
+        "field": "borrower.id_number", "reason": "checking the court filing",
+        "csrf_token": csrf_from(page)})
+    assert shown.status_code == 200 and ID in shown.get_data(as_text=True)
+    assert PHONE_NO not in shown.get_data(as_text=True)  # only the value asked for
+    assert len(_reveals()) == 1
+    officer = app.test_client()
+    login(officer, "plo")
+    page = officer.get(f"/cases/{loan.loan_no}", headers=EN).get_data(as_text=True)
+    assert ID in page and PHONE_NO in page and 'name="field"' not in page
