@@ -14,6 +14,7 @@ from extensions import db
 from workflows.calls import CallLibrary, resolve_calls
 from workflows.engine import parse_processes, spec_to_json
 from workflows.errors import DeployError
+from workflows.labels import labels_for
 from workflows.models import FormDefinition, ProcessDefinition
 from workflows.validation import Problem, deployed_owners, form_keys_in, load_forms, validate, \
     validate_files
@@ -105,6 +106,7 @@ def _store(xml, filename, process_id, spec, subs, form_specs, called, actor, com
         process_key=process_id, version=latest + 1, name=spec.description or process_id,
         filename=filename, sha256=sha, bpmn_xml=xml.decode("utf-8"),
         spec_json=spec_to_json(spec, subs), forms={k: f.id for k, f in forms.items()},
+        labels=labels_for(xml, process_id, [d.xml for d in called]),
         deployed_by_id=getattr(actor, "id", None), comment=comment)
     db.session.add(definition)
     db.session.info[_DEPLOYING] = True

@@ -21,6 +21,9 @@ class ProcessDefinition(db.Model):
     spec_json = deferred(db.Column(db.Text, nullable=False))
     # form key -> form_definitions.id, the form versions deployed with this process version
     forms = db.Column(db.JSON, nullable=False, default=dict)
+    # Names in both languages from the BPMN (workflows/labels.py): {"process": {"en", "zh_CN"},
+    # "steps": {bpmn id: {"en", "zh_CN"}}}; NULL for a version no migration could read.
+    labels = db.Column(db.JSON)
     deployed_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
     deployed_by_id = db.Column(db.Integer, db.ForeignKey("users.id"))
     comment = db.Column(db.Text, nullable=False, default="")

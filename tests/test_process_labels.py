@@ -1,0 +1,58 @@
+"""Process and step names in both languages come from the BPMN (workflows/labels.py)."""
+from pathlib import Path
+
+from lxml import etree
+
+from workflows.definitions import latest_definition
+from workflows.labels import extract_labels, process_label, prettify, step_label
+
+ROOT = Path(__file__).resolve().parent.parent
+BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+NAMED = {"process", "userTask", "manualTask", "task", "serviceTask", "scriptTask",
+         "callActivity", "subProcess", "startEvent", "endEvent", "intermediateCatchEvent",
+         "intermediateThrowEvent", "boundaryEvent", "exclusiveGateway", "parallelGateway",
+         "eventBasedGateway", "inclusiveGateway", "sequenceFlow"}
+
+
+def test_every_named_element_of_the_shipped_diagrams_has_a_chinese_name():
+    missing = []
+    for path in sorted((ROOT / "bpmn").glob("*.bpmn")):
+        labels = extract_labels(path.read_bytes())
+        root = etree.parse(str(path)).getroot()
+        for el in root.iter():
+            if not isinstance(el.tag, str) or etree.QName(el).localname not in NAMED:
+                continue
+            if not el.get("name"):
+                continue
+            process = el if etree.QName(el).localname == "process" else next(
+                p for p in el.iterancestors() if etree.QName(p).localname == "process")
+            entry = labels[process.get("id")]
+            pair = entry["process"] if el is process else entry["steps"].get(el.get("id"))
+            if not pair or not pair["zh_CN"] or pair["en"] != el.get("name"):
+                missing.append(f"{path.name}:{el.get('id')}")
+    assert missing == []
+
+
+def test_deploy_stores_the_labels_and_the_readers_pick_the_language(app, deployed):
+    definition = latest_definition("handover")
+    assert definition.labels["process"] == {"en": "Handover after disbursement",
+                                            "zh_CN": "放款后交接"}
+    assert definition.labels["steps"]["handover_file"]["zh_CN"] == "移交贷款档案"
+    assert process_label("handover", "zh_CN") == "放款后交接"
+    assert process_label("handover", "en") == "Handover after disbursement"
+    assert step_label("handover", "check_file", "Check the loan file", "zh_CN") == "核对贷款档案"
+    # The called process's steps are the caller's too (they run in its instances).
+    collection = latest_definition("collection").labels["steps"]
+    assert collection["send_demand_notice"]["zh_CN"] == "向保证人发送代偿催收函"
+
+
+def test_fallbacks_never_show_a_raw_id(app, deployed):
+    assert step_label("handover", "gone", "Old name", "zh_CN") == "Old name"
+    assert step_label("handover", "gone_step", None, "zh_CN") == "Gone step"
+    assert process_label("no_such_process", "zh_CN") == "No such process"
+    assert prettify("dpd_8_30") == "Dpd 8 30"
+
+
+def test_a_document_that_does_not_parse_has_no_labels():
+    assert extract_labels(b"<not xml") == {}
+    assert extract_labels("<bpmn:definitions xmlns:bpmn='%s'/>" % BPMN) == {}
