@@ -2,6 +2,8 @@
 (audit/presenting.py renders events with them)."""
 from flask_babel import lazy_gettext as _l
 
+from workflows.labels import PROCESS_LABELS as _PROCESS_LABELS
+
 # Shown only in the technical details: internal ids and fingerprints (keys ending in "_id"
 # too), and what the row already says (a task's step and its BPMN name).
 HIDDEN = frozenset({"sha256", "bpmn_id", "hash", "nonce", "draft", "based_on", "business_key"})
@@ -13,19 +15,8 @@ HIDDEN_FOR = {"task.created": {"name"}, "task.completed": {"name"}, "task.claime
 PARTY_KIND_LABELS = {"person": _l("Person"), "company": _l("Company"),
                      "mortgage": _l("Mortgage"), "pledge": _l("Pledge")}
 
-PROCESS_LABELS = {
-    "closure": _l("Loan closure and contract return"),
-    "collection": _l("Overdue collection"),
-    "extension": _l("Extension approval"),
-    "guarantor_demand": _l("Demand payment from the guarantor"),
-    "handover": _l("Handover after disbursement"),
-    "inspection": _l("Periodic inspection"),
-    "inspection_frequency": _l("Change of inspection frequency"),
-    "reminders": _l("Due-date reminder"),
-    "repayment_plan": _l("Repayment plan"),
-    "risk_warning": _l("Risk warning"),
-    "write_off": _l("Write-off approval"),
-}
+# Process names come from the BPMN of the deployed versions (workflows/labels.py).
+PROCESS_LABELS = _PROCESS_LABELS
 
 FIELD_LABELS = {
     # the loan and its parties (case.created: the intake payload)

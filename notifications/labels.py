@@ -3,21 +3,9 @@ from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 
 from forms.builder import localized
+from workflows.labels import process_label as _process_label
 
-# The shipped processes (bpmn/*.bpmn); an unknown key is shown as its BPMN name.
-PROCESS_LABELS = {
-    "handover": _l("Handover after disbursement"),
-    "collection": _l("Overdue collection"),
-    "extension": _l("Extension approval"),
-    "inspection": _l("Periodic inspection"),
-    "inspection_frequency": _l("Change of inspection frequency"),
-    "reminders": _l("Due-date reminder"),
-    "repayment_plan": _l("Repayment plan"),
-    "risk_warning": _l("Risk warning"),
-    "write_off": _l("Write-off approval"),
-    "guarantor_demand": _l("Demand payment from the guarantor"),
-    "closure": _l("Loan closure and contract return"),
-}
+# Process names come from the BPMN (workflows/labels.py).
 
 KIND_LABELS = {
     "assigned": _l("Assigned to you"),
@@ -42,8 +30,7 @@ KIND_SENTENCES = {
 
 
 def process_label(key, fallback=None):
-    label = PROCESS_LABELS.get(key)
-    return str(label) if label is not None else (fallback or key or "")
+    return _process_label(key) if key else (fallback or "")
 
 
 def step_label(task=None, context=None):

@@ -15,6 +15,7 @@ from cases.access import can_view_case
 from cases.models import Loan
 from extensions import db
 from studio import bp
+from workflows.labels import label_in, localize_xml
 from workflows.models import ProcessDefinition, ProcessInstance
 from workflows.progress import diagram_elements, instance_progress, waiting_at, waiting_counts
 
@@ -66,7 +67,7 @@ def instance_diagram(instance_id):
     if not allowed:
         deny(current_user, "case")
     definition = instance.definition
-    return jsonify({"xml": definition.bpmn_xml, "progress": instance_progress(instance),
+    return jsonify({"xml": localize_xml(definition.bpmn_xml), "progress": instance_progress(instance),
                     "process": definition.process_key, "version": definition.version,
                     "status": instance.status})
 
@@ -78,7 +79,8 @@ def heatmap(key, version):
     definition = _definition(key, version)
     counts = waiting_counts(definition)
     elements = diagram_elements(definition)
-    rows = sorted(((bpmn_id, elements.get(bpmn_id, {}).get("name") or bpmn_id, n)
+    rows = sorted(((bpmn_id, label_in(definition, bpmn_id, elements.get(bpmn_id, {}).get("name")),
+                    n)
                    for bpmn_id, n in counts.items()), key=lambda r: (-r[2], r[1]))
     return render_template("studio/heatmap.html", definition=definition, counts=counts,
                            rows=rows, total=sum(counts.values()))

@@ -159,6 +159,21 @@ def latest_definition(process_key):
     return definition
 
 
+def deployed_keys():
+    """The keys of every deployed process, memoized with the latest versions (a deploy
+    clears both)."""
+    if not has_app_context():
+        return frozenset(db.session.scalars(db.select(ProcessDefinition.process_key).distinct()))
+    memo = _latest_memo()
+    if "keys" not in memo:
+        keys = frozenset(db.session.scalars(
+            db.select(ProcessDefinition.process_key).distinct()))
+        if db.session.info.get(_DEPLOYING):
+            return keys
+        memo["keys"] = keys
+    return memo["keys"]
+
+
 def _query_latest(process_key):
     return (ProcessDefinition.query.filter_by(process_key=process_key)
             .order_by(ProcessDefinition.version.desc()).first())

@@ -21,9 +21,11 @@ from sqlalchemy.orm import selectinload
 from accounts.models import utc
 from cases.models import Loan
 from extensions import db
-from forms.builder import localized
+from forms.builder import display_field_value, localized
+from i18n import LANGUAGES
 from workflows import clock
 from workflows.errors import InvalidData
+from workflows.labels import process_label, step_label
 from workflows.models import HumanTask, HumanTaskExclusion, ProcessDefinition
 
 SCOPES = ("mine", "available")
@@ -218,10 +220,12 @@ def process_keys():
                               .order_by(ProcessDefinition.process_key)).all()
 
 
-def task_title(row):
-    """The task's name in the user's language: its form's title, else the BPMN name."""
+def task_title(row, locale=None):
+    """The task's name in the user's language: its form's title, else the step's name in
+    the BPMN (workflows/labels.py)."""
     title = row.form_definition.spec.get("title") if row.form_definition else None
-    return localized(title) if title else row.name
+    return (localized(title, locale) if title
+            else step_label(row.process_key, row.bpmn_id, row.name, locale))
 
 
 def is_overdue(row, at=None):
@@ -236,7 +240,11 @@ def task_summary(row, loan_no):
             "claimed_by": row.claimed_by.username if row.claimed_by else None,
             "due_at": utc(row.due_at).isoformat() if row.due_at else None,
             "priority": row.priority, "state": row.state,
-            "created_at": utc(row.created_at).isoformat()}
+            "created_at": utc(row.created_at).isoformat(),
+            "process_name": {lang: process_label(row.process_key, lang) for lang in LANGUAGES},
+            # From the BPMN, not the form's title: no form row is read for an answer.
+            "step_name": {lang: step_label(row.process_key, row.bpmn_id, row.name, lang)
+                          for lang in LANGUAGES}}
 
 
 # Built once: SQLAlchemy computes its cache key once per process, not per read.
@@ -273,6 +281,9 @@ def previous_submission(row):
 
 
 def display_value(field, value):
+    special = display_field_value(field, value)  # photos and locations
+    if special is not None:
+        return localized(field.get("label") or field["name"]), special
     choices = {c["value"]: localized(c.get("label", c["value"]))
                for c in field.get("choices", [])}
     if isinstance(value, list):

@@ -126,3 +126,67 @@ def process_choices(process_keys, locale=None):
     """[(key, label)] sorted by label, for a select."""
     return sorted(((key, process_label(key, locale)) for key in process_keys),
                   key=lambda pair: pair[1])
+
+
+def label_in(definition, bpmn_id, fallback_name=None, locale=None):
+    """A step's name from one given version (the heat map of an older version)."""
+    locale = locale or current_language()
+    steps = (definition.labels or {}).get("steps") or {}
+    return _pick(steps.get(bpmn_id), locale) or (fallback_name or "").strip() \
+        or prettify(bpmn_id)
+
+
+def localize_xml(xml, locale=None):
+    """The diagram with its names in `locale` (the viewer draws the `name` attributes):
+    in zh_CN each element's name_zh_CN, a pool the name of its process. Unchanged in English
+    or when it does not parse."""
+    locale = locale or current_language()
+    if locale != "zh_CN":
+        return xml
+    raw = xml.encode("utf-8") if isinstance(xml, str) else xml
+    try:
+        root = etree.fromstring(raw, etree.XMLParser(resolve_entities=False, no_network=True))
+    except (etree.XMLSyntaxError, ValueError):
+        return xml
+    processes = {}
+    for el in root.iter():
+        if not isinstance(el.tag, str) or etree.QName(el).namespace != BPMN_NS:
+            continue
+        zh = zh_name(el)
+        if zh:
+            el.set("name", zh)
+            if _local(el) == "process":
+                processes[el.get("id")] = zh
+    for participant in root.iter(f"{{{BPMN_NS}}}participant"):
+        if participant.get("processRef") in processes:
+            participant.set("name", processes[participant.get("processRef")])
+    return etree.tostring(root, encoding="unicode")
+
+
+class ProcessLabels:
+    """A read-only {process key: name in the reader's language} of the deployed processes,
+    for code that looks names up in a table (audit histories, search results)."""
+
+    def _keys(self):
+        from workflows.definitions import deployed_keys
+        return deployed_keys()
+
+    def __contains__(self, key):
+        return isinstance(key, str) and key in self._keys()
+
+    def __getitem__(self, key):
+        if key not in self:
+            raise KeyError(key)
+        return process_label(key)
+
+    def get(self, key, default=None):
+        return process_label(key) if key in self else default
+
+    def __iter__(self):
+        return iter(sorted(self._keys()))
+
+    def __len__(self):
+        return len(self._keys())
+
+
+PROCESS_LABELS = ProcessLabels()

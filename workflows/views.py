@@ -5,11 +5,14 @@ from flask_login import current_user, login_required
 
 from accounts.auth import deny
 from cases.access import can_view_task
+from cases.fieldwork import complete_with_files
 from cases.models import Loan
 from extensions import db
+from formatting import register_filters
 from forms.builder import api_formdata, build_form_class, localized
 from web import translate_error
 from workflows.errors import InvalidData
+from workflows.labels import label_in, process_choices, process_label, step_label
 from i18n import current_language
 from workflows.inbox import (SCOPES, display_value, inbox_page, previous_data,
                              previous_submission, process_keys, task_title)
@@ -17,6 +20,23 @@ from workflows.service import (check_can_take, claim_task, complete_task, get_ta
                                task_form_spec, unclaim_task)
 
 bp = Blueprint("workflows", __name__)
+
+
+bp.record_once(lambda state: register_filters(state.app))
+
+
+@bp.app_context_processor
+def _label_helpers():
+    # Process and step names in the reader's language, for every page that lists tasks.
+    return {"process_label": process_label, "step_label": step_label, "label_in": label_in,
+            "process_choices": process_choices, "code_text": code_text}
+
+
+def code_text(value):
+    """A code value (stage, outcome, answer of a form's choice…) in the reader's language;
+    any other text as it is."""
+    from audit.presenting import code_label  # the label tables of every package
+    return code_label(value) or ("" if value is None else value)
 
 
 @bp.route("/inbox")
@@ -73,7 +93,10 @@ def task(task_id):
         if not form.validate():
             return _render_task(row, form, 400)
         try:
-            complete_task(row.id, current_user, formdata=request.form)
+            if request.files:  # photos: stored with the completion (cases.fieldwork)
+                complete_with_files(row.id, current_user, request.files, formdata=request.form)
+            else:
+                complete_task(row.id, current_user, formdata=request.form)
         except InvalidData as exc:
             # A rule checked on completion (a BEFORE_COMPLETE hook) names the fields it refuses.
             for name, errors in exc.field_errors.items():
