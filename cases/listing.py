@@ -193,8 +193,6 @@ def list_cases(session, user, filters):
     columns = _sorts()[filters.sort]
     descending = filters.direction == "desc"
     order = [c.desc() if descending else c.asc() for c in columns]
-    if filters.sort == "due":  # a loan paid off has none: last either way
-        order = [o.nulls_last() for o in order]
     order.append(Loan.id.desc() if descending else Loan.id.asc())
     page = min(filters.page, MAX_PAGES)
     query = _where(select(

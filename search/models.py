@@ -19,13 +19,20 @@ The keys are written with the loan by the bulk path (cases.operations._write_loa
 search.keys.add_written) and refreshed by a flush listener whenever a borrower, loan,
 contact or guarantor changes through the ORM (search.keys).
 
-`loan_balances` holds each loan's outstanding amount and next unpaid due date for sorting
+`loan_balances` holds each loan's outstanding amount and next unpaid due date (NO_DUE when
+nothing is left to pay) for sorting
 and filtering the case list; database triggers on `installments` keep it (migration 0016),
 so every ledger write path (repayments, penalty accrual, reversals, write-offs) is covered
 without a hook.
 """
+import datetime as dt
+
 from extensions import db
 from cases.models import Loan
+
+# next_due_on of a loan with nothing left to pay (never NULL: sorting by it stays an index
+# walk on both databases, and such loans come last).
+NO_DUE = dt.date(9999, 12, 31)
 
 KEY_TYPE = db.String(200).with_variant(db.String(200, collation="C"), "postgresql")
 

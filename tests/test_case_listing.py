@@ -13,7 +13,7 @@ from cases.models import STAGES, Loan
 from cases.operations import register_loan
 from extensions import db
 from ledger.repayments import post_repayment
-from search.models import LoanBalance
+from search.models import NO_DUE, LoanBalance
 from tests.conftest import login, loan_payload
 
 FIXTURES = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
@@ -116,6 +116,17 @@ def test_balances_follow_the_ledger(app, deployed, users):
     assert db.session.get(LoanBalance, loan.id).outstanding == loan.outstanding
     exact = {"outstanding_min": str(loan.outstanding), "outstanding_max": str(loan.outstanding)}
     assert "C-02" in rows_of(users["plo"], **exact)
+    # Paid off: nothing outstanding, no next due date (last by due date, shown blank).
+    paid = db.session.scalar(select(Loan).where(Loan.loan_no == "C-01"))
+    post_repayment(paid, {"amount": str(paid.outstanding), "paid_at": "2026-03-02",
+                          "external_ref": "CB-LIST-2"}, users["admin"])
+    db.session.commit()
+    balance = db.session.get(LoanBalance, paid.id)
+    assert balance.outstanding == 0 and balance.next_due_on == NO_DUE
+    assert rows_of(users["plo"], sort="due")[-1] == "C-01"
+    web = app.test_client()
+    login(web, "plo")
+    assert "9999" not in web.get("/cases?sort=due").get_data(as_text=True)
 
 
 def test_text_filter_uses_the_search(app, deployed, users):

@@ -23,6 +23,9 @@ depends_on = None
 OUTSTANDING = ("principal_due + interest_due + penalty_due - principal_paid - interest_paid"
                " - penalty_paid")
 NEXT_DUE = "CASE WHEN paid_off_on IS NULL THEN due_on END"
+# A loan with nothing left to pay: no NULL, so that sorting by due date (nulls last) is a
+# walk of the index on both databases (search.models.NO_DUE).
+NO_DUE = "'9999-12-31'"
 
 SQLITE_TRIGGERS = {
     # After a new or changed installment: its loan's totals, the row made when missing.
@@ -31,7 +34,8 @@ SQLITE_TRIGGERS = {
 }
 SQLITE_UPSERT = f"""
     INSERT INTO loan_balances (loan_id, outstanding, next_due_on)
-    SELECT NEW.loan_id, ROUND(COALESCE(SUM({OUTSTANDING}), 0), 2), MIN({NEXT_DUE})
+    SELECT NEW.loan_id, ROUND(COALESCE(SUM({OUTSTANDING}), 0), 2),
+           COALESCE(MIN({NEXT_DUE}), {NO_DUE})
     FROM installments WHERE loan_id = NEW.loan_id
     ON CONFLICT (loan_id) DO UPDATE SET outstanding = excluded.outstanding,
                                         next_due_on = excluded.next_due_on;"""
@@ -43,7 +47,8 @@ BEGIN
     UPDATE loan_balances SET
         outstanding = (SELECT ROUND(COALESCE(SUM({OUTSTANDING}), 0), 2) FROM installments
                        WHERE loan_id = OLD.loan_id),
-        next_due_on = (SELECT MIN({NEXT_DUE}) FROM installments WHERE loan_id = OLD.loan_id)
+        next_due_on = (SELECT COALESCE(MIN({NEXT_DUE}), {NO_DUE}) FROM installments
+                       WHERE loan_id = OLD.loan_id)
     WHERE loan_id = OLD.loan_id;
 END"""
 
@@ -53,7 +58,8 @@ PG_FUNCTIONS = f"""
 CREATE OR REPLACE FUNCTION loan_balances_refresh() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO loan_balances (loan_id, outstanding, next_due_on)
-    SELECT i.loan_id, SUM({OUTSTANDING}), MIN(i.due_on) FILTER (WHERE i.paid_off_on IS NULL)
+    SELECT i.loan_id, SUM({OUTSTANDING}),
+           COALESCE(MIN(i.due_on) FILTER (WHERE i.paid_off_on IS NULL), DATE {NO_DUE})
     FROM installments i WHERE i.loan_id IN (SELECT loan_id FROM changed)
     GROUP BY i.loan_id
     ON CONFLICT (loan_id) DO UPDATE SET outstanding = EXCLUDED.outstanding,
@@ -66,8 +72,9 @@ BEGIN
     UPDATE loan_balances b SET
         outstanding = COALESCE((SELECT SUM({OUTSTANDING}) FROM installments i
                                 WHERE i.loan_id = b.loan_id), 0),
-        next_due_on = (SELECT MIN(i.due_on) FROM installments i
-                       WHERE i.loan_id = b.loan_id AND i.paid_off_on IS NULL)
+        next_due_on = COALESCE((SELECT MIN(i.due_on) FROM installments i
+                                WHERE i.loan_id = b.loan_id AND i.paid_off_on IS NULL),
+                               DATE {NO_DUE})
     WHERE b.loan_id IN (SELECT loan_id FROM changed);
     RETURN NULL;
 END $$;
@@ -124,8 +131,8 @@ def upgrade():
 def _backfill():
     """The balances and keys of the loans registered before this migration."""
     op.execute(f"INSERT INTO loan_balances (loan_id, outstanding, next_due_on) "
-               f"SELECT loan_id, ROUND(SUM({OUTSTANDING}), 2), MIN({NEXT_DUE}) "
-               f"FROM installments GROUP BY loan_id")
+               f"SELECT loan_id, ROUND(SUM({OUTSTANDING}), 2), "
+               f"COALESCE(MIN({NEXT_DUE}), {NO_DUE}) FROM installments GROUP BY loan_id")
     from search.normalize import name_keys, normalize, phone_keys
     bind = op.get_bind()
     keys = sa.table('search_keys', sa.column('key'), sa.column('loan_id'), sa.column('kind'))
