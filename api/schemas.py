@@ -70,7 +70,7 @@ TASK = obj({
 TASK_FIELD = obj({
     "name": STRING, "type": {"type": "string", "enum": ["text", "textarea", "integer",
                                                        "decimal", "date", "boolean", "select",
-                                                       "multiselect"]},
+                                                       "multiselect", "photos", "location"]},
     "label": STRING, "required": {"type": "boolean"},
     "choices": nullable({"type": "array", "items": STRING}),
 }, required=["name", "type", "label", "required", "choices"])
@@ -101,6 +101,16 @@ TASK_COMPLETION = obj({
     "data": {"type": "object", "description": "The task form's values by field name (see "
                                               "`fields` of GET /tasks/{task_id})."},
 }, required=["data"])
+
+# A form with a photos field: the values as JSON text, the pictures as file parts.
+TASK_COMPLETION_WITH_PHOTOS = {
+    "type": "object", "required": ["data"],
+    "description": "Each file part is named after the form's photos field; repeat it for "
+                   "several pictures (JPEG or PNG).",
+    "properties": {"data": {"type": "string", "description": "The JSON object of the form's "
+                                                             "values, as in TaskCompletion."}},
+    "additionalProperties": {"type": "array", "items": {"type": "string",
+                                                        "format": "binary"}}}
 
 PARTY = obj({"kind": {"type": "string", "enum": ["person", "company"]}, "name": STRING,
              "id_number": STRING, "phones": {"type": "array", "items": {}},
@@ -242,7 +252,8 @@ EXTENSION = obj({
 
 SCHEMAS = {
     "Error": ERROR, "Task": TASK, "TaskField": TASK_FIELD, "TaskDetail": TASK_DETAIL,
-    "TaskPage": TASK_PAGE, "TaskCompletion": TASK_COMPLETION, "Case": CASE,
+    "TaskPage": TASK_PAGE, "TaskCompletion": TASK_COMPLETION,
+    "TaskCompletionWithPhotos": TASK_COMPLETION_WITH_PHOTOS, "Case": CASE,
     "CaseHistory": HISTORY, "LoanInput": LOAN_INPUT, "RepaymentInput": REPAYMENT_INPUT,
     "Repayment": REPAYMENT, "ReversalRequest": REVERSAL_REQUEST,
     "ReversalDecision": REVERSAL_DECISION, "Reversal": REVERSAL,

@@ -1,8 +1,11 @@
 """Task endpoints of the REST API."""
+import json
+
 from flask import g, jsonify, request
 
 from api import NOT_AN_OBJECT, bp, error, forbidden, page_args, text_arg
 from cases.access import can_view_task
+from cases.fieldwork import complete_with_files
 from forms.builder import describe_fields, localized
 from i18n import N_
 from workflows.inbox import inbox_page, previous_submission, task_loan_no, task_summary
@@ -129,12 +132,21 @@ def complete(task_id):
       description: >
         The values are checked by the same form as on the web (every field error at once);
         the process then moves on. Four eyes and the task's role apply.
+        A form with a `photos` field takes `multipart/form-data`: a part `data` holding the
+        JSON object of the values and one file part per picture, named after the photos
+        field (JPEG or PNG, each within the document size limit). The pictures become case
+        documents in the completion's transaction and the task data holds their ids; a
+        refused submission stores none. A `location` field's value is an object
+        `{"consent": true, "latitude", "longitude", "accuracy" (metres, > 0),
+        "captured_at" (ISO time)}`; without `"consent": true` it is dropped.
       tags: [tasks]
       requestBody:
         required: true
         content:
           application/json:
             schema: TaskCompletion
+          multipart/form-data:
+            schema: TaskCompletionWithPhotos
       responses:
         200:
           description: The completed task.
@@ -144,11 +156,20 @@ def complete(task_id):
         403: Forbidden
         409: Conflict
     """
-    body = request.get_json(silent=True)
+    if request.mimetype == "multipart/form-data":
+        try:
+            body = {"data": json.loads(request.form.get("data") or "{}")}
+        except ValueError:
+            body = None
+    else:
+        body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return error(400, 'the body must be JSON: {"data": {…}}', NOT_AN_OBJECT)
     if not isinstance(body.get("data"), dict):
         return error(400, 'the body must be JSON: {"data": {…}}',
                      {"data": [N_("Must be an object of the form's values.")]})
-    row = complete_task(task_id, g.api_user, data=body["data"])
+    if request.files:
+        row = complete_with_files(task_id, g.api_user, request.files, data=body["data"])
+    else:
+        row = complete_task(task_id, g.api_user, data=body["data"])
     return jsonify(task_summary(row, task_loan_no(row)))

@@ -196,6 +196,24 @@ def upload_document(loan, actor, kind, filename, data):
     """Store a document of the case under a random name and list it; commits.
 
     `data` is the file's content (the caller reads at most max_document_bytes() + 1)."""
+    path = None
+    try:
+        document, path = store_document(loan, actor, kind, filename, data)
+        db.session.commit()
+    except (InvalidData, Conflict):
+        raise  # refused before anything was written
+    except BaseException:
+        db.session.rollback()
+        if path is not None:
+            path.unlink(missing_ok=True)
+        raise
+    return document
+
+
+def store_document(loan, actor, kind, filename, data):
+    """upload_document without the commit, for a caller whose transaction it joins (photos
+    taken with a task's form): (document, path of the file written). The caller removes the
+    file if its transaction does not commit."""
     ensure_open(loan)
     filename = clean_filename(filename)
     errors = {}
@@ -228,12 +246,10 @@ def upload_document(loan, actor, kind, filename, data):
                data={"document_id": document.id, "kind": kind, "filename": filename,
                      "size": document.size, "sha256": document.sha256,
                      "content_type": document.content_type})
-        db.session.commit()
     except BaseException:
-        db.session.rollback()
         path.unlink(missing_ok=True)
         raise
-    return document
+    return document, path
 
 
 def document_path(document):

@@ -3,23 +3,34 @@
 The same class validates browser posts and API submissions, so the two can never disagree.
 Spec: {"key", "title": {lang: text}, "instructions": {lang: text}, "show": [data keys],
 "fields": [{"name", "type", "label": {lang: text}, "required", "choices": [{"value", "label"}],
-"help", "min", "max", "max_length"}]}
+"help", "min", "max", "max_length", "group": {lang: text}, "input": "tel"|"numeric"}]}
+Field work (issue 13 item 9): "photos" (camera pictures, stored as case documents on
+completion; the task data keeps their ids) and "location" (coordinates the user consented to).
 """
 import datetime as dt
 import json
+import math
 from decimal import Decimal
 
+from flask_babel import gettext, ngettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from werkzeug.datastructures import MultiDict
-from wtforms import (BooleanField, DateField, DecimalField, IntegerField, SelectField,
+from flask_wtf.file import MultipleFileField
+from werkzeug.datastructures import FileStorage, MultiDict
+from wtforms import (BooleanField, DateField, DecimalField, Field, IntegerField, SelectField,
                      SelectMultipleField, StringField, TextAreaField, validators, widgets)
+from wtforms.utils import unset_value
 
 from i18n import current_language
 from workflows.clock import now
 
 FIELD_TYPES = ("text", "textarea", "integer", "decimal", "date", "boolean", "select",
-               "multiselect")
+               "multiselect", "photos", "location")
+# A phone keyboard per field: "input" in the spec (e.g. "tel" for a phone number), else by type.
+INPUT_MODES = {"tel": {"type": "tel", "inputmode": "tel", "autocomplete": "tel"},
+               "numeric": {"inputmode": "numeric"}, "decimal": {"inputmode": "decimal"},
+               "email": {"type": "email", "inputmode": "email"}}
+TYPE_INPUT_MODES = {"integer": "numeric", "decimal": "decimal"}
 
 
 class FormSpecError(ValueError):
@@ -68,6 +79,12 @@ def check_spec(spec):
             problems.append(f"field {name}: required_if must name another field")
         if field.get("type") in ("select", "multiselect") and not field.get("choices"):
             problems.append(f"field {name}: a {field['type']} needs choices")
+        if field.get("input") is not None and field.get("input") not in INPUT_MODES:
+            problems.append(f"field {name}: input must be one of {', '.join(INPUT_MODES)}")
+        if field.get("type") == "photos" and not (
+                isinstance(field.get("max_files", MAX_PHOTOS), int)
+                and 1 <= field.get("max_files", MAX_PHOTOS) <= MAX_PHOTOS):
+            problems.append(f"field {name}: max_files must be 1 to {MAX_PHOTOS}")
     return problems
 
 
@@ -127,7 +144,180 @@ class _DateBounds:
                 "The date must lie between 1990-01-01 and 2100-12-31.")))
 
 
+# ---------------------------------------------------------------- field work: photos, location
+
+MAX_PHOTOS = 10
+PHOTO_KINDS = ("jpeg", "png")  # what a phone's camera gives through a browser (iOS: JPEG)
+
+
+class Photo:
+    """A picture sent with a form: its name as sent and its content (at most the document
+    size limit plus one byte, enough to tell it is too large)."""
+    __slots__ = ("filename", "data")
+
+    def __init__(self, filename, data):
+        self.filename, self.data = filename, data
+
+
+class PhotoBatch(list):
+    """The photos of one field of a submission. They become case documents when the task is
+    completed (cases.fieldwork, in its transaction), which puts their ids in the task data."""
+
+
+def _document_rules():
+    # Imported late: cases.records imports the engine facade, which imports this module.
+    from cases.records import max_document_bytes, sniff
+    return max_document_bytes(), sniff
+
+
+class PhotosField(MultipleFileField):
+    """<input type=file accept=image/* capture=environment multiple>: camera pictures."""
+
+    def process_formdata(self, valuelist):
+        files = [x for x in valuelist if isinstance(x, FileStorage) and x]
+        if not files:
+            self.data = []
+            return
+        limit = _document_rules()[0]
+        batch = PhotoBatch()
+        for upload in files:
+            batch.append(Photo(upload.filename, upload.stream.read(limit + 1)))
+            # The same upload is validated twice on the web (the page's form, then the
+            # completion's): leave it readable again.
+            upload.stream.seek(0)
+        self.data = batch
+
+
+class _Photos:
+    """Every photo a JPEG or PNG within the document size limit, at most `max_files`."""
+
+    def __init__(self, required, max_files):
+        self.required, self.max_files = required, max_files
+        self.field_flags = {"required": True} if required else {}
+
+    def __call__(self, form, field):
+        photos = field.data or []
+        if self.required and not photos:
+            raise validators.StopValidation(gettext("Take or choose at least one photo."))
+        if len(photos) > self.max_files:
+            raise validators.StopValidation(ngettext(
+                "At most %(num)d photo.", "At most %(num)d photos.", self.max_files))
+        limit, sniff = _document_rules()
+        errors = []
+        for photo in photos:
+            if not photo.data:
+                errors.append(gettext("“%(name)s” is empty.", name=photo.filename))
+            elif len(photo.data) > limit:
+                errors.append(gettext("“%(name)s” is too large (at most %(size)s MB).",
+                                      name=photo.filename, size=limit // (1024 * 1024)))
+            elif sniff(photo.data) not in PHOTO_KINDS:
+                errors.append(gettext("“%(name)s” is not a JPEG or PNG picture.",
+                                      name=photo.filename))
+        if errors:
+            field.errors = list(field.errors) + errors[:-1]
+            raise validators.StopValidation(errors[-1])
+
+
+LOCATION_PARTS = ("consent", "latitude", "longitude", "accuracy", "captured_at")
+CONSENTED = ("y", "on", "true", "1")
+
+
+class LocationField(Field):
+    """Where the user stood, only with their consent. Posted as <name>-consent and, filled by
+    static/fieldwork.js from navigator.geolocation once the box is ticked, <name>-latitude,
+    -longitude, -accuracy (metres) and -captured_at (ISO time). Without consent the rest is
+    dropped: data is None. With it, data is {"latitude", "longitude", "accuracy",
+    "captured_at"} or the field has an error."""
+
+    def process(self, formdata, data=unset_value, extra_filters=None):
+        self.process_errors, self.data, self.raw_data = [], None, []
+        self.raw = dict.fromkeys(LOCATION_PARTS, "")
+        if formdata is not None:
+            for part in LOCATION_PARTS:
+                self.raw[part] = str(formdata.get(f"{self.name}-{part}") or "").strip()[:64]
+            self.raw_data = [v for v in self.raw.values() if v]
+        self.consent = self.raw["consent"].lower() in CONSENTED
+        if not self.consent:
+            self.raw.update(dict.fromkeys(LOCATION_PARTS, ""))
+            return
+        try:
+            self.data = parse_location(self.raw)
+        except ValueError as exc:
+            self.process_errors.append(exc.args[0])
+
+
+def parse_location(raw):
+    """{"latitude", "longitude", "accuracy", "captured_at"} from posted text, or a ValueError
+    with a translated message."""
+    if not (raw["latitude"] or raw["longitude"]):
+        raise ValueError(gettext("The location was not recorded: tap “Record my location” "
+                                 "again, or untick the box to send the report without it."))
+
+    def number(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        return value if math.isfinite(value) else None
+
+    lat, lon, acc = number(raw["latitude"]), number(raw["longitude"]), number(raw["accuracy"])
+    if lat is None or not -90 <= lat <= 90 or lon is None or not -180 <= lon <= 180:
+        raise ValueError(gettext("The coordinates are not valid (latitude -90 to 90, "
+                                 "longitude -180 to 180)."))
+    if acc is None or not 0 < acc <= MAX_ACCURACY_METRES:
+        raise ValueError(gettext("The accuracy of the location must be a positive number of "
+                                 "metres."))
+    captured = now()
+    if raw["captured_at"]:
+        try:
+            captured = dt.datetime.fromisoformat(raw["captured_at"].replace("Z", "+00:00"))
+        except ValueError:
+            captured = None
+        if captured is None or captured.tzinfo is None or not (
+                MIN_DATE <= captured.date() <= MAX_DATE):
+            raise ValueError(gettext("The time of the location is not valid."))
+    return {"latitude": round(lat, 6), "longitude": round(lon, 6), "accuracy": round(acc, 1),
+            "captured_at": captured.astimezone(dt.timezone.utc).isoformat(timespec="seconds")}
+
+
+# A fix worse than this says nothing about where the visit was (the phone had no signal).
+MAX_ACCURACY_METRES = 100_000
+
+
+class _LocationRequired:
+    field_flags = {"required": True}
+
+    def __call__(self, form, field):
+        if field.data is None and not field.errors:
+            raise validators.StopValidation(gettext("Record the location to continue."))
+
+
+def display_field_value(field, value):
+    """How a photos or location value reads in a history (None for other types)."""
+    if field.get("type") == "photos" and isinstance(value, list):
+        return ngettext("%(num)d photo (in the documents)", "%(num)d photos (in the documents)",
+                        len(value))
+    if field.get("type") == "location" and isinstance(value, dict):
+        try:
+            at = dt.datetime.fromisoformat(value["captured_at"]).astimezone(BEIJING)
+            at = at.strftime("%Y-%m-%d %H:%M")
+            return gettext("%(lat)s, %(lon)s (± %(acc)s m, %(at)s Beijing time)",
+                           lat=f"{float(value['latitude']):.6f}",
+                           lon=f"{float(value['longitude']):.6f}",
+                           acc=f"{float(value['accuracy']):g}", at=at)
+        except (KeyError, TypeError, ValueError):
+            return None
+    return None
+
+
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+
 def _validators(field):
+    if field["type"] == "photos":
+        return [_Photos(bool(field.get("required")), field.get("max_files", MAX_PHOTOS))]
+    if field["type"] == "location":
+        return [_LocationRequired()] if field.get("required") else []
     found = []
     if field.get("required_if"):
         found.append(_RequiredIf(field["required_if"]["field"], field["required_if"]["value"]))
@@ -156,6 +346,15 @@ def _make_field(field, locale):
     kwargs = {"label": label, "validators": _validators(field),
               "description": localized(field.get("help"), locale)}
     kind = field["type"]
+    mode = field.get("input") or TYPE_INPUT_MODES.get(kind)
+    if mode:
+        kwargs["render_kw"] = dict(INPUT_MODES[mode])
+    if kind == "photos":
+        kwargs["render_kw"] = {"accept": "image/jpeg,image/png,image/*",
+                               "capture": "environment", "multiple": True}
+        return PhotosField(**kwargs)
+    if kind == "location":
+        return LocationField(**kwargs)
     if kind in ("select", "multiselect"):
         kwargs["choices"] = [(c["value"], localized(c.get("label", c["value"]), locale))
                              for c in field["choices"]]
@@ -179,6 +378,9 @@ def build_form_class(spec, locale=None):
         if problems:
             raise FormSpecError("; ".join(problems))
         attrs = {f["name"]: _make_field(f, language) for f in spec["fields"]}
+        # Labelled groups (a fieldset each, in the spec's order): {field name: legend}.
+        attrs["field_groups"] = {f["name"]: localized(f["group"], language)
+                                 for f in spec["fields"] if f.get("group")}
         cls = type("SpecForm", (FlaskForm,), attrs)
         if len(_FORM_CLASSES) >= _FORM_CLASSES_MAX:
             _FORM_CLASSES.clear()
@@ -204,9 +406,17 @@ def api_formdata(data, spec):
     md = MultiDict()
     for field in spec["fields"]:
         value = data.get(field["name"])
-        if value is None:
-            continue
-        if field["type"] == "boolean":
+        if value is None or field["type"] == "photos":
+            continue  # photos come as files (multipart), never as values
+        if field["type"] == "location":
+            # {"consent": true, "latitude": …, …}: without consent nothing is kept.
+            for part in LOCATION_PARTS if isinstance(value, dict) else ():
+                if part == "consent":
+                    if value.get(part) is True:
+                        md.add(f"{field['name']}-consent", "y")
+                elif value.get(part) is not None:
+                    md.add(f"{field['name']}-{part}", str(value[part]))
+        elif field["type"] == "boolean":
             if value is True or str(value).lower() in ("true", "1", "y", "yes"):
                 md.add(field["name"], "y")
         elif isinstance(value, list):

@@ -21,7 +21,7 @@ from sqlalchemy.orm import selectinload
 from accounts.models import utc
 from cases.models import Loan
 from extensions import db
-from forms.builder import localized
+from forms.builder import display_field_value, localized
 from i18n import LANGUAGES
 from workflows import clock
 from workflows.errors import InvalidData
@@ -281,6 +281,9 @@ def previous_submission(row):
 
 
 def display_value(field, value):
+    special = display_field_value(field, value)  # photos and locations
+    if special is not None:
+        return localized(field.get("label") or field["name"]), special
     choices = {c["value"]: localized(c.get("label", c["value"]))
                for c in field.get("choices", [])}
     if isinstance(value, list):

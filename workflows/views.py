@@ -5,6 +5,7 @@ from flask_login import current_user, login_required
 
 from accounts.auth import deny
 from cases.access import can_view_task
+from cases.fieldwork import complete_with_files
 from cases.models import Loan
 from extensions import db
 from formatting import register_filters
@@ -92,7 +93,10 @@ def task(task_id):
         if not form.validate():
             return _render_task(row, form, 400)
         try:
-            complete_task(row.id, current_user, formdata=request.form)
+            if request.files:  # photos: stored with the completion (cases.fieldwork)
+                complete_with_files(row.id, current_user, request.files, formdata=request.form)
+            else:
+                complete_task(row.id, current_user, formdata=request.form)
         except InvalidData as exc:
             # A rule checked on completion (a BEFORE_COMPLETE hook) names the fields it refuses.
             for name, errors in exc.field_errors.items():
