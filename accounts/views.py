@@ -89,7 +89,7 @@ def login():
         user, reason = authenticate(form.username.data.strip(), form.password.data)
         if user:
             login_user(user)
-            return redirect(safe_next(request.args.get("next")) or url_for("workflows.inbox"))
+            return redirect(safe_next(request.args.get("next")) or url_for("home.index"))
         g.login_failed = True  # counted by the throttle
         if reason == "locked":
             flash(_("Too many failed logins: this account is locked for %(minutes)d minutes. "

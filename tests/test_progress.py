@@ -11,7 +11,7 @@ from audit.models import AuditEvent
 from extensions import db
 from tests.conftest import HANDOVER_DATA, PASSWORD, T0, login
 from tests.test_browser import browser_login, open_page, live_server, require_chromium  # noqa: F401 (fixtures)
-from tests.test_browser import screenshot_on_failure
+from tests.test_browser import HOME, screenshot_on_failure
 from tests.test_servicing import serviced  # noqa: F401 (fixture)
 from workflows.inbox import open_tasks_of_case
 from workflows import clock
@@ -244,7 +244,7 @@ def test_case_diagram_shows_the_path_in_a_browser(capsys, new_loan, users, open_
 
     def in_the_browser():
         browser_login(page, "am")
-        page.wait_for_url("**/inbox")
+        page.wait_for_url(HOME)
         page.goto(f"/cases/{loan_no}")
         page.click("#diagram-tab")
         details = page.locator(f"#process-instance-{instance_id}")
@@ -272,7 +272,7 @@ def test_heatmap_in_a_browser(capsys, spread, open_page, tmp_path):
 
     def in_the_browser():
         browser_login(page, "owner")
-        page.wait_for_url("**/inbox")
+        page.wait_for_url(HOME)
         page.goto("/studio/processes/handover/versions/1/heatmap")
         page.wait_for_selector("#heatmap[data-state=ready]")
         svg = page.locator("#heatmap svg")
