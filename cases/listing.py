@@ -2,13 +2,14 @@
 
 Filters come from the query string (as B's home page links them: ?stage=, ?status=,
 ?manager=<username>); an unknown value of a choice, a number that is not one or a sort
-column not in SORTS is ignored rather than refused, and reported in `Listing.ignored`.
+column not in SORT_KEYS is ignored rather than refused, and reported in `Filters.ignored`.
 
 Pages are bounded, not counted to the end: at most MAX_PAGES pages of PER_PAGE, and the
 count stops at the last row they can show ("more than …"). Every sort order is an index
 walk stopped after a page (loan number: unique index; borrower: ix_loans_borrower_name;
 DPD and stage: ix_loans_dpd_id, stage following DPD; outstanding and due date:
-loan_balances' indexes), so a page costs the same at 100k loans as at 100.
+loan_balances' indexes; each ends with the loan id, the tie-breaker), so a page costs about
+the same at 100k loans as at 100 (bench/search.py).
 """
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -193,7 +194,9 @@ def list_cases(session, user, filters):
     columns = _sorts()[filters.sort]
     descending = filters.direction == "desc"
     order = [c.desc() if descending else c.asc() for c in columns]
-    order.append(Loan.id.desc() if descending else Loan.id.asc())
+    # Ties by loan id; from the balance's side when its index leads (the same id).
+    tie = LoanBalance.loan_id if filters.sort in ("outstanding", "due") else Loan.id
+    order.append(tie.desc() if descending else tie.asc())
     page = min(filters.page, MAX_PAGES)
     query = _where(select(
         Loan.id, Loan.loan_no, Loan.borrower_name, Loan.stage, Loan.status, Loan.dpd,

@@ -108,12 +108,14 @@ def upgrade():
         sa.Column('next_due_on', sa.Date(), nullable=True),
         sa.ForeignKeyConstraint(['loan_id'], ['loans.id'], ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('loan_id'))
-    op.create_index('ix_loan_balances_outstanding', 'loan_balances', ['outstanding'],
+    op.create_index('ix_loan_balances_outstanding', 'loan_balances',
+                    ['outstanding', 'loan_id'],
                     unique=False)
-    op.create_index('ix_loan_balances_next_due_on', 'loan_balances', ['next_due_on'],
+    op.create_index('ix_loan_balances_next_due_on', 'loan_balances',
+                    ['next_due_on', 'loan_id'],
                     unique=False)
     op.create_index('ix_loans_dpd_id', 'loans', ['dpd', 'id'], unique=False)
-    op.create_index('ix_loans_borrower_name', 'loans', ['borrower_name'], unique=False)
+    op.create_index('ix_loans_borrower_name', 'loans', ['borrower_name', 'id'], unique=False)
 
     if op.get_bind().dialect.name == "postgresql":
         op.execute(PG_FUNCTIONS)
