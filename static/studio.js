@@ -83,8 +83,10 @@
     });
     return found;
   }
-  function writeProp(element, name, value) {
-    var bo = element.businessObject;
+  // `target` is the business object to change when it is not the element's own (the
+  // process of a pool).
+  function writeProp(element, name, value, target) {
+    var bo = target || element.businessObject;
     var ext = bo.extensionElements;
     var p = propsElement(bo);
     value = (value || "").trim();
@@ -114,7 +116,7 @@
     if (!p.$children.length) {
       ext.values = ext.values.filter(function (v) { return v !== p; });
     }
-    modeling.updateProperties(element, {
+    modeling.updateModdleProperties(element, bo, {
       extensionElements: ext.values.length ? ext : undefined
     });
   }
@@ -159,11 +161,29 @@
     }));
   }
 
+  // The Chinese name of an element (workflows/labels.py): the BPMN name is the English one.
+  var ZH_NAME = "name_zh_CN";
+  function processNames(body, element, process) {
+    body.appendChild(field(S.process_name, textInput(process.name, function (v) {
+      modeling.updateModdleProperties(element, process, { name: v.trim() || undefined });
+    }), "prop-process-name"));
+    body.appendChild(field(S.process_name_zh, textInput(readProps(process)[ZH_NAME], function (v) {
+      writeProp(element, ZH_NAME, v, process);
+    }), "prop-process-name_zh_CN"));
+  }
+
   function renderPanel(element) {
     var body = $("studio-panel-body");
     body.innerHTML = "";
     if (!element) {
       body.appendChild(el("p", { "class": "muted", text: S.nothing_selected }));
+      var top = canvas.getRootElement();
+      var topBo = top && top.businessObject;
+      if (topBo && topBo.$type === "bpmn:Process") { processNames(body, top, topBo); }
+      (topBo && topBo.participants || []).forEach(function (pool) {
+        var shape = registry.get(pool.id);
+        if (shape && pool.processRef) { processNames(body, shape, pool.processRef); }
+      });
       return;
     }
     var bo = element.businessObject;
@@ -188,6 +208,13 @@
       body.appendChild(field(S.name, textInput(bo.name, function (v) {
         modeling.updateLabel(element, v);
       }), "prop-name"));
+      if (bo.$type === "bpmn:Participant") {
+        if (bo.processRef) { processNames(body, element, bo.processRef); }
+      } else {
+        body.appendChild(field(S.name_zh, textInput(readProps(bo)[ZH_NAME], function (v) {
+          writeProp(element, ZH_NAME, v);
+        }), "prop-name_zh_CN"));
+      }
     }
     if (bo.$type === "bpmn:UserTask") {
       var props = readProps(bo);
@@ -295,6 +322,32 @@
     });
   }
 
+  function showWarnings(warnings) {
+    var list = $("studio-warning-list");
+    list.innerHTML = "";
+    $("studio-warnings").hidden = !warnings.length;
+    warnings.forEach(function (p) {
+      var item = el("li", { "class": "studio-warning" });
+      if (p.element_id) {
+        item.setAttribute("data-element-id", p.element_id);
+        item.appendChild(el("code", { text: p.element_id }));
+        item.appendChild(document.createTextNode(" "));
+      }
+      if (p.title) { item.appendChild(el("strong", { text: p.title + ": " })); }
+      item.appendChild(document.createTextNode(p.message));
+      if (p.hint) { item.appendChild(el("div", { "class": "muted", text: p.hint })); }
+      var target = p.element_id && registry.get(p.element_id);
+      if (target) {
+        item.classList.add("clickable");
+        item.tabIndex = 0;
+        var go = function () { selection.select(target); canvas.scrollToElement(target); };
+        item.addEventListener("click", go);
+        item.addEventListener("keydown", function (e) { if (e.key === "Enter") { go(); } });
+      }
+      list.appendChild(item);
+    });
+  }
+
   function currentXml() {
     return modeler.saveXML({ format: true }).then(function (r) { return r.xml; });
   }
@@ -315,6 +368,7 @@
       if (!r.ok) { return status(fmt(S.failed, { error: r.error }), "bad"); }
       setDirty(false);
       showProblems(r.problems || []);
+      showWarnings(r.warnings || []);
       status(S.saved + " " + (r.problems.length ? "" : S.no_problems), "good");
     }).catch(failed);
   });
@@ -327,6 +381,7 @@
       busy(false);
       if (!r.problems) { return status(fmt(S.failed, { error: r.error }), "bad"); }
       showProblems(r.problems);
+      showWarnings(r.warnings || []);
       status(r.problems.length ? S.problems + ": " + r.problems.length : S.no_problems,
              r.problems.length ? "bad" : "good");
     }).catch(failed);

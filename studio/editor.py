@@ -152,6 +152,8 @@ PROBLEM_TITLES = {
     "code_too_expensive": _l("A script or expression over the time or memory limit"),
     "called_process_missing": _l("A call activity names a process that is not deployed"),
     "call_cycle": _l("A process that calls itself"),
+    "name_missing": _l("A task without a name"),
+    "name_zh_missing": _l("No Chinese name"),
 }
 
 
@@ -175,6 +177,11 @@ def validate(xml: str, forms: dict, filename: str):
     return [problem_dict(p) for p in validation.validate(xml.encode("utf-8"),
                                                          forms_for(xml, forms),
                                                          filename=filename)]
+
+
+def warnings(xml: str):
+    """What may deploy but should be fixed (a task without a Chinese name), as dicts."""
+    return [problem_dict(p) for p in validation.warnings(xml)]
 
 
 def deploy(xml: str, forms: dict, filename: str, comment: str):
@@ -235,7 +242,9 @@ def edit_draft(draft_id):
         "deploy_refused": _("Not deployed: fix the problems listed."),
         "failed": _("The request failed: %(error)s"),
         "nothing_selected": _("Select an element of the diagram to edit its properties."),
-        "name": _("Name"), "id": _("Id"), "type": _("Type"), "lane_role": _("Lane (role)"),
+        "name": _("Name (English)"), "name_zh": _("Name (Chinese)"),
+        "process_name": _("Process name (English)"),
+        "process_name_zh": _("Process name (Chinese)"), "id": _("Id"), "type": _("Type"), "lane_role": _("Lane (role)"),
         "form_key": _("Form"), "none": _("(none)"), "due": _("Due in working days"),
         "priority": _("Priority"), "high": _("High"), "normal": _("Normal"), "low": _("Low"),
         "not_same_user_as": _("Not the same user as (task ids, comma-separated)"),
@@ -307,7 +316,7 @@ def save_draft(draft_id):
     record("draft.saved", actor=current_user,
            data={"process": draft.process_key, "draft": draft.id, "problems": len(problems)})
     db.session.commit()
-    return jsonify({"ok": True, "problems": problems,
+    return jsonify({"ok": True, "problems": problems, "warnings": warnings(xml),
                     "updated_at": draft.updated_at.isoformat()})
 
 
@@ -317,7 +326,7 @@ def validate_draft(draft_id):
     draft = _draft_or_404(draft_id)
     _body, xml, forms = _payload(draft)
     problems = validate(xml, forms, _filename(draft))
-    return jsonify({"ok": not problems, "problems": problems})
+    return jsonify({"ok": not problems, "problems": problems, "warnings": warnings(xml)})
 
 
 @bp.route("/drafts/<int:draft_id>/deploy", methods=["POST"])

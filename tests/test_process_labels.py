@@ -56,3 +56,44 @@ def test_fallbacks_never_show_a_raw_id(app, deployed):
 def test_a_document_that_does_not_parse_has_no_labels():
     assert extract_labels(b"<not xml") == {}
     assert extract_labels("<bpmn:definitions xmlns:bpmn='%s'/>" % BPMN) == {}
+
+
+def test_an_unnamed_user_task_is_refused_and_a_missing_chinese_name_only_warned(app):
+    from workflows.validation import load_forms, validate, warnings
+    xml = (ROOT / "bpmn" / "handover.bpmn").read_bytes()
+    forms = load_forms(ROOT / "bpmn" / "forms")
+    assert warnings(xml) == []
+    unnamed = xml.replace(b'<bpmn:userTask id="check_file" name="Check the loan file">',
+                          b'<bpmn:userTask id="check_file">')
+    assert [p.code for p in validate(unnamed, forms) if p.code == "name_missing"] == \
+        ["name_missing"]
+    no_zh = xml.replace('value="核对贷款档案"'.encode(), b'value=""')
+    assert [(p.element_id, p.code) for p in warnings(no_zh)] == [("check_file",
+                                                                  "name_zh_missing")]
+    assert [p for p in validate(no_zh, forms) if p.code.startswith("name")] == []
+
+
+def test_the_studio_returns_warnings_beside_the_problems(app, deployed, users):
+    from accounts.operations import create_user
+    from tests.conftest import PASSWORD
+    create_user("owner", PASSWORD, ["process_owner"])
+    client = app.test_client()
+    client.post("/login", data={"username": "owner", "password": PASSWORD})
+    response = client.post("/studio/processes/handover/drafts")
+    draft_id = int(response.headers["Location"].rstrip("/").split("/")[-2])
+    xml = (ROOT / "bpmn" / "handover.bpmn").read_text(encoding="utf-8").replace(
+        'value="放款后交接"', 'value=""')
+    answer = client.post(f"/studio/drafts/{draft_id}/validate", json={"xml": xml, "forms": {}})
+    body = answer.get_json()
+    assert body["ok"] is True and body["problems"] == []
+    assert [(w["element_id"], w["code"]) for w in body["warnings"]] == [
+        ("handover", "name_zh_missing")]
+
+
+def test_the_diagram_is_drawn_with_the_readers_names():
+    from workflows.labels import localize_xml
+    xml = (ROOT / "bpmn" / "handover.bpmn").read_text(encoding="utf-8")
+    zh = localize_xml(xml, "zh_CN")
+    assert 'name="移交贷款档案"' in zh and 'name="放款后交接"' in zh
+    assert "Hand over the loan file" not in zh
+    assert localize_xml(xml, "en") == xml

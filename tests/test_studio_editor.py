@@ -112,7 +112,7 @@ def test_save_validates_and_stores_the_draft(owner_client, owner):
     assert versions() == [1]
 
     response = owner_client.post(f"/studio/drafts/{draft_id}/validate", json={})
-    assert response.json == {"ok": True, "problems": []}
+    assert response.json == {"ok": True, "problems": [], "warnings": []}
 
     bad = owner_client.post(f"/studio/drafts/{draft_id}", json={"xml": xml, "forms": []})
     assert bad.status_code == 400 and bad.json["ok"] is False

@@ -316,7 +316,7 @@ SUBPROCESS = b'''<?xml version="1.0" encoding="UTF-8"?>
     <bpmn:subProcess id="sub">
       <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
       <bpmn:startEvent id="sub_start"><bpmn:outgoing>s1</bpmn:outgoing></bpmn:startEvent>
-      <bpmn:userTask id="inner">
+      <bpmn:userTask id="inner" name="Inner step">
         <bpmn:extensionElements><spiffworkflow:properties>
           <spiffworkflow:property name="formKey" value="handover_check" />
         </spiffworkflow:properties></bpmn:extensionElements>

@@ -475,6 +475,10 @@ class _Checker:
         if len(el.get("name") or "") > MAX_NAME:
             self.add(nid, self.pid, "too_long", f"task name is longer than {MAX_NAME} "
                      "characters", "Use a shorter name", el=el)
+        if not (el.get("name") or "").strip():
+            # The inbox would show the bare id to the people who do the step.
+            self.add(nid, self.pid, "name_missing", "the task has no name",
+                     "Give the task an English name (and a Chinese one)", el=el)
         props = {p.get("name"): p.get("value") for p in el.findall(
             "bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", NS)}
         key = props.get("formKey")
@@ -711,6 +715,27 @@ def validate(xml: bytes, forms: dict[str, dict], filename: str = DRAFT_FILENAME,
         checker.add(None, None, "bpmn_invalid", f"the diagram could not be checked: {exc!r}",
                     "Fix the diagram or report this message")
     return checker.problems
+
+
+def warnings(xml) -> list[Problem]:
+    """What may deploy but should be fixed: a process or a task people do without a Chinese
+    name (workflows/labels.py) is shown in English on the Chinese pages."""
+    from workflows.labels import ZH_PROPERTY, zh_name
+    root = parse_xml(xml.encode("utf-8") if isinstance(xml, str) else xml)
+    if root is None:  # validate() reports it
+        return []
+    found = []
+    for process in root.iter(f"{{{BPMN_NS}}}process"):
+        pid = process.get("id")
+        hint = f"Add the Chinese name (property {ZH_PROPERTY}) in the side panel"
+        if not zh_name(process):
+            found.append(Problem(pid, pid, "name_zh_missing", "the process has no Chinese name",
+                                 hint, process.sourceline))
+        for el in process.iter():
+            if _local(el) in HUMAN_TASKS and not zh_name(el):
+                found.append(Problem(el.get("id"), pid, "name_zh_missing",
+                                     "the task has no Chinese name", hint, el.sourceline))
+    return found
 
 
 def validate_files(items, forms, deployed=None, library=None) -> list[Problem]:
