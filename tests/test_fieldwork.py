@@ -280,3 +280,15 @@ def test_a_location_is_kept_exactly_when_it_is_on_earth(app, lat, lon, acc):
             assert valid
             assert -90 <= kept["latitude"] <= 90 and -180 <= kept["longitude"] <= 180
             assert kept["accuracy"] >= 0 and abs(kept["latitude"] - lat) <= 5e-7
+
+
+def test_photos_over_the_request_limit_send_the_user_back_to_the_form(app, visit, docs_dir,
+                                                                     monkeypatch):
+    monkeypatch.setitem(app.config, "MAX_CONTENT_LENGTH", 1024 * 1024)
+    loan, task = visit
+    client = collector(app)
+    response = post_report(client, task, [(JPEG + b"\x00" * 1024 * 1024, "big.jpg")])
+    assert response.status_code == 302 and response.location.endswith(f"/tasks/{task.id}")
+    page = client.get(response.location, headers=EN).get_data(as_text=True)
+    assert "The photos are too large together (at most 1 MB in one submission)" in page
+    assert Document.query.count() == 0 and HumanTask.query.get(task.id).state == "ready"

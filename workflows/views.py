@@ -1,7 +1,8 @@
 """Inbox and task pages. Thin: parse, authorise, call the facade, render."""
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from accounts.auth import deny
 from cases.access import can_view_task
@@ -113,6 +114,17 @@ def task(task_id):
         return _render_task(row, form_class(formdata=api_formdata(previous,
                                                                   task_form_spec(row))))
     return _render_task(row, form_class())
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(exc):
+    """A task form's photos over the app's MAX_CONTENT_LENGTH together: back to the form."""
+    flash(_("The photos are too large together (at most %(size)s MB in one submission): send "
+            "fewer at once.", size=(current_app.config.get("MAX_CONTENT_LENGTH") or 0)
+            // (1024 * 1024)), "error")
+    task_id = (request.view_args or {}).get("task_id")
+    return redirect(url_for("workflows.task", task_id=task_id) if task_id
+                    else url_for("workflows.inbox"))
 
 
 @bp.route("/tasks/<int:task_id>/claim", methods=["POST"])
