@@ -155,3 +155,50 @@ def test_the_inspection_and_closure_forms_fit_a_phone(capsys, onsite_forms, docs
         assert not problems, "\n".join(problems)
 
     screenshot_on_failure(page, tmp_path / "failure.png", in_the_browser)
+
+
+BIG_PICTURE = """async () => {
+  // A 3200x2400 picture of noise: a PNG of several MB, like a camera's photo.
+  const canvas = document.createElement('canvas');
+  canvas.width = 3200; canvas.height = 2400;
+  const ctx = canvas.getContext('2d');
+  const image = ctx.createImageData(canvas.width, canvas.height);
+  for (let i = 0; i < image.data.length; i++) image.data[i] = (i * 2654435761) >>> 24;
+  ctx.putImageData(image, 0, 0);
+  const blob = await new Promise(resolve => canvas.toBlob(resolve, 'image/png'));
+  const input = document.getElementById('visit_photos');
+  const dt = new DataTransfer();
+  dt.items.add(new File([blob], 'camera.png', {type: 'image/png'}));
+  input.files = dt.files;
+  input.dispatchEvent(new Event('change'));
+  return blob.size;
+}"""
+
+
+def test_a_big_photo_is_made_smaller_before_it_is_sent(capsys, visit, docs_dir, phone,
+                                                      tmp_path):
+    require_chromium(capsys)
+    loan, task = visit
+    task_id, loan_id = task.id, loan.id
+    page = phone("en-US")
+
+    def in_the_browser():
+        browser_login(page, "collector")
+        page.goto(f"/tasks/{task_id}")
+        original = page.evaluate(BIG_PICTURE)
+        assert original > 1_500_000
+        page.wait_for_selector("#visit_photos-list li:has-text('camera.jpg')")
+        sent = page.evaluate("""() => { const f = document.getElementById('visit_photos')
+            .files[0]; return [f.name, f.type, f.size]; }""")
+        assert sent[:2] == ["camera.jpg", "image/jpeg"] and sent[2] < original
+        for selector, value in (("#visit_address", "杭州"), ("#visit_met", "借款人"),
+                                ("#visit_findings", "ok")):
+            page.fill(selector, value)
+        page.select_option("#visit_situation", "cooperative")
+        page.click("#task-form button[type=submit]")
+        page.wait_for_url("**/inbox**")
+
+    screenshot_on_failure(page, tmp_path / "failure.png", in_the_browser)
+    db.session.expire_all()
+    [document] = Document.query.filter_by(loan_id=loan_id).all()
+    assert (document.filename, document.content_type) == ("camera.jpg", "image/jpeg")
