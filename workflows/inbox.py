@@ -12,7 +12,9 @@ import base64
 import binascii
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import (and_, bindparam, exists, func, literal, literal_column, or_, select,
                         tuple_, union_all)
@@ -290,9 +292,22 @@ def display_value(field, value):
         shown = ", ".join(str(choices.get(v, v)) for v in value)
     elif isinstance(value, bool):
         shown = "✓" if value else "✗"
+    elif _is_amount(field, value):
+        shown = f"{Decimal(str(value)):,.2f}"  # the label says the unit (yuan)
     else:
         shown = "" if value is None else str(choices.get(value, value))
     return localized(field.get("label") or field["name"]), shown
+
+
+_AMOUNT = re.compile(r"-?\d+(\.\d+)?")
+
+
+def _is_amount(field, value):
+    """Process data holding a sum of money (…amount, amount_…): shown with separators."""
+    name = field.get("name") or ""
+    return ((name == "amount" or name.endswith("_amount") or name.startswith("amount_"))
+            and not isinstance(value, bool) and value is not None
+            and _AMOUNT.fullmatch(str(value)) is not None)
 
 
 def task_loan_no(row):

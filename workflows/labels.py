@@ -160,7 +160,7 @@ def localize_xml(xml, locale=None):
     for participant in root.iter(f"{{{BPMN_NS}}}participant"):
         if participant.get("processRef") in processes:
             participant.set("name", processes[participant.get("processRef")])
-    return etree.tostring(root, encoding="unicode")
+    return etree.tostring(root, encoding="UTF-8", xml_declaration=True).decode("utf-8")
 
 
 class ProcessLabels:

@@ -1,6 +1,7 @@
 """Inbox and task pages. Thin: parse, authorise, call the facade, render."""
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -30,7 +31,22 @@ bp.record_once(lambda state: register_filters(state.app))
 def _label_helpers():
     # Process and step names in the reader's language, for every page that lists tasks.
     return {"process_label": process_label, "step_label": step_label, "label_in": label_in,
-            "process_choices": process_choices, "code_text": code_text}
+            "process_choices": process_choices, "code_text": code_text,
+            "business_key_text": business_key_text}
+
+
+_NUMBERED_KEYS = (("installment:", _l("Installment %(n)s")),
+                  ("inspection:emergency:", _l("Emergency revisit %(n)s")),
+                  ("risk_signal:", _l("Warning signal %(n)s")))
+
+
+def business_key_text(key):
+    """What an instance is about, for people: "installment:3" -> "Installment 3"; a key
+    that only repeats the process (extension, inspection…) says nothing more."""
+    for prefix, label in _NUMBERED_KEYS:
+        if (key or "").startswith(prefix) and key[len(prefix):].isdigit():
+            return str(label) % {"n": key[len(prefix):]}
+    return ""
 
 
 def code_text(value):
