@@ -97,3 +97,16 @@ def test_the_diagram_is_drawn_with_the_readers_names():
     assert 'name="移交贷款档案"' in zh and 'name="放款后交接"' in zh
     assert "Hand over the loan file" not in zh
     assert localize_xml(xml, "en") == xml
+
+
+def test_the_migration_backfills_what_deploy_would_store():
+    import importlib.util
+    path = ROOT / "migrations" / "versions" / "0017_process_labels.py"
+    spec = importlib.util.spec_from_file_location("migration_0017", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for bpmn in sorted((ROOT / "bpmn").glob("*.bpmn")):
+        xml = bpmn.read_text(encoding="utf-8")
+        for process_id, labels in extract_labels(xml).items():
+            assert module._labels(xml, process_id) == labels
+    assert module._labels("<broken", "handover") is None
