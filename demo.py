@@ -16,15 +16,21 @@ DEMO_PASSWORD = "daihou-demo"
 EXTRA_USERS = {"account_manager2": ["account_manager"],
                "post_loan_officer2": ["post_loan_officer"],
                "dual": ["account_manager", "post_loan_officer"]}
+# People's names, shown wherever a person is meant (the user name is only for logging in).
+DISPLAY_NAMES = {"account_manager": "王敏", "back_office": "孙丽", "post_loan_officer": "李强",
+                 "collector": "赵刚", "risk_manager": "周洁", "dept_head": "陈建国",
+                 "general_manager": "刘振华", "legal": "郑文博", "compliance": "吴芳",
+                 "process_owner": "钱磊", "admin": "系统管理员", "account_manager2": "林晓",
+                 "post_loan_officer2": "何平", "dual": "许诺"}
 BORROWERS = ["杭州明远贸易有限公司", "张伟", "宁波海丰机械有限公司", "李娜", "苏州恒信纺织有限公司",
              "王强", "温州瑞达电器有限公司", "刘洋", "嘉兴华创包装有限公司", "陈静",
              "绍兴金诚建材有限公司", "杨磊", "湖州绿源农业合作社", "赵敏", "台州东升汽配有限公司",
              "黄涛", "金华万通物流有限公司", "周婷", "丽水山泉食品有限公司", "吴斌"]
 
 HANDOVER = {"documents": ["contract", "iou", "guarantee", "due_diligence", "approval_minutes"],
-            "purpose": "采购原材料 / purchase of raw materials",
-            "repayment_source": "销售回款 / sales receipts",
-            "risk_points": "应收账款集中 / concentrated receivables"}
+            "purpose": "采购原材料",
+            "repayment_source": "销售回款",
+            "risk_points": "应收账款集中"}
 
 
 def _user(name):
@@ -46,7 +52,7 @@ def _walk(loan, step):
     if step == 3:
         complete_task(_open_task(loan).id, officer, data={
             "check_result": "incomplete", "missing_items": ["collateral"],
-            "check_note": "缺抵押登记证明 / collateral registration certificate missing"})
+            "check_note": "缺抵押登记证明"})
     if step >= 4:
         complete_task(_open_task(loan).id, officer, data={"check_result": "complete"})
     if step >= 5:
@@ -64,7 +70,7 @@ def _payload(i, borrower, disbursed, maturity, schedule=None):
             "interest_rate": "0.09" if i == 22 else "0.0435",
             "disbursed_on": disbursed.isoformat(), "maturity_on": maturity.isoformat(),
             "account_manager": "account_manager" if i % 2 else "account_manager2",
-            "purpose": "采购原材料 / purchase of raw materials",
+            "purpose": "采购原材料",
             "repayment_account": f"6222 0202 0011 {i:04d}",
             "borrower": {"kind": "company" if company else "person", "name": borrower,
                          "phones": [f"1380013{i:04d}"],
@@ -74,7 +80,7 @@ def _payload(i, borrower, disbursed, maturity, schedule=None):
                  "knows_about_loan": True},
                 {"name": "陈刚", "relationship": "同事",
                  "phone": f"1370013{i:04d}", "knows_about_loan": False}],
-            "collateral": [{"kind": "mortgage", "description": "厂房 / factory building",
+            "collateral": [{"kind": "mortgage", "description": "厂房",
                             "location": "杭州市余杭区", "registration_no": f"浙(2026)余杭不动产第{i:05d}号"}]
             if company else []}
     if schedule:
@@ -96,10 +102,10 @@ def load_demo(if_empty=False):
             return "database already has users; demo data not loaded"
     for role in ROLES:
         if not User.query.filter_by(username=role).first():
-            create_user(role, DEMO_PASSWORD, [role], display_name=f"demo {role}")
+            create_user(role, DEMO_PASSWORD, [role], display_name=DISPLAY_NAMES.get(role, role))
     for name, roles in EXTRA_USERS.items():
         if not User.query.filter_by(username=name).first():
-            create_user(name, DEMO_PASSWORD, roles, display_name=f"demo {name}")
+            create_user(name, DEMO_PASSWORD, roles, display_name=DISPLAY_NAMES.get(name, name))
     admin = _user("admin")
     today = beijing_today()
     # Stages: 0 new, 1 claimed, 2 handed over, 3 returned incomplete, 4 checked, 5 registered.

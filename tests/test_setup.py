@@ -80,6 +80,10 @@ def test_demo_load(app, deployed):
     assert runner.invoke(args=["ledger", "verify"]).exit_code == 0
     assert User.query.filter_by(username="dual").one().roles == {"account_manager",
                                                                  "post_loan_officer"}
+    # People have names (not "demo <role>"), and the demo's texts are in one language.
+    assert User.query.filter_by(username="dept_head").one().display_name == "陈建国"
+    assert not [u.username for u in User.query if u.display_name == u.username
+                or "demo" in u.display_name]
     again = runner.invoke(args=["demo", "load", "--if-empty"])
     assert "not loaded" in again.output and Loan.query.count() == 23
 
