@@ -89,7 +89,8 @@ def test_the_builder_renders_phone_inputs_photos_and_location(app):
     assert 'inputmode="numeric"' in html and 'inputmode="decimal"' in html
     assert 'type="date"' in html
     # One fieldset for the two fields of the group, with its legend.
-    assert html.count("<fieldset class=\"field-group\">") == 1 and "<legend>Numbers</legend>" in html
+    assert html.count('<fieldset class="field-group">') == 1
+    assert "<legend>Numbers</legend>" in html
     photo_input = html[html.index('id="pics"') - 200:html.index('id="pics"') + 200]
     for attribute in ('type="file"', 'accept="image/jpeg,image/png,image/*"',
                       'capture="environment"', "multiple"):
