@@ -6,7 +6,10 @@ and the task data keeps their ids, never the pictures: a refused submission stor
 a completed one has its photos. Web and API complete such forms through complete_with_files.
 """
 import contextvars
+import io
 
+from flask_babel import gettext
+from PIL import Image, ImageOps
 from sqlalchemy import select
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
 
@@ -19,6 +22,8 @@ from workflows.errors import InvalidData
 from workflows.service import BEFORE_COMPLETE, complete_task, get_task, task_form_spec
 
 PHOTO_DOCUMENT_KIND = "visit_photo"
+# Larger pictures are refused before they are decoded (a small file can unpack to gigabytes).
+MAX_PHOTO_PIXELS = 50_000_000
 EXTENSIONS = {"jpeg": "jpg", "png": "png"}
 NAMED = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png"}
 
@@ -54,6 +59,36 @@ def photo_filename(photo, index):
     return f"{(stem if dot and stem else name)[:190]}.{EXTENSIONS[kind]}"
 
 
+def without_metadata(data, filename):
+    """The picture drawn again without its metadata: a camera's EXIF/XMP tags carry the place
+    a photo was taken (GPS), which is recorded only with the user's consent (a location
+    field), never behind their back. The orientation tag is applied first, so the picture
+    looks as it was taken. A file that is not a readable JPEG or PNG is refused."""
+    kind = sniff(data)
+    try:
+        with Image.open(io.BytesIO(data), formats=["JPEG", "PNG"]) as image:
+            width, height = image.size
+            if width * height > MAX_PHOTO_PIXELS:
+                raise _refused(gettext("“%(name)s” has too many pixels (at most %(count)s "
+                                       "million).", name=filename,
+                                       count=MAX_PHOTO_PIXELS // 1_000_000))
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+            out = io.BytesIO()
+            if kind == "jpeg":
+                upright.convert("RGB").save(out, "JPEG", quality=90, optimize=True)
+            else:
+                upright.save(out, "PNG", optimize=True)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise _refused(gettext("“%(name)s” is not a JPEG or PNG picture.",
+                               name=filename)) from exc
+    return out.getvalue()
+
+
+def _refused(message):
+    return InvalidData(message, code="invalid", field_errors={"file": [message]})
+
+
 def store_photos(row, values):
     """BEFORE_COMPLETE hook: each photos field's pictures become case documents, replaced in
     the task data by the list of their ids."""
@@ -71,8 +106,9 @@ def store_photos(row, values):
         ids = []
         for index, photo in enumerate(batch, start=1):
             try:
+                filename = photo_filename(photo, index)
                 document, path = store_document(loan, state["actor"], PHOTO_DOCUMENT_KIND,
-                                                photo_filename(photo, index), photo.data)
+                                                filename, without_metadata(photo.data, filename))
             except InvalidData as exc:  # the form checked the same rules: not expected
                 raise InvalidData(str(exc), code="invalid", field_errors={
                     name: [e for errors in exc.field_errors.values() for e in errors]}) from exc

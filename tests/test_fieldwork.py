@@ -8,6 +8,7 @@ import pytest
 from flask import render_template_string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 from werkzeug.datastructures import MultiDict
 
 from audit.models import AuditEvent
@@ -21,8 +22,26 @@ from workflows.models import HumanTask
 from workflows.service import BEFORE_COMPLETE, complete_task
 
 EN = {"Accept-Language": "en"}
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01" + b"\x00" * 200 + b"\xff\xd9"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 120
+
+
+def picture(kind, exif=None, size=(8, 6)):
+    """A small real picture; `exif` as Pillow's Image.Exif, e.g. with a GPS tag."""
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(out, kind, **({"exif": exif} if exif else {}))
+    return out.getvalue()
+
+
+def camera_tags():
+    """What a phone writes into a photo: its maker and where it was taken (GPS)."""
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x0112] = 6  # Orientation: rotated 90°
+    exif[0x8825] = {1: "N", 2: (30.0, 16.0, 26.7), 3: "E", 4: (120.0, 9.0, 18.3)}  # GPSInfo
+    return exif
+
+
+JPEG = picture("JPEG")
+PNG = picture("PNG")
 PDF = b"%PDF-1.4\n%%EOF\n"
 REPORT = {"visit_address": "杭州市西湖区文三路 1 号", "visit_met": "借款人",
           "visit_findings": "shop open, stock on the shelves", "visit_situation": "cooperative",
@@ -293,3 +312,36 @@ def test_photos_over_the_request_limit_send_the_user_back_to_the_form(app, visit
     page = client.get(response.location, headers=EN).get_data(as_text=True)
     assert "The photos are too large together (at most 1 MB in one submission)" in page
     assert Document.query.count() == 0 and HumanTask.query.get(task.id).state == "ready"
+
+
+def test_photos_lose_the_cameras_tags_before_they_are_stored(app, visit, docs_dir):
+    """PIPL: the place a photo was taken is recorded only through the consented location
+    field; the GPS and maker tags of the camera never reach the documents. The picture is
+    turned upright first, as its orientation tag said."""
+    loan, task = visit
+    tagged = picture("JPEG", camera_tags(), size=(40, 20))
+    with Image.open(io.BytesIO(tagged)) as sent:
+        assert sent.getexif().get_ifd(0x8825)  # the GPS is there in what the phone sends
+    response = post_report(collector(app), task, [(tagged, "gps.jpg"), (PNG, "plain.png")],
+                           **FIX)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    stored = {d.filename: (docs_dir / d.stored_name).read_bytes()
+              for d in Document.query.filter_by(loan_id=loan.id)}
+    with Image.open(io.BytesIO(stored["gps.jpg"])) as kept:
+        assert dict(kept.getexif()) == {} and not kept.getexif().get_ifd(0x8825)
+        assert kept.size == (20, 40)  # upright
+        assert b"PhoneMaker" not in stored["gps.jpg"]
+    assert Document.query.filter_by(filename="gps.jpg").one().sha256 == \
+        __import__("hashlib").sha256(stored["gps.jpg"]).hexdigest()
+
+
+def test_a_file_that_only_looks_like_a_picture_is_refused(app, visit, docs_dir):
+    """The right first bytes are not enough: the picture must decode; nothing is stored."""
+    loan, task = visit
+    fake = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01" + b"\x00" * 200 + b"\xff\xd9"
+    response = post_report(collector(app), task, [(JPEG, "good.jpg"), (fake, "fake.jpg")], **FIX)
+    assert response.status_code == 400
+    assert "“fake.jpg” is not a JPEG or PNG picture." in response.get_data(as_text=True)
+    assert Document.query.filter_by(loan_id=loan.id).count() == 0
+    assert stored_files(docs_dir) == []
+    assert HumanTask.query.get(task.id).state == "ready"
