@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 
 # ASCII words that may stand in a Chinese page: the brand, the other language's name on the
-# language switch, units and abbreviations the lender writes in Latin letters.
+# language switch, units, file formats, keys and abbreviations written in Latin letters.
 ALLOWED_WORDS = {"Daihou", "English", "DPD", "LPR", "PDF", "CSV", "SMS", "JSON", "BPMN",
-                 "JPEG", "PNG", "DOCX", "XLSX", "M2", "M3"}
+                 "JPEG", "PNG", "DOCX", "XLSX", "M2", "M3", "Ctrl"}
 # Built as one "中文 / English" text with the raw situation code by collection/operations.py
 # (collection_log_visit), outside this change: reported, left out of the check until fixed.
 KNOWN_ELSEWHERE = re.compile(r"上门催收结论：\w+ / on-site visit found: \w+")
