@@ -233,7 +233,9 @@ def refresh(data):
     else:  # started with others (`starting`): read already
         loan, fresh, calls = read
         fresh = dict(fresh)
-    fresh["litigation_reason"] = (f"逾期{fresh['dpd']}天 / {fresh['dpd']} days past due")
+    # A code, shown through the approval form's choices in the reader's language; the days
+    # past due are shown beside it.
+    fresh["litigation_reason"] = "long_overdue"
     data.update(fresh)
     # Every phone task, the first of a case too, shows today's calls and the contacts.
     data.update(call_context(loan, calls=calls))
@@ -441,8 +443,7 @@ def log_visit(data):
            data={"entry_id": entry.id, "address": entry.address, "met": entry.answered_by,
                  "situation": situation})
     if situation in ("wilful_default", "deteriorating"):
-        data["litigation_reason"] = (f"上门催收结论：{situation} / "
-                                     f"on-site visit found: {situation}")
+        data["litigation_reason"] = situation  # a code, labelled by the forms' choices
     data.update({k: v for k, v in snapshot(loan).items() if k in ("dpd", "overdue_amount")})
     return {"entry_id": entry.id, "situation": situation}
 

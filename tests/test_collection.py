@@ -224,7 +224,7 @@ def test_visit_rejected_then_approved_then_litigation_to_the_end(app, overdue, s
     assert (visit.address, visit.answered_by, visit.outcome) == (
         "杭州市西湖区", "借款人妻子", "wilful_default")
     task = ready(loan, "approve_litigation")
-    assert "wilful_default" in task.context["litigation_reason"]
+    assert task.context["litigation_reason"] == "wilful_default"
     do(loan, "approve_litigation", leader, litigation_decision="approve",
        litigation_comment="sue")
     task = ready(loan, "legal_filing")
@@ -262,7 +262,7 @@ def test_over_90_days_past_due_proposes_litigation(app, overdue, staff):
     fire_due_timers()
     # The task data said DPD 2; the service re-read the loan.
     task = ready(loan, "approve_litigation")
-    assert task.context["dpd"] == 96 and "96" in task.context["litigation_reason"]
+    assert task.context["dpd"] == 96 and task.context["litigation_reason"] == "long_overdue"
     assert "phone_collection" not in ready(loan)
     # Rejected: phone collection goes on, not proposed again for 30 days.
     do(loan, "approve_litigation", staff["leader"], litigation_decision="reject",

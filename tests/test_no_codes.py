@@ -34,7 +34,6 @@ ALLOWED_WORDS = {"Daihou", "English", "DPD", "LPR", "PDF", "CSV", "SMS", "JSON",
                  "JPEG", "PNG", "DOCX", "XLSX", "M2", "M3", "Ctrl"}
 # Built as one "中文 / English" text with the raw situation code by collection/operations.py
 # (collection_log_visit), outside this change: reported, left out of the check until fixed.
-KNOWN_ELSEWHERE = re.compile(r"上门催收结论：\w+ / on-site visit found: \w+")
 NAMES = {"am": "王经理", "am2": "李经理", "plo": "赵专员", "plo2": "钱专员", "dual": "孙兼岗",
          "admin": "系统管理员", "collector": "周催收", "compliance": "吴合规", "leader": "郑部长",
          "lawyer": "冯律师", "owner": "陈流程"}
@@ -166,7 +165,6 @@ def test_pages_in_chinese_show_no_codes_and_no_english(app, walked, mark_untrans
             assert response.status_code == 200, (username, url, response.status_code)
             text, untranslated = split_untranslated(
                 visible_text(response.get_data(as_text=True)))
-            text = KNOWN_ELSEWHERE.sub(" ", text)
             catalog.update(m for m in untranslated if m not in ALLOWED_WORDS)
             found = offences(text, ids, codes)
             seen += 1
