@@ -463,7 +463,7 @@
   }
   /* The field list: the common settings of each field; choices and the rest in the JSON. */
   var FIELD_TYPES = ["text", "textarea", "integer", "decimal", "date", "boolean", "select",
-                     "multiselect"];
+                     "multiselect", "photos", "location"];
   function formChanged(renderList) {
     $("studio-form-json").value = JSON.stringify(tidy(forms[currentForm]), null, 2);
     if (renderList) { renderFieldList(); }
