@@ -87,10 +87,12 @@ def timeline(loan, kinds=None, user=None, as_of=None):
 
 
 def people(loan):
-    """Usernames that acted on the case, for the person filter."""
-    rows = (db.session.query(User.username).join(AuditEvent, AuditEvent.actor_id == User.id)
+    """(username, name shown) of the people who acted on the case, for the person filter:
+    the filter's value is the username, the reader sees the person's name."""
+    rows = (db.session.query(User.username, User.display_name)
+            .join(AuditEvent, AuditEvent.actor_id == User.id)
             .filter(AuditEvent.case_id == loan.id).distinct().order_by(User.username))
-    return [r[0] for r in rows]
+    return [(username, display or username) for username, display in rows]
 
 
 def state_as_of(loan, day):
