@@ -6,10 +6,14 @@ from flask import g, jsonify, request
 from api import NOT_AN_OBJECT, bp, error, forbidden, page_args, text_arg
 from cases.access import can_view_task
 from cases.fieldwork import complete_with_files
+from cases.models import Loan
+from cases.pii import mask_data
+from extensions import db
 from forms.builder import describe_fields, localized
 from i18n import N_
 from workflows.inbox import inbox_page, previous_submission, task_loan_no, task_summary
-from workflows.service import claim_task, complete_task, get_task, task_form_spec, unclaim_task
+from workflows.service import (claim_task, complete_task, get_task, may_take, task_form_spec,
+                               unclaim_task)
 
 
 @bp.get("/tasks")
@@ -78,8 +82,14 @@ def show_task(task_id):
     body = task_summary(row, task_loan_no(row))
     body["instructions"] = localized(spec.get("instructions"))
     body["fields"] = describe_fields(spec)
-    body["data"] = row.data
-    body["previous"] = previous_submission(row) if row.state == "ready" else None
+    # Submitted phones and ID numbers as the caller's role may see them (cases/pii.py).
+    loan = db.session.get(Loan, row.case_id) if row.case_id else None
+    body["data"] = mask_data(row.data, g.api_user, loan)
+    # What was sent last time goes as it was to whoever may do the step (they resubmit it);
+    # anyone else who may look at the task gets it masked.
+    previous = previous_submission(row) if row.state == "ready" else None
+    body["previous"] = previous if may_take(row, g.api_user) else mask_data(previous,
+                                                                           g.api_user, loan)
     return jsonify(body)
 
 

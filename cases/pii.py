@@ -3,6 +3,8 @@ full only to the roles whose work needs them (RULES, the one table: README "Pers
 (PIPL)"); everyone else sees them masked and may reveal one value, with a reason, audited
 (cases/pii_views.py). The same rule masks the case page, audit histories, CSV, the PDF
 dossier and the REST API (a token acts as its user)."""
+import re
+
 from flask import has_request_context, request
 from flask_babel import lazy_gettext as _l
 
@@ -143,6 +145,25 @@ def mask_data(data, user=None, loan=None):
     if isinstance(data, list):
         return [mask_data(v, user, loan) for v in data]
     return data
+
+
+# Numbers inside free text (a task's list of contacts, a note): an 18-character resident ID,
+# a mobile number (with or without +86) and a landline with its area code.
+_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])\d{17}[0-9Xx](?![0-9A-Za-z])")
+_PHONE_IN_TEXT = re.compile(r"(?<![0-9])(?:(?:\+?86[- ]?)?1\d{10}|0\d{2,3}-?\d{7,8})(?![0-9])")
+
+
+def mask_text(text, user=None, loan=None):
+    """`text` with the ID numbers and phone numbers in it masked for `user` (default: the
+    logged-in user) as the rule says; anything but a string is returned as it is."""
+    if not isinstance(text, str) or not text:
+        return text
+    user = user if user is not None else _current_user()
+    if not sees_in_full(user, ID_NUMBER, loan):
+        text = _ID_IN_TEXT.sub(lambda m: mask_id_number(m.group()), text)
+    if not sees_in_full(user, PHONE, loan):
+        text = _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group()), text)
+    return text
 
 
 def _current_user():

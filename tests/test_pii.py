@@ -17,10 +17,11 @@ from accounts.operations import create_user
 from audit.models import AuditEvent
 from cases.models import Contact, ContactLogEntry, Guarantor
 from cases.pii import (ID_NUMBER, PHONE, RULES, mask_data, mask_id_number, mask_phone,
-                       may_reveal, revealed, sees_in_full)
+                       mask_text, may_reveal, revealed, sees_in_full)
 from cases.pii_reveal import reveal
 from extensions import db
 from tests.conftest import PASSWORD, csrf_from, login, token_for  # noqa: F401 (fixture)
+from tests.test_collection import overdue, staff  # noqa: F401 (fixtures)
 from tests.test_servicing import serviced  # noqa: F401 (fixture)
 from workflows.errors import InvalidData, NotAllowed
 
@@ -358,3 +359,34 @@ def test_case_page_masks_per_role_and_reveals_with_a_reason(app, serviced, peopl
     login(officer, "plo")
     page = officer.get(f"/cases/{loan.loan_no}", headers=EN).get_data(as_text=True)
     assert ID in page and PHONE_NO in page and 'name="field"' not in page
+
+
+def test_a_task_page_masks_the_phones_it_shows_for_the_role(app, overdue, staff):  # noqa: F811
+    """The phone collection task lists the contacts with their numbers: in full for the
+    collector who calls them, masked for a department head looking at the task."""
+    from tests.test_collection import ready
+    from tests.test_contact_rules import PEOPLE, SPOUSE
+    loan = overdue(**PEOPLE)
+    task = ready(loan, "phone_collection")
+    collector = app.test_client()
+    login(collector, "collector")
+    assert SPOUSE in collector.get(f"/tasks/{task.id}", headers=EN).get_data(as_text=True)
+    leader = app.test_client()
+    login(leader, "leader")
+    page = leader.get(f"/tasks/{task.id}", headers=EN).get_data(as_text=True)
+    assert SPOUSE not in page and mask_phone(SPOUSE) in page
+
+
+@given(st.from_regex(r"1[3-9]\d{9}", fullmatch=True), st.from_regex(r"\d{17}[0-9X]", fullmatch=True),
+       st.text(alphabet="张王 ，；:()（）-", max_size=6))
+def test_numbers_inside_text_are_masked(phone, id_number, glue):
+    text = f"{glue}{phone}{glue} {id_number}{glue}+86 {phone}"
+    masked = mask_text(text, user=_Nobody(), loan=None)
+    assert phone not in masked and id_number not in masked
+    assert mask_phone(phone) in masked and mask_id_number(id_number) in masked
+
+
+class _Nobody:
+    """A user without roles: sees no personal data in full."""
+    roles = frozenset()
+    id = None

@@ -134,3 +134,16 @@ def test_stay_with_rules_are_checked_on_deploy(app):
                           b'name="sameUserAs" value="handover_file"')
     codes = {(p.code, p.element_id) for p in validate(both, forms, "handover.bpmn", deployed={})}
     assert ("same_and_not_same", "register_loan") in codes
+
+
+def test_only_whoever_may_do_the_step_gets_it_pre_filled(app, new_loan, users, token_for):
+    loan = new_loan()
+    complete_task(only_task(loan).id, users["am"], data=HANDOVER_DATA)
+    complete_task(only_task(loan).id, users["plo"], data=RETURNED)
+    back = only_task(loan)
+    client = app.test_client()
+    login(client, "plo")  # may look at the case, may not do the manager's step
+    page = client.get(f"/tasks/{back.id}").get_data(as_text=True)
+    assert HANDOVER_DATA["repayment_source"] not in page
+    body = client.get(f"/api/v1/tasks/{back.id}", headers=token_for("plo")).get_json()
+    assert body["previous"]["purpose"] == HANDOVER_DATA["purpose"]  # shown, masked if personal

@@ -442,6 +442,17 @@ def check_can_take(row, user, excluded=None):
                          "complete this one", code="four_eyes")
 
 
+def may_take(row, user):
+    """Whether `user` may do this open task now (role, candidate, four eyes, holder)."""
+    if row.state != "ready" or row.claimed_by_id not in (None, user.id):
+        return False
+    try:
+        check_can_take(row, user)
+    except NotAllowed:
+        return False
+    return True
+
+
 def _check_open(row, user):
     if row.state != "ready":
         who = row.completed_by.label if row.completed_by else None

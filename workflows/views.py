@@ -9,6 +9,7 @@ from accounts.auth import deny
 from cases.access import can_view_task
 from cases.fieldwork import complete_with_files
 from cases.models import Loan
+from cases.pii import mask_text
 from extensions import db
 from formatting import register_filters
 from forms.builder import api_formdata, build_form_class, localized
@@ -19,7 +20,7 @@ from i18n import current_language
 from workflows.inbox import (SCOPES, display_value, inbox_page, previous_data,
                              previous_submission, process_keys, task_title)
 from workflows.service import (check_can_take, claim_task, complete_task, get_task, is_excluded,
-                               task_form_spec, unclaim_task)
+                               may_take, task_form_spec, unclaim_task)
 
 bp = Blueprint("workflows", __name__)
 
@@ -93,6 +94,9 @@ def _render_task(row, form, status=200):
              if (row.context or {}).get(item["name"]) not in (None, "")
              and item.get("lang", current_language()) == current_language()]
     shown += [earlier[name] for name in spec.get("show", []) if name in earlier]
+    # Phones and ID numbers inside what the task shows (a list of contacts, an earlier step's
+    # number called) as the reader's role may see them (cases/pii.py).
+    shown = [(label, mask_text(value, current_user, loan)) for label, value in shown]
     return render_template("workflows/task.html", task=row, form=form, loan=loan, shown=shown,
                            excluded=is_excluded(row, current_user),
                            instructions=localized(spec.get("instructions")),
@@ -123,7 +127,8 @@ def task(task_id):
             return _render_task(row, form, 400)
         flash(_("Task “%(name)s” completed.", name=task_title(row)), "success")
         return redirect(url_for("workflows.inbox"))
-    previous = previous_submission(row) if row.state == "ready" else None
+    # Only whoever may do the step gets the form filled with what was sent last time.
+    previous = previous_submission(row) if may_take(row, current_user) else None
     if previous:
         flash(_("This step was sent back: the form holds what was submitted last time. Check it "
                 "and correct what was asked."), "info")
