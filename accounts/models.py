@@ -36,6 +36,12 @@ class User(UserMixin, db.Model):
         return bool(self.roles.intersection(roles))
 
     @property
+    def sees_cases(self):
+        """Whether any case is the user's to see (a process owner's work is the processes)."""
+        from accounts.roles import CASE_READERS
+        return bool(self.roles & CASE_READERS) or "account_manager" in self.roles
+
+    @property
     def is_active(self):
         return self.active
 

@@ -3,6 +3,7 @@ from flask import Blueprint, render_template
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
+from accounts.roles import CASE_READERS
 from cases.models import STAGE_LABELS
 from home.operations import home_figures
 
@@ -26,11 +27,18 @@ FIGURE_HINTS = {
 }
 
 
+# For roles that see every case, the figure is the book's, not theirs.
+ALL_CASES_LABEL, ALL_CASES_HINT = _l("Open cases"), _l("Open loans, by stage")
+
+
 @bp.route("/")
 @login_required
 def index():
+    labels, hints = dict(FIGURE_LABELS), dict(FIGURE_HINTS)
+    if current_user.roles & CASE_READERS:
+        labels["cases"], hints["cases"] = ALL_CASES_LABEL, ALL_CASES_HINT
     return render_template("home.html", figures=home_figures(current_user),
-                           labels=FIGURE_LABELS, hints=FIGURE_HINTS, stage_labels=STAGE_LABELS)
+                           labels=labels, hints=hints, stage_labels=STAGE_LABELS)
 
 
 def register(app):

@@ -84,3 +84,33 @@ def test_figures_are_bounded_counts_without_sorting(app, new_loan, users):
     assert len(seen["statements"]) == 1  # every count in one
     for sql in seen["statements"]:
         assert "ORDER BY" not in sql.upper() and "GROUP BY" not in sql.upper()
+
+
+def test_the_case_figure_says_whose_cases_and_a_process_owner_gets_the_studio(app, new_loan,
+                                                                              users):
+    new_loan()
+    create_user("owner", PASSWORD, ["process_owner"])
+    pages = {}
+    for name in ("am", "compliance", "owner"):
+        web = app.test_client()
+        login(web, name)
+        pages[name] = web.get("/", headers=EN).get_data(as_text=True)
+    assert "My open cases" in pages["am"] and "Open cases" not in pages["am"].replace(
+        "My open cases", "")
+    assert "Open cases" in pages["compliance"] and "My open cases" not in pages["compliance"]
+    owner = pages["owner"]
+    assert 'href="/studio/"' in owner and "Process designer" in owner
+    # No case is a process owner's to see: no case list link, no loan search in the header.
+    assert 'href="/cases"' not in owner and 'name="q"' not in owner
+    assert 'href="/cases"' in pages["compliance"] and 'name="q"' in pages["compliance"]
+
+
+def test_the_phone_menu_button_carries_the_unread_count(app, new_loan, users):
+    new_loan()  # the handover file is assigned to am: one notification
+    web = app.test_client()
+    login(web, "am")
+    html = web.get("/", headers=EN).get_data(as_text=True)
+    assert 'aria-label="Menu, 1 unread notifications"' in html and "toggler-badge" in html
+    other = app.test_client()
+    login(other, "plo")
+    assert 'aria-label="Menu"' in other.get("/", headers=EN).get_data(as_text=True)
