@@ -295,31 +295,38 @@
         // A problem of a process is marked on the pool that holds it.
         return e.businessObject.processRef && e.businessObject.processRef.id === p.element_id;
       })[0]);
-      if (p.element_id) {
-        item.setAttribute("data-element-id", p.element_id);
-        item.appendChild(el("code", { text: p.element_id }));
-        item.appendChild(document.createTextNode(" "));
-      }
-      if (p.title) { item.appendChild(el("strong", { text: p.title + ": " })); }
-      item.appendChild(document.createTextNode(p.message));
-      if (p.code) { item.appendChild(el("small", { "class": "muted", text: " [" + p.code + "]" })); }
-      if (p.hint) { item.appendChild(el("div", { "class": "muted", text: p.hint })); }
+      describe(item, p, true);
       if (target) {
         if (markers.indexOf(target.id) < 0) {
           canvas.addMarker(target.id, "has-problem");
           markers.push(target.id);
         }
-        item.classList.add("clickable");
-        item.tabIndex = 0;
-        var go = function () {
-          selection.select(target);
-          canvas.scrollToElement(target);
-        };
-        item.addEventListener("click", go);
-        item.addEventListener("keydown", function (e) { if (e.key === "Enter") { go(); } });
+        leadTo(item, target);
       }
       list.appendChild(item);
     });
+  }
+
+  // A problem's or warning's element id, title, message (and code) and hint in its list item.
+  function describe(item, p, withCode) {
+    if (p.element_id) {
+      item.setAttribute("data-element-id", p.element_id);
+      item.appendChild(el("code", { text: p.element_id }));
+      item.appendChild(document.createTextNode(" "));
+    }
+    if (p.title) { item.appendChild(el("strong", { text: p.title + ": " })); }
+    item.appendChild(document.createTextNode(p.message));
+    if (withCode && p.code) { item.appendChild(el("small", { "class": "muted", text: " [" + p.code + "]" })); }
+    if (p.hint) { item.appendChild(el("div", { "class": "muted", text: p.hint })); }
+  }
+
+  // Clicking the item (or Enter on it) selects its element on the diagram and scrolls to it.
+  function leadTo(item, target) {
+    item.classList.add("clickable");
+    item.tabIndex = 0;
+    var go = function () { selection.select(target); canvas.scrollToElement(target); };
+    item.addEventListener("click", go);
+    item.addEventListener("keydown", function (e) { if (e.key === "Enter") { go(); } });
   }
 
   function showWarnings(warnings) {
@@ -328,22 +335,9 @@
     $("studio-warnings").hidden = !warnings.length;
     warnings.forEach(function (p) {
       var item = el("li", { "class": "studio-warning" });
-      if (p.element_id) {
-        item.setAttribute("data-element-id", p.element_id);
-        item.appendChild(el("code", { text: p.element_id }));
-        item.appendChild(document.createTextNode(" "));
-      }
-      if (p.title) { item.appendChild(el("strong", { text: p.title + ": " })); }
-      item.appendChild(document.createTextNode(p.message));
-      if (p.hint) { item.appendChild(el("div", { "class": "muted", text: p.hint })); }
+      describe(item, p, false);
       var target = p.element_id && registry.get(p.element_id);
-      if (target) {
-        item.classList.add("clickable");
-        item.tabIndex = 0;
-        var go = function () { selection.select(target); canvas.scrollToElement(target); };
-        item.addEventListener("click", go);
-        item.addEventListener("keydown", function (e) { if (e.key === "Enter") { go(); } });
-      }
+      if (target) { leadTo(item, target); }
       list.appendChild(item);
     });
   }
