@@ -27,7 +27,7 @@ from forms.builder import display_field_value, localized
 from i18n import LANGUAGES
 from workflows import clock
 from workflows.errors import InvalidData
-from workflows.labels import process_label, step_label
+from workflows.labels import names_in, step_label
 from workflows.models import HumanTask, HumanTaskExclusion, ProcessDefinition
 
 SCOPES = ("mine", "available")
@@ -237,16 +237,15 @@ def is_overdue(row, at=None):
 
 
 def task_summary(row, loan_no):
+    process_name, step_name = names_in(row.process_key, row.bpmn_id, row.name, LANGUAGES)
     return {"id": row.id, "process": row.process_key, "bpmn_id": row.bpmn_id, "name": row.name,
             "role": row.lane, "loan_no": loan_no,
             "claimed_by": row.claimed_by.username if row.claimed_by else None,
             "due_at": utc(row.due_at).isoformat() if row.due_at else None,
             "priority": row.priority, "state": row.state,
             "created_at": utc(row.created_at).isoformat(),
-            "process_name": {lang: process_label(row.process_key, lang) for lang in LANGUAGES},
             # From the BPMN, not the form's title: no form row is read for an answer.
-            "step_name": {lang: step_label(row.process_key, row.bpmn_id, row.name, lang)
-                          for lang in LANGUAGES}}
+            "process_name": process_name, "step_name": step_name}
 
 
 # Built once: SQLAlchemy computes its cache key once per process, not per read.

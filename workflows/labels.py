@@ -122,6 +122,18 @@ def step_label(process_key, bpmn_id, fallback_name=None, locale=None):
         or prettify(bpmn_id)
 
 
+def names_in(process_key, bpmn_id, fallback_name, locales):
+    """({locale: process name}, {locale: step name}) for several languages with one look-up of
+    the definition (the API's task answers carry both)."""
+    labels = _labels(process_key)
+    steps = labels.get("steps") or {}
+    process = {lang: _pick(labels.get("process"), lang) or process_label(process_key, lang)
+               for lang in locales}
+    step = {lang: _pick(steps.get(bpmn_id), lang) or (fallback_name or "").strip()
+            or prettify(bpmn_id) for lang in locales}
+    return process, step
+
+
 def process_choices(process_keys, locale=None):
     """[(key, label)] sorted by label, for a select."""
     return sorted(((key, process_label(key, locale)) for key in process_keys),
