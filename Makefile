@@ -25,7 +25,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 # zh_Hans_CN and looks for the catalog under that name.
 translations: $(BIN)/activate
 	@echo "== translations (zh_CN, en) =="
-	$(BIN)/pybabel compile -q -d translations
+	$(BIN)/pybabel compile -d translations
 
 run: setup
 	@echo "== database: applying migrations =="
