@@ -159,6 +159,18 @@ def latest_definition(process_key):
     return definition
 
 
+def latest_labels(process_key):
+    """The names of the newest version of a process and of its steps (`labels`), {} when
+    none: read from the memo without attaching the definition to the session (the inbox and
+    every task answer ask for them)."""
+    if has_app_context():
+        snapshot = _latest_memo()["rows"].get(process_key)
+        if snapshot is not None:
+            return snapshot.labels or {}
+    definition = latest_definition(process_key)
+    return (definition.labels or {}) if definition is not None else {}
+
+
 def deployed_keys():
     """The keys of every deployed process, memoized with the latest versions (a deploy
     clears both)."""

@@ -92,11 +92,8 @@ def _pick(pair, locale):
 
 def _labels(process_key):
     # Imported here: definitions imports validation, which may import this module.
-    from workflows.definitions import latest_definition
-    if not process_key:
-        return {}
-    definition = latest_definition(process_key)
-    return (definition.labels or {}) if definition is not None else {}
+    from workflows.definitions import latest_labels
+    return latest_labels(process_key) if process_key else {}
 
 
 def process_label(process_key, locale=None):
