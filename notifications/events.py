@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 from accounts.models import User
 from cases.models import Loan
 from extensions import db
-from notifications.labels import message_in
+from notifications.labels import message_in, step_label
 from notifications.outbox import enqueue
 from notifications.user_models import NotificationPreference, UserNotification
 from workflows import clock
-from workflows.models import FormDefinition, HumanTask, HumanTaskExclusion, ProcessInstance
+from workflows.models import HumanTask, HumanTaskExclusion, ProcessInstance
 from workflows.service import AFTER_COMPLETE, AFTER_REASSIGN, AFTER_TASKS_CREATED
 
 # Lanes of the people who decide (the managers' view calls a ready task there an approval);
@@ -111,11 +111,7 @@ def _send_out(rows):
     actors = {user.id: user.label for user in db.session.scalars(select(User).where(
         User.id.in_({row["actor_id"] for row, *_ in wanted if row["actor_id"]})))}
     for row, pref, locale in wanted:
-        task = tasks.get(row["task_id"])
-        form = db.session.get(FormDefinition, task.form_definition_id) \
-            if task is not None and task.form_definition_id else None
-        title = (form.spec.get("title") if form else None) or row["context"].get("name") \
-            or row["context"].get("step")
+        title = step_label(tasks.get(row["task_id"]), row["context"], locale)
         body = message_in(locale, row["kind"], title, loans.get(row["case_id"]),
                           actors.get(row["actor_id"]), row["context"].get("process"))
         user = db.session.get(User, row["user_id"])

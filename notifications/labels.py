@@ -3,7 +3,9 @@ from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 
 from forms.builder import localized
+from workflows.inbox import task_title
 from workflows.labels import process_label as _process_label
+from workflows.labels import step_label as _step_label
 
 # Process names come from the BPMN (workflows/labels.py).
 
@@ -33,16 +35,15 @@ def process_label(key, fallback=None):
     return _process_label(key) if key else (fallback or "")
 
 
-def step_label(task=None, context=None):
-    """The step's title in the current language: its form's title, else the stored BPMN
-    name, else the BPMN id."""
-    if task is not None and task.form_definition is not None:
-        title = task.form_definition.spec.get("title")
-        if title:
-            return localized(title)
+def step_label(task=None, context=None, locale=None):
+    """The step's title in `locale` (default: the reader's), as the inbox gives it: the
+    task's form title, else the step's name from the BPMN (workflows/labels.py), kept in
+    the notification's context for a task that is gone."""
+    if task is not None:
+        return task_title(task, locale)
     context = context or {}
-    return (task.name if task is not None else None) or context.get("name") \
-        or context.get("step") or ""
+    return _step_label(context.get("process"), context.get("step"), context.get("name"),
+                       locale)
 
 
 def sentence(kind, step, loan_no, actor=None):
