@@ -160,6 +160,6 @@ def create_app(config=None):
 
     from web import register_web_helpers
     register_web_helpers(app)
-    from cases.pii import register_pii_filters  # pii_id / pii_phone, masked per role
+    from pii.rules import register_pii_filters  # pii_id / pii_phone, masked per role
     register_pii_filters(app)
     return app

@@ -7,8 +7,8 @@ from api import NOT_AN_OBJECT, bp, error, forbidden
 from audit.queries import case_events, event_dict
 from cases.access import can_view_case
 from cases.operations import get_loan, receive_loan
-from cases.pii import mask_data
 from cases.presenters import case_dict
+from pii.rules import mask_data
 
 
 @bp.post("/loans")

@@ -7,10 +7,10 @@ from api import NOT_AN_OBJECT, bp, error, forbidden, page_args, text_arg
 from cases.access import can_view_task
 from cases.fieldwork import complete_with_files
 from cases.models import Loan
-from cases.pii import mask_data
 from extensions import db
 from forms.builder import describe_fields, localized
 from i18n import N_
+from pii.rules import mask_data
 from workflows.inbox import inbox_page, previous_submission, task_loan_no, task_summary
 from workflows.service import (claim_task, complete_task, get_task, may_take, task_form_spec,
                                unclaim_task)
@@ -82,7 +82,7 @@ def show_task(task_id):
     body = task_summary(row, task_loan_no(row))
     body["instructions"] = localized(spec.get("instructions"))
     body["fields"] = describe_fields(spec)
-    # Submitted phones and ID numbers as the caller's role may see them (cases/pii.py).
+    # Submitted phones and ID numbers as the caller's role may see them (pii/rules.py).
     loan = db.session.get(Loan, row.case_id) if row.case_id else None
     body["data"] = mask_data(row.data, g.api_user, loan)
     # What was sent last time goes as it was to whoever may do the step (they resubmit it);

@@ -1,6 +1,6 @@
 """Audit event details as people read them: labelled fields in the reader's language, code
 values through their label tables, money, rates and times formatted, ID and phone numbers
-masked per the reader's role (cases/pii.py). Used by the case history, the compliance
+masked per the reader's role (pii/rules.py). Used by the case history, the compliance
 timeline, search, dossier (HTML and PDF) and CSV. The raw JSON (masked too) is a technical
 detail for compliance only."""
 import datetime as dt
@@ -35,7 +35,7 @@ def _code_tables():
     from cases.models import (FREQUENCY_LABELS, PRODUCT_LABELS, RISK_GROUP_LABELS,
                               STAGE_LABELS, STATUS_LABELS)
     from cases.records import CONTACT_KIND_LABELS, DOCUMENT_KIND_LABELS, OUTCOME_LABELS
-    from cases.pii import KIND_LABELS as PII_KIND_LABELS
+    from pii.rules import KIND_LABELS as PII_KIND_LABELS
     from compliance.timeline import KIND_LABELS
     return (PII_KIND_LABELS, STAGE_LABELS, STATUS_LABELS, PRODUCT_LABELS, RISK_GROUP_LABELS,
             FREQUENCY_LABELS,
@@ -136,7 +136,7 @@ def format_value(key, value, action=""):
     if key in RATE_KEYS:
         return _rate(value)
     if action == "pii.revealed" and key == "field":
-        from cases.pii import describe_field
+        from pii.rules import describe_field
         return describe_field(value)
     if key == "process":
         return str(PROCESS_LABELS.get(value, value))
@@ -185,7 +185,7 @@ def _form_pairs(task, submitted):
 
 def event_fields(event, task=None, user=None, loan=None):
     """[(label, text)] of an audit event for `user` (default: the logged-in user)."""
-    from cases.pii import mask_data
+    from pii.rules import mask_data
     user = user if user is not None else _current_user()
     data = mask_data(event.data or {}, user, loan)
     if event.action == "task.completed" and isinstance(data.get("data"), dict):
@@ -201,7 +201,7 @@ def sees_technical(user=None):
 
 def technical_json(event, user=None, loan=None):
     """The event's raw details (PII masked for `user`), pretty JSON, unescaped Chinese."""
-    from cases.pii import mask_data
+    from pii.rules import mask_data
     user = user if user is not None else _current_user()
     return json.dumps(mask_data(event.data or {}, user, loan), ensure_ascii=False,
                       sort_keys=True, indent=2, default=str)

@@ -241,4 +241,4 @@ def document(loan_no, document_id):
     return response
 
 
-import cases.pii_views  # noqa: E402,F401  (the reveal route registers on bp)
+import pii.views  # noqa: E402,F401  (the reveal route registers on bp)

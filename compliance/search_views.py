@@ -14,12 +14,12 @@ from audit.labels import action_label
 from audit.models import AuditEvent
 from audit.presenting import event_fields, sees_technical
 from cases.models import STAGE_LABELS
-from cases.pii import mask_data
 from audit.operations import record
 from compliance.csv_export import safe_writer
 from compliance.search import (Filters, all_rows, beijing_time, is_late, presets, search,
                                LATE_CHOICES)
 from extensions import db
+from pii.rules import mask_data
 from workflows.inbox import task_title
 
 bp = Blueprint("compliance_search", __name__, url_prefix="/compliance")
@@ -49,7 +49,7 @@ def search_page():
 def csv_columns():
     """The codes first (filters, re-imports: unchanged), then the same row readable in the
     exporter's language; the JSON only for compliance. ID and phone numbers are masked
-    unless the exporter's role sees them in full (cases/pii.py)."""
+    unless the exporter's role sees them in full (pii/rules.py)."""
     return [_("Time (Beijing)"), _("User"), _("Roles"), _("Action"), _("Process"), _("Step"),
             _("Loan"), _("Stage"), _("Late"), _("Details (JSON)"), _("Hash"),
             _("Who"), _("What"), _("Process name"), _("Step name"), _("Stage name"),

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 from audit.models import AuditEvent
 from audit.operations import record
 from cases.models import Contact, ContactLogEntry, Guarantor
-from cases.pii import ID_NUMBER, PHONE, may_reveal, revealed
 from extensions import db
+from pii.rules import ID_NUMBER, PHONE, may_reveal, revealed
 from workflows import clock
 from workflows.errors import InvalidData, NotAllowed
 

@@ -1,7 +1,7 @@
 """Personal data protection (PIPL, 个人信息保护法): ID numbers and phone numbers are shown in
 full only to the roles whose work needs them (RULES, the one table: README "Personal data
 (PIPL)"); everyone else sees them masked and may reveal one value, with a reason, audited
-(cases/pii_views.py). The same rule masks the case page, audit histories, CSV, the PDF
+(pii/views.py). The same rule masks the case page, audit histories, CSV, the PDF
 dossier and the REST API (a token acts as its user)."""
 import re
 

@@ -1,13 +1,13 @@
 """POST /cases/<loan_no>/reveal: one masked ID or phone number shown in full, for this
-response only, after an audited reason (cases/pii_reveal.py)."""
+response only, after an audited reason (pii/reveal.py)."""
 from flask import flash, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from accounts.auth import record_denial
-from cases.pii_reveal import reveal
 from cases.views import _case_or_403, _render_case, bp
+from pii.reveal import reveal
 from workflows.errors import InvalidData, NotAllowed
 
 REVEAL_ERRORS = {

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from accounts.models import User
 from cases.listing import visible
 from cases.models import Loan
-from cases.pii import ID_NUMBER, PHONE, shown
 from extensions import db
+from pii.rules import ID_NUMBER, PHONE, shown
 from search.models import LoanBalance, SearchKey
 from search.normalize import KEY_LENGTH, normalize
 
@@ -120,11 +120,11 @@ def search(user, text, limit=RESULT_LIMIT):
 
 def shown_key(hit, user):
     """What matched, as `user` may see it: an ID number or phone masked unless the user's
-    role sees it in full (cases.pii), a loan number or name as is."""
+    role sees it in full (pii.rules), a loan number or name as is."""
     if hit.kind not in ("id", "phone"):
         return ""
     value = hit.key.upper() if hit.kind == "id" else hit.key
 
-    class _Loan:  # what cases.pii's "own loans" rule reads
+    class _Loan:  # what pii.rules's "own loans" rule reads
         account_manager_id = hit.manager_id
     return shown(value, ID_NUMBER if hit.kind == "id" else PHONE, user, _Loan)

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from accounts.operations import create_user
 from audit.models import AuditEvent
 from cases.models import Contact, ContactLogEntry, Guarantor
-from cases.pii import (ID_NUMBER, PHONE, RULES, mask_data, mask_id_number, mask_phone,
+from pii.rules import (ID_NUMBER, PHONE, RULES, mask_data, mask_id_number, mask_phone,
                        mask_text, may_reveal, revealed, sees_in_full)
-from cases.pii_reveal import reveal
+from pii.reveal import reveal
 from extensions import db
 from tests.conftest import PASSWORD, csrf_from, login, token_for  # noqa: F401 (fixture)
 from tests.test_collection import overdue, staff  # noqa: F401 (fixtures)

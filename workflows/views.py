@@ -9,10 +9,10 @@ from accounts.auth import deny
 from cases.access import can_view_task
 from cases.fieldwork import complete_with_files
 from cases.models import Loan
-from cases.pii import mask_text
 from extensions import db
 from formatting import register_filters
 from forms.builder import api_formdata, build_form_class, localized
+from pii.rules import mask_text
 from web import translate_error
 from workflows.errors import InvalidData
 from workflows.labels import label_in, process_choices, process_label, step_label
@@ -95,7 +95,7 @@ def _render_task(row, form, status=200):
              and item.get("lang", current_language()) == current_language()]
     shown += [earlier[name] for name in spec.get("show", []) if name in earlier]
     # Phones and ID numbers inside what the task shows (a list of contacts, an earlier step's
-    # number called) as the reader's role may see them (cases/pii.py).
+    # number called) as the reader's role may see them (pii/rules.py).
     shown = [(label, mask_text(value, current_user, loan)) for label, value in shown]
     return render_template("workflows/task.html", task=row, form=form, loan=loan, shown=shown,
                            excluded=is_excluded(row, current_user),
