@@ -112,6 +112,7 @@ def create_app(config=None):
     # Every table module, so Alembic sees the whole schema.
     import accounts.models, audit.models, calendars.models, cases.models  # noqa: E401,F401
     import ledger.models, notifications.models, workflows.models  # noqa: E401,F401
+    import portfolio.models, scoring.models, scorecards.models  # noqa: E401,F401
     # Modules that register the operations BPMN service tasks may call.
     import collection.operations, extension_requests.operations, cases.operations  # noqa: E401,F401
     import cases.closure, monitoring.reminders, monitoring.risk, ledger.repayments  # noqa: E401,F401

@@ -26,6 +26,9 @@ class User(UserMixin, db.Model):
     # deactivation, a password change or reset) ends every session of the user.
     session_version = db.Column(db.Integer, nullable=False, default=1, server_default="1")
     password_changed_at = db.Column(db.DateTime(timezone=True))
+    # The team the user works in (issue 14): "my team" in the managers' view, the dashboards
+    # and the scorecards means the users of the leader's team.
+    team_id = db.Column(db.Integer, db.ForeignKey("teams.id", use_alter=True), index=True)
     role_rows = db.relationship("UserRole", cascade="all, delete-orphan", lazy="selectin")
 
     @property
@@ -62,6 +65,17 @@ class User(UserMixin, db.Model):
     @property
     def label(self):
         return self.display_name or self.username
+
+
+class Team(db.Model):
+    """A team of staff (a branch's post-loan team, a collection team) and its leader, a
+    dept_head; its members are the users whose team_id is this team."""
+    __tablename__ = "teams"
+    id = db.Column(db.Integer, primary_key=True)
+    name = db.Column(db.String(120), unique=True, nullable=False)
+    leader_id = db.Column(db.Integer, db.ForeignKey("users.id"), index=True)
+    created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=now)
+    leader = db.relationship("User", foreign_keys=[leader_id])
 
 
 class UserRole(db.Model):

@@ -103,6 +103,12 @@ def _stage(as_of, actor, loan_id=None):
     return changes
 
 
+# Feature packages add their daily work here (the classification, the month-end snapshots,
+# the scores): each is called as hook(as_of, actor) inside the run's transaction, after the
+# staging, and may return a dict of counts for the run's record. `cases` imports none of them.
+AFTER_DAILY_RUN = []
+
+
 def run_daily(as_of=None, actor=None):
     """Stage every open loan as of `as_of` (Beijing date); commits. Returns the counts."""
     as_of = as_of or beijing_today()
@@ -127,6 +133,8 @@ def run_daily(as_of=None, actor=None):
     counts = {"loans": loans, "stage_changes": len(changes), "overdue": overdue,
               "penalty_charges": charges, "penalty": str(penalty),
               "ledger_breaks": len(breaks)}
+    for hook in AFTER_DAILY_RUN:
+        counts.update(hook(as_of, actor) or {})
     record("daily.staging", actor=actor, data={"as_of": as_of.isoformat(), **counts})
     db.session.commit()
     return counts

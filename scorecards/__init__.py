@@ -1,0 +1,1 @@
+"""Staff scorecards and the daily collection report (issue 14 items 5 and 6)."""
