@@ -151,6 +151,14 @@ def create_app(config=None):
                       repayment_plans_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)
+    # Issue 14: the portfolio, scorecards and scoring (importing them also registers their
+    # daily-run hooks and BPMN service operations)
+    from portfolio.classification_views import bp as classification_bp
+    from portfolio.views import bp as portfolio_bp
+    from scorecards.views import bp as scorecards_bp
+    from scoring.views import bp as scoring_bp
+    for blueprint in (classification_bp, portfolio_bp, scorecards_bp, scoring_bp):
+        app.register_blueprint(blueprint)
     from home.views import register as register_home  # "/", /notifications and their hooks
     register_home(app)
     from web_assets import bp as assets_bp  # Bootstrap from node_modules, the favicon
