@@ -15,6 +15,8 @@ VENDOR_FILES = {
     ("bootstrap", "bootstrap.min.css.map"): "bootstrap/dist/css/bootstrap.min.css.map",
     ("bootstrap", "bootstrap.bundle.min.js"): "bootstrap/dist/js/bootstrap.bundle.min.js",
     ("bootstrap", "bootstrap.bundle.min.js.map"): "bootstrap/dist/js/bootstrap.bundle.min.js.map",
+    # the portfolio dashboard's charts (its min build ships without a source map)
+    ("echarts", "echarts.min.js"): "echarts/dist/echarts.min.js",
 }
 
 bp = Blueprint("assets", __name__)
