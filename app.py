@@ -159,6 +159,8 @@ def create_app(config=None):
     from scoring.views import bp as scoring_bp
     for blueprint in (classification_bp, portfolio_bp, scorecards_bp, scoring_bp):
         app.register_blueprint(blueprint)
+    from admin.teams import bp as admin_teams_bp  # teams (issue 14)
+    app.register_blueprint(admin_teams_bp)
     from home.views import register as register_home  # "/", /notifications and their hooks
     register_home(app)
     from web_assets import bp as assets_bp  # Bootstrap from node_modules, the favicon

@@ -38,11 +38,19 @@ def approvals_for(user):
     return db.session.execute(_ordered(query)).all()
 
 
-def team_tasks(role=None, user_id=None, page=1, per_page=50):
+def team_tasks(role=None, user_id=None, page=1, per_page=50, user_ids=None):
     """(rows, total): every ready task, optionally of one lane and/or held by one user (its
-    claimant, or for an unclaimed task its candidate user)."""
+    claimant, or for an unclaimed task its candidate user). With `user_ids` (a team leader's
+    people, accounts.teams.managed_user_ids) only the tasks they hold and the tasks nobody
+    holds on loans one of them manages."""
     query = (select(HumanTask, Loan.loan_no).outerjoin(Loan, Loan.id == HumanTask.case_id)
              .where(HumanTask.state == "ready"))
+    if user_ids is not None:
+        unheld = and_(HumanTask.claimed_by_id.is_(None), HumanTask.candidate_user_id.is_(None))
+        query = query.where(or_(
+            HumanTask.claimed_by_id.in_(user_ids),
+            and_(HumanTask.claimed_by_id.is_(None), HumanTask.candidate_user_id.in_(user_ids)),
+            and_(unheld, Loan.account_manager_id.in_(user_ids))))
     if role:
         query = query.where(HumanTask.lane == role)
     if user_id:
@@ -56,8 +64,11 @@ def team_tasks(role=None, user_id=None, page=1, per_page=50):
     return rows, total
 
 
-def active_users(role=None):
+def active_users(role=None, user_ids=None):
+    """Active users, of one role and/or among `user_ids` (None: everyone)."""
     query = select(User).where(User.active.is_(True)).order_by(User.username)
+    if user_ids is not None:
+        query = query.where(User.id.in_(user_ids))
     if role:
         query = query.join(UserRole, UserRole.user_id == User.id).where(UserRole.role == role)
     return db.session.scalars(query).all()
@@ -83,18 +94,21 @@ def open_task_counts():
         .order_by(HumanTask.process_key, HumanTask.bpmn_id, HumanTask.name)).all()
 
 
-def late_followup_totals():
+def late_followup_totals(user_ids=None):
     """[(user, count, fines, waived, outstanding fines, repeated)] per user, most outstanding
-    first; `repeated`: REPEAT_COUNT or more late follow-ups, not waived, within REPEAT_DAYS."""
+    first; `repeated`: REPEAT_COUNT or more late follow-ups, not waived, within REPEAT_DAYS.
+    With `user_ids`, only theirs."""
     not_waived = LateFollowUp.waived_at.is_(None)
     outstanding = func.coalesce(func.sum(case((not_waived, LateFollowUp.fine), else_=0)), 0)
     since = clock.now() - dt.timedelta(days=REPEAT_DAYS)
     recent = func.sum(case((and_(not_waived, LateFollowUp.recorded_at >= since), 1), else_=0))
-    rows = db.session.execute(
-        select(LateFollowUp.user_id, func.count(LateFollowUp.id),
-               func.coalesce(func.sum(LateFollowUp.fine), 0),
-               func.sum(case((not_waived, 0), else_=1)), outstanding, recent)
-        .group_by(LateFollowUp.user_id).order_by(outstanding.desc(), LateFollowUp.user_id)).all()
+    query = (select(LateFollowUp.user_id, func.count(LateFollowUp.id),
+                    func.coalesce(func.sum(LateFollowUp.fine), 0),
+                    func.sum(case((not_waived, 0), else_=1)), outstanding, recent)
+             .group_by(LateFollowUp.user_id).order_by(outstanding.desc(), LateFollowUp.user_id))
+    if user_ids is not None:
+        query = query.where(LateFollowUp.user_id.in_(user_ids))
+    rows = db.session.execute(query).all()
     users = {u.id: u for u in db.session.scalars(
         select(User).where(User.id.in_([r[0] for r in rows if r[0] is not None])))}
     return [(users.get(user_id), count, fines, int(waived or 0), left,
@@ -102,8 +116,8 @@ def late_followup_totals():
             for user_id, count, fines, waived, left, recent in rows]
 
 
-def late_followups(user_id=None, outstanding_only=False, limit=200):
-    """[(LateFollowUp, HumanTask, loan_no, user)] newest first."""
+def late_followups(user_id=None, outstanding_only=False, limit=200, user_ids=None):
+    """[(LateFollowUp, HumanTask, loan_no, user)] newest first; with `user_ids`, only theirs."""
     query = (select(LateFollowUp, HumanTask, Loan.loan_no, User)
              .join(HumanTask, HumanTask.id == LateFollowUp.task_id)
              .outerjoin(Loan, Loan.id == LateFollowUp.loan_id)
@@ -112,5 +126,7 @@ def late_followups(user_id=None, outstanding_only=False, limit=200):
         query = query.where(LateFollowUp.user_id == user_id)
     if outstanding_only:
         query = query.where(LateFollowUp.waived_at.is_(None))
+    if user_ids is not None:
+        query = query.where(LateFollowUp.user_id.in_(user_ids))
     return db.session.execute(query.order_by(LateFollowUp.recorded_at.desc(),
                                              LateFollowUp.id.desc()).limit(limit)).all()

@@ -13,6 +13,7 @@ from flask_login import current_user, login_required
 
 from accounts.auth import roles_required
 from accounts.models import User, utc
+from accounts.teams import check_may_assign, managed_user_ids, teams_led_by
 from cases.models import STAGE_LABELS, LateFollowUp, Loan
 from extensions import db
 from management import queries
@@ -41,6 +42,8 @@ ERRORS = {
     "late_followup_missing": _l("This late follow-up does not exist."),
     "already_decided": _l("This late follow-up was already decided."),
     "own_followup": _l("A leader does not decide on their own late follow-up."),
+    "outside_team": _l("This user is not in your team: a team leader gives tasks only to the "
+                       "people of their team."),
 }
 
 
@@ -90,15 +93,20 @@ def index():
     role = request.args.get("role") or None
     user_id = request.args.get("user", type=int) or None
     page = max(1, request.args.get("page", 1, type=int))
-    rows, total = queries.team_tasks(role, user_id, page, PER_PAGE)
+    # "My team": a dept_head who leads a team sees its people's tasks (accounts.teams).
+    scope = managed_user_ids(current_user)
+    rows, total = queries.team_tasks(role, user_id, page, PER_PAGE, user_ids=scope)
+    points = points_by_user(period_of(beijing_today()))
     return render_template(
         "management/index.html", approvals=queries.approvals_for(current_user),
         rows=rows, total=total, page=page, pages=max(1, math.ceil(total / PER_PAGE)),
-        role=role, user_id=user_id, users=queries.active_users(),
+        role=role, user_id=user_id, users=queries.active_users(user_ids=scope),
+        my_teams=teams_led_by(current_user) if scope is not None else [],
         stage_counts=queries.stage_counts(), task_counts=queries.open_task_counts(),
-        late_totals=queries.late_followup_totals(),
-        late_rows=queries.late_followups(outstanding_only=True, limit=PER_PAGE),
-        points=points_by_user(period_of(beijing_today())), **_helpers())
+        late_totals=queries.late_followup_totals(user_ids=scope),
+        late_rows=queries.late_followups(outstanding_only=True, limit=PER_PAGE,
+                                         user_ids=scope),
+        points=[p for p in points if scope is None or p[0].id in scope], **_helpers())
 
 
 @bp.route("/late-followups")
@@ -107,17 +115,20 @@ def index():
 def late_followups():
     user_id = request.args.get("user", type=int) or None
     user = db.session.get(User, user_id) if user_id else None
+    scope = managed_user_ids(current_user)
     return render_template("management/late_followups.html", user=user,
-                           late_rows=queries.late_followups(user_id=user_id),
-                           late_totals=queries.late_followup_totals(), **_helpers())
+                           late_rows=queries.late_followups(user_id=user_id, user_ids=scope),
+                           late_totals=queries.late_followup_totals(user_ids=scope),
+                           **_helpers())
 
 
 # ---------------------------------------------------------------- reassignment
 
 def _eligible(row):
-    """Active holders of the task's role who may take it, except its current holder."""
+    """Active holders of the task's role who may take it, except its current holder; for a
+    team leader, only the people of their team."""
     eligible = []
-    for user in queries.active_users(row.lane):
+    for user in queries.active_users(row.lane, user_ids=managed_user_ids(current_user)):
         if user.id == row.claimed_by_id:
             continue
         try:
@@ -145,11 +156,19 @@ def reassign(task_id):
     form.user.choices = [(u.id, f"{u.label} ({u.username})") for u in _eligible(row)]
     if request.method == "GET":
         return _render_reassign(row, form)
+    outsider = db.session.get(User, form.user.data) if form.user.data else None
+    if outsider is not None and form.user.data not in dict(form.user.choices):
+        try:  # someone outside a leader's team: say so, not just "not a valid choice"
+            check_may_assign(_me(), outsider)
+        except WorkflowError as exc:
+            flash(_error(exc), "error")
+            return _render_reassign(row, form, 403)
     if not form.validate_on_submit():
         flash(_("Please correct the errors below."), "error")
         return _render_reassign(row, form, 400)
     new_user = db.session.get(User, form.user.data)
     try:
+        check_may_assign(_me(), new_user)
         reassign_task(row.id, new_user, form.reason.data, _me())
     except WorkflowError as exc:
         flash(_error(exc), "error")
