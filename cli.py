@@ -369,6 +369,7 @@ def register_cli(app):
     from cases.cli import loans_cli
     from ledger.cli import ledger_cli
     from notifications.cli import notifications_cli
+    from portfolio.cli import portfolio_cli
     for group in (users_cli, tokens_cli, bpmn_cli, timers_cli, demo_cli, audit_cli, worker, daily,
-                  calendar_cli, loans_cli, notifications_cli, ledger_cli):
+                  calendar_cli, loans_cli, notifications_cli, ledger_cli, portfolio_cli):
         app.cli.add_command(group)
