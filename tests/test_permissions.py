@@ -29,7 +29,7 @@ def world(app, new_loan, users):
             "key": "handover", "process_key": "handover", "version": 1,
             "repayment_id": 1, "reversal_id": 1, "external_ref": "R-1",
             "code": "term", "year": 2027, "user_id": 1, "grant_id": 1, "token_id": 1,
-            "team_id": 1}
+            "team_id": 1, "username": "auditor"}
 
 
 def state_changing_rules(app):
