@@ -43,8 +43,9 @@ def collected_in(month, loan_ids=None):
         query = (select(LoanMonthSnapshot.loan_id, LoanMonthSnapshot.collected_in_month)
                  .where(LoanMonthSnapshot.month == month))
     else:
-        start = dt.datetime.combine(month, dt.time(), BEIJING)
-        end = dt.datetime.combine(next_month(month), dt.time(), BEIJING)
+        # In UTC: SQLite compares the stored text.
+        start, end = (dt.datetime.combine(day, dt.time(), BEIJING).astimezone(dt.timezone.utc)
+                      for day in (month, next_month(month)))
         query = (select(Repayment.loan_id, func.sum(Repayment.amount))
                  .where(Repayment.paid_at >= start, Repayment.paid_at < end,
                         Repayment.reversed_at.is_(None))

@@ -45,6 +45,7 @@ class InboxPage:
     total_capped: bool = False
     next: str | None = None
     previous: str | None = None
+    values: dict | None = None  # a registered order's value per task id (see SORTS)
 
     def __iter__(self):  # rows, total = inbox_page(...)
         return iter((self.rows, self.total))
@@ -190,10 +191,13 @@ def bounded_count(user, scope, process=None, loan_no=None, bound=None):
 
 
 def inbox_page(user, scope, process=None, loan_no=None, page=1, per_page=20, after=None,
-               before=None):
+               before=None, sort=None):
     """One InboxPage. after/before are page tokens (InboxPage.next/previous); page numbers
-    (OFFSET) still work but read every earlier row, so links use tokens."""
+    (OFFSET) still work but read every earlier row, so links use tokens. `sort` names a
+    registered order (SORTS); None is the due-date order."""
     _check_scope(scope)
+    if sort is not None:
+        return _sorted_page(user, scope, process, loan_no, per_page, after, before, sort)
     if after and before:
         raise InvalidData("give after or before, not both", code="invalid",
                           field_errors={"before": ["not with after"]})
@@ -215,6 +219,85 @@ def inbox_page(user, scope, process=None, loan_no=None, page=1, per_page=20, aft
         rows=rows, total=total, total_capped=capped,
         next=encode_key(rows[-1][0]) if rows and has_next else None,
         previous=encode_key(rows[0][0]) if rows and has_previous else None)
+
+
+# ---------------------------------------------------------------- registered orders
+
+@dataclass(frozen=True)
+class Sort:
+    """An order of the inbox a feature package registers (workflows imports none of them):
+    `source()` gives a selectable of (case_id, value); tasks go highest value first, tasks
+    without one last, ties by task id. `label` names it for people; `show` formats a value."""
+    name: str
+    label: object
+    source: object
+    show: object = str
+
+
+SORTS = {}
+
+
+def register_sort(name, label, source, show=str):
+    SORTS[name] = Sort(name, label, source, show)
+
+
+def _sort_key(token, name):
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        value, task_id = json.loads(raw)
+        if type(task_id) is not int:  # noqa: E721 - not bool
+            raise ValueError
+        return Decimal(value), task_id
+    except (ValueError, TypeError, ArithmeticError, binascii.Error, UnicodeDecodeError):
+        raise InvalidData("the page token is not valid", code="invalid",
+                          field_errors={name: ["a page token from a previous page"]}) from None
+
+
+def _sort_token(value, task_id):
+    raw = json.dumps([str(value), task_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _sorted_page(user, scope, process, loan_no, per_page, after, before, sort):
+    """A keyset page in a registered order: (value DESC, id) keys, the value of a task
+    without one being -1 (the values are amounts, never negative)."""
+    if sort not in SORTS:
+        raise InvalidData("unknown sort", code="invalid", field_errors={"sort": ["unknown"]})
+    if after and before:
+        raise InvalidData("give after or before, not both", code="invalid",
+                          field_errors={"before": ["not with after"]})
+    terms, lanes = _filters(user, scope, process, loan_no)
+    if not lanes:
+        return InboxPage(rows=[], total=0, values={})
+    if lanes != [None]:
+        terms.append(HumanTask.lane.in_(lanes))
+    source = SORTS[sort].source().subquery()
+    value = func.coalesce(source.c.value, -1)
+    forward = before is None
+    query = (select(HumanTask, Loan.loan_no, value.label("sort_value"))
+             .outerjoin(Loan, Loan.id == HumanTask.case_id)
+             .outerjoin(source, source.c.case_id == HumanTask.case_id)
+             .where(*terms).options(selectinload(HumanTask.form_definition)))
+    token = after or before
+    if token:
+        key, task_id = _sort_key(token, "after" if after else "before")
+        query = query.where(or_(value < key, and_(value == key, HumanTask.id > task_id))
+                            if forward else
+                            or_(value > key, and_(value == key, HumanTask.id < task_id)))
+    query = query.order_by(*((value.desc(), HumanTask.id) if forward
+                             else (value.asc(), HumanTask.id.desc())))
+    found = db.session.execute(query.limit(per_page + 1)).all()
+    more = len(found) > per_page
+    found = found[:per_page] if forward else found[:per_page][::-1]
+    total, capped = bounded_count(user, scope, process, loan_no)
+    values = [Decimal(str(v)) for _task, _no, v in found]  # SQLite: a float
+    tokens = [_sort_token(v, row[0].id) for v, row in zip(values, found)]
+    has_next, has_previous = (more, bool(after)) if forward else (True, more)
+    return InboxPage(
+        rows=[(task, no) for task, no, _v in found], total=total, total_capped=capped,
+        next=tokens[-1] if tokens and has_next else None,
+        previous=tokens[0] if tokens and has_previous else None,
+        values={row[0].id: (None if v < 0 else v) for v, row in zip(values, found)})
 
 
 def process_keys():

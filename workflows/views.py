@@ -17,7 +17,7 @@ from web import translate_error
 from workflows.errors import InvalidData
 from workflows.labels import label_in, process_choices, process_label, step_label
 from i18n import current_language
-from workflows.inbox import (SCOPES, display_value, inbox_page, previous_data,
+from workflows.inbox import (SCOPES, SORTS, display_value, inbox_page, previous_data,
                              previous_submission, process_keys, task_title)
 from workflows.service import (check_can_take, claim_task, complete_task, get_task, is_excluded,
                                may_take, task_form_spec, unclaim_task)
@@ -67,14 +67,15 @@ def inbox():
     process = request.args.get("process") or None
     loan_no = (request.args.get("loan_no") or "").strip() or None
     after, before = request.args.get("after") or None, request.args.get("before") or None
+    sort = request.args.get("sort") if request.args.get("sort") in SORTS else None
     try:
         result = inbox_page(current_user, scope, process, loan_no, page, 20,
-                            after=after, before=None if after else before)
+                            after=after, before=None if after else before, sort=sort)
     except InvalidData:  # a mangled page token: start from the first page
-        result = inbox_page(current_user, scope, process, loan_no)
+        result = inbox_page(current_user, scope, process, loan_no, sort=sort)
     return render_template("workflows/inbox.html", rows=result.rows, result=result,
                            tab=scope, process=process, loan_no=loan_no or "",
-                           processes=process_keys())
+                           processes=process_keys(), sort=sort, sorts=SORTS)
 
 
 def _task_or_403(task_id):
