@@ -65,6 +65,12 @@ def _rule_of_loans(rules):
 
 # ---------------------------------------------------------------- the daily classification
 
+def inserted(statement, column):
+    """Run an INSERT…SELECT and return how many rows it wrote (psycopg 3 reports -1 as the
+    rowcount of an INSERT…SELECT built by SQLAlchemy, so the rows are counted by RETURNING)."""
+    return len(db.session.execute(statement.returning(column)).all())
+
+
 def classify(as_of, actor=None):
     """Classify every open loan as of `as_of` (their DPD as staged). Flushes; the caller
     commits (the daily run, or reclassify_now). Returns the counts."""
@@ -75,10 +81,10 @@ def classify(as_of, actor=None):
     unclassified = (select(Loan.id.label("loan_id"), Loan.dpd.label("dpd"), rule)
                     .where(OPEN, ~exists().where(categories.c.loan_id == Loan.id))
                     .subquery("unclassified"))
-    first = db.session.execute(insert(changes).from_select(
+    first = inserted(insert(changes).from_select(
         ["loan_id", "changed_on", "to_category", "basis", "dpd", "reason", "recorded_at"],
         select(unclassified.c.loan_id, literal(as_of), unclassified.c.rule, literal("rules"),
-               unclassified.c.dpd, literal(""), literal(now)))).rowcount
+               unclassified.c.dpd, literal(""), literal(now))), changes.c.id)
     if first:
         db.session.execute(insert(categories).from_select(
             ["loan_id", "category", "rule_category", "basis", "since", "updated_on"],
@@ -86,13 +92,13 @@ def classify(as_of, actor=None):
                    literal("rules"), literal(as_of), literal(as_of))))
     # The classified open loans whose rules' category moved (read by both statements).
     moved = and_(categories.c.loan_id == Loan.id, OPEN)
-    changed = db.session.execute(insert(changes).from_select(
+    changed = inserted(insert(changes).from_select(
         ["loan_id", "changed_on", "from_category", "to_category", "basis", "dpd", "reason",
          "recorded_at"],
         select(categories.c.loan_id, literal(as_of), categories.c.category, rule,
                literal("rules"), Loan.dpd, literal(""), literal(now))
         .select_from(categories.join(Loan.__table__, moved))
-        .where(categories.c.basis == "rules", categories.c.category != rule))).rowcount
+        .where(categories.c.basis == "rules", categories.c.category != rule)), changes.c.id)
     new_rule = _rule_of_loans(rules)
     by_rules = categories.c.basis == "rules"
     updated = db.session.execute(
@@ -166,7 +172,7 @@ def rate_bp_sql(rules, category_column):
 
 def provision_cents_sql(balance_cents, rate_bp):
     """Balance (whole cents) × rate (basis points), rounded half up to the cent."""
-    return (balance_cents * rate_bp + 5000) / 10000
+    return (balance_cents * rate_bp + 5000) // 10000
 
 
 def cents_sql(amount):

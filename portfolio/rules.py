@@ -22,16 +22,23 @@ Rules = namedtuple("Rules", "min_dpd rates extended_floor")
 THRESHOLD_CATEGORIES = CATEGORIES[1:]
 MAX_DPD = 100_000
 HUNDRED = Decimal(100)
+# The regulatory defaults, as migration 0018 seeds them: {category: (rank, least DPD, rate)}.
+# Used when a row is missing (a database emptied by hand, or by the test suite's cleanup).
+DEFAULTS = {"normal": (0, None, Decimal("0")), "special_mention": (1, 4, Decimal("0.02")),
+            "substandard": (2, 91, Decimal("0.25")), "doubtful": (3, 271, Decimal("0.5")),
+            "loss": (4, 361, Decimal("1"))}
+DEFAULT_FLOOR = "special_mention"
 
 
 def current_rules():
     """The rules in force (five rows and the policy row, seeded by migration 0018)."""
     rows = {r.category: r for r in db.session.scalars(db.select(ClassificationRule))}
     policy = db.session.get(ClassificationPolicy, 1)
-    return Rules(min_dpd={c: rows[c].min_dpd if c in rows else None for c in CATEGORIES},
-                 rates={c: Decimal(rows[c].provision_rate) if c in rows else Decimal(0)
+    return Rules(min_dpd={c: rows[c].min_dpd if c in rows else DEFAULTS[c][1]
+                          for c in CATEGORIES},
+                 rates={c: Decimal(rows[c].provision_rate) if c in rows else DEFAULTS[c][2]
                         for c in CATEGORIES},
-                 extended_floor=policy.extended_floor if policy else "special_mention")
+                 extended_floor=policy.extended_floor if policy else DEFAULT_FLOOR)
 
 
 def _parse_dpd(raw, errors, key):
@@ -92,10 +99,16 @@ def update_rules(actor, min_dpd, rates_percent, extended_floor):
     """Validate and store new rules; one audit event with every old and new value. Commits.
     Returns {field: [old, new]} of what changed (empty: nothing changed, nothing recorded)."""
     new = validate(min_dpd, rates_percent, extended_floor)
-    old = current_rules()
     changed = {}
     moment = clock.now()
-    for row in db.session.scalars(db.select(ClassificationRule)):
+    rows = {r.category: r for r in db.session.scalars(db.select(ClassificationRule))}
+    for category in CATEGORIES:
+        if category not in rows:  # missing: written from the defaults, then changed below
+            rank, days, rate = DEFAULTS[category]
+            rows[category] = ClassificationRule(category=category, rank=rank, min_dpd=days,
+                                                provision_rate=rate)
+            db.session.add(rows[category])
+    for row in rows.values():
         category = row.category
         if row.min_dpd != new.min_dpd[category]:
             changed[f"min_dpd.{category}"] = [row.min_dpd, new.min_dpd[category]]
@@ -108,7 +121,7 @@ def update_rules(actor, min_dpd, rates_percent, extended_floor):
             row.updated_at, row.updated_by_id = moment, actor.id
     policy = db.session.get(ClassificationPolicy, 1)
     if policy is None:
-        policy = ClassificationPolicy(id=1, extended_floor=old.extended_floor)
+        policy = ClassificationPolicy(id=1, extended_floor=DEFAULT_FLOOR)
         db.session.add(policy)
     if policy.extended_floor != new.extended_floor:
         changed["extended_floor"] = [policy.extended_floor, new.extended_floor]

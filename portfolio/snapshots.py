@@ -34,7 +34,7 @@ from cases.models import Loan, LoanExtension
 from cases.staging import BEIJING, DEFAULT_STAGES
 from extensions import db
 from ledger.models import Allocation, Charge, Installment, Repayment, WriteOff
-from portfolio.classification import (cents_sql, provision_cents_sql, rate_bp_sql,
+from portfolio.classification import (cents_sql, inserted, provision_cents_sql, rate_bp_sql,
                                       rule_category_sql)
 from portfolio.models import CATEGORIES, CategoryChange, LoanCategory, LoanMonthSnapshot
 from portfolio.rules import current_rules
@@ -191,8 +191,8 @@ def take_month_end(month, actor=None, retake=False):
         removed = db.session.execute(delete(LoanMonthSnapshot.__table__).where(
             LoanMonthSnapshot.__table__.c.month == first)).rowcount
     columns, query = _select(first, current_rules())
-    written = db.session.execute(insert(LoanMonthSnapshot.__table__)
-                                 .from_select(columns, query)).rowcount
+    table = LoanMonthSnapshot.__table__
+    written = inserted(insert(table).from_select(columns, query), table.c.loan_id)
     if written or retake:
         data = {"month": first.strftime("%Y-%m"), "rows": written}
         if retake:
