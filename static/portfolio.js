@@ -25,16 +25,19 @@
 
   function number(value) { return value === null ? null : Number(value); }
 
-  function cartesian(spec) {
+  function cartesian(spec, narrow) {
     var units = [];
     spec.series.forEach(function (s) { if (units.indexOf(s.unit) < 0) { units.push(s.unit); } });
     return {
       legend: {top: 0, type: "scroll"},
       grid: {left: 8, right: 8, top: 36, bottom: 8, containLabel: true},
       tooltip: {trigger: "axis", renderMode: "richText", valueFormatter: null},
-      xAxis: {type: "category", data: spec.x, axisLabel: {hideOverlap: true}},
+      // every label shown; slanted on a phone so that they fit
+      xAxis: {type: "category", data: spec.x,
+              axisLabel: {interval: 0, rotate: narrow ? 40 : 0, fontSize: narrow ? 10 : 12}},
       yAxis: units.map(function (unit, i) {
         return {type: "value", position: i ? "right" : "left", splitLine: {show: i === 0},
+                minInterval: unit === "count" ? 1 : 0,
                 axisLabel: {formatter: function (v) { return format(unit, v); }}};
       }),
       series: spec.series.map(function (s) {
@@ -70,7 +73,8 @@
   document.querySelectorAll("[data-chart]").forEach(function (element) {
     var spec = JSON.parse(element.getAttribute("data-chart"));
     var chart = window.echarts.init(element, null, {renderer: "canvas"});
-    var option = spec.type === "heatmap" ? heatmap(spec) : cartesian(spec);
+    var narrow = element.clientWidth < 576;
+    var option = spec.type === "heatmap" ? heatmap(spec) : cartesian(spec, narrow);
     option.aria = {enabled: false};  // the element's own label and the table describe it
     option.animation = false;
     chart.setOption(option);
