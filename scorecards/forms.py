@@ -16,7 +16,7 @@ def _count(label):
 
 
 class TargetForm(FlaskForm):
-    effective_from = DateField(_l("From"), [validators.InputRequired(_REQUIRED)],
+    effective_from = DateField(_l("Effective from"), [validators.InputRequired(_REQUIRED)],
                                description=_l("Today or later: a past day's report does not "
                                               "change."))
     calls = _count(_l("Calls a day"))

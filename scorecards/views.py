@@ -112,7 +112,7 @@ def collection_report_csv():
     context = _report_context()
     out = io.StringIO()
     writer = safe_writer(out)
-    writer.writerow([_("Day"), _("Team"), _("Collector"), _("Calls"), _("Calls target"),
+    writer.writerow([_("Date"), _("Team"), _("Collector"), _("Calls made"), _("Calls target"),
                      _("Contacts reached"), _("Contacts target"), _("Promises"),
                      _("Promises target"), _("Promises kept"), _("Amount collected"),
                      _("Amount target")])

@@ -156,7 +156,7 @@ def test_csv_export(app, people, month, targets):
                           f"&team={people['north'].id}", headers=EN)
     assert response.status_code == 200 and response.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
-    assert rows[0][:4] == ["Day", "Team", "Collector", "Calls"]
+    assert rows[0][:4] == ["Date", "Team", "Collector", "Calls made"]
     assert rows[1] == ["2026-03-02", "North", "COLL", "3", "4", "2", "2", "2", "1", "1",
                        "1200.00", "1000.00"]
     assert rows[2] == ["2026-03-02", "North", "COLL2", "1", "", "1", "", "0", "", "0",
