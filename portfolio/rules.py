@@ -114,8 +114,9 @@ def update_rules(actor, min_dpd, rates_percent, extended_floor):
             changed[f"min_dpd.{category}"] = [row.min_dpd, new.min_dpd[category]]
             row.min_dpd = new.min_dpd[category]
         if Decimal(row.provision_rate) != new.rates[category]:
-            changed[f"provision_rate.{category}"] = [str(Decimal(row.provision_rate)),
-                                                     str(new.rates[category])]
+            changed[f"provision_rate.{category}"] = [
+                str(Decimal(row.provision_rate).quantize(Decimal("0.0001"))),
+                str(new.rates[category])]
             row.provision_rate = new.rates[category]
         if category in {k.split(".")[1] for k in changed}:
             row.updated_at, row.updated_by_id = moment, actor.id
