@@ -112,6 +112,13 @@ ACTION_LABELS = {
     "notification.skipped": _l("Notification skipped"),
     "process.cancelled": _l("Process cancelled"),
     "pii.revealed": _l("Personal data shown in full"),
+    "portfolio.classified": _l("Loans classified (five categories)"),
+    "portfolio.rules_changed": _l("Classification rules changed"),
+    "portfolio.override_requested": _l("Change of loan category asked"),
+    "portfolio.override_approved": _l("Change of loan category approved"),
+    "portfolio.override_rejected": _l("Change of loan category rejected"),
+    "portfolio.override_lifted": _l("Manual loan category lifted"),
+    "portfolio.snapshot_taken": _l("Month-end snapshot taken"),
 }
 
 
