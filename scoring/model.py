@@ -26,6 +26,7 @@ the next month":
 - Collateral: loan-to-value ≤ 70 % +10, higher or not valued +5, none 0.
 - Amount due: up to ¥5,000 +5, up to ¥50,000 0, more −5 (small sums get paid first).
 """
+import functools
 import math
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -102,6 +103,7 @@ def bands(raw):
     }
 
 
+@functools.lru_cache(maxsize=4096)  # a model has few distinct point totals
 def probability(points, pdo=PDO):
     """The fixed logistic mapping, rounded to the stored 4 places and kept inside (0, 1)."""
     p = 1 / (1 + math.exp(-points * LN2 / pdo))
