@@ -93,7 +93,7 @@ def categories(filters):
     labels = [row[0] for row in rows[:-1]]
     return Table(
         "categories", _("Balances and provisions per category"),
-        [(_("Category"), "text"), (_("Loans"), "count"), (_("Balance"), "money"),
+        [(_("Classification"), "text"), (_("Loans"), "count"), (_("Balance"), "money"),
          (_("Provision"), "money"), (_("Provision to balance"), "rate")], rows,
         chart("bar", _("Bar chart of the balance and the provision per category"), labels,
               series(_("Balance"), [row[2] for row in rows[:-1]], "money"),

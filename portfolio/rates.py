@@ -186,21 +186,25 @@ def recovery(filters):
     found = {}
     if filters.month:
         months = months_ending(month_add(filters.month, -1))
+        # One pass over the window, grouped by loan: the first month end in each band, and
+        # the last month end current or closed; a loan recovered from a band when the latter
+        # is after the former.
+        overdue = and_(S.month < filters.month, S.dpd > 0, S.bucket != "closed")
         band = _band(S)
-        cohort = (select(S.loan_id, band.label("band"), func.min(S.month).label("first"))
-                  .where(S.month >= months[0], S.month <= months[-1], S.dpd > 0,
-                         S.bucket != "closed", *filters.where(S))
-                  .group_by(S.loan_id, band).subquery("cohort"))
-        cured = (select(S.loan_id, func.max(S.month).label("last"))
-                 .where(S.month > months[0], S.month <= filters.month,
-                        S.bucket.in_(("current", "closed")))
-                 .group_by(S.loan_id).subquery("cured"))
-        recovered = case((cured.c.last > cohort.c.first, 1), else_=0)
-        rows = db.session.execute(
-            select(cohort.c.band, func.count(), func.sum(recovered)).select_from(cohort)
-            .outerjoin(cured, cured.c.loan_id == cohort.c.loan_id)
-            .group_by(cohort.c.band)).all()
-        found = {band: (count, int(done or 0)) for band, count, done in rows}
+        firsts = [func.min(case((and_(overdue, band == key), S.month))).label(f"b{i}")
+                  for i, (key, _upper, _odds) in enumerate(AGE_BANDS)]
+        cured = func.max(case((S.bucket.in_(("current", "closed")), S.month))).label("cured")
+        per_loan = (select(*firsts, cured)
+                    .where(S.month >= months[0], S.month <= filters.month, *filters.where(S))
+                    .group_by(S.loan_id).subquery("per_loan"))
+        sums = []
+        for i in range(len(AGE_BANDS)):
+            first = per_loan.c[f"b{i}"]
+            sums += [func.count(first),
+                     func.sum(case((per_loan.c.cured > first, 1), else_=0))]
+        totals = db.session.execute(select(*sums)).one()
+        found = {key: (totals[2 * i], int(totals[2 * i + 1] or 0))
+                 for i, (key, _upper, _odds) in enumerate(AGE_BANDS)}
     labels = _band_labels()
     rows = [[labels[key], found.get(key, (0, 0))[0], found.get(key, (0, 0))[1],
              ratio(found.get(key, (0, 0))[1], found.get(key, (0, 0))[0]), odds]
