@@ -232,8 +232,10 @@ def loan_provision(loan_id, category=None):
     """(balance, rate, provision) of one loan now, as totals_now counts it."""
     rules = current_rules()
     category = category or category_of(loan_id)
-    balances = _balances_now()
-    cents = db.session.scalar(select(balances.c.cents).where(balances.c.loan_id == loan_id))
+    written_off = db.session.scalar(select(exists().where(WriteOff.loan_id == loan_id)))
+    cents = 0 if written_off else db.session.scalar(
+        select(cents_sql(func.sum(Installment.principal_due - Installment.principal_paid)))
+        .where(Installment.loan_id == loan_id))
     balance = Decimal(int(cents or 0)) / 100
     rate = rules.rates.get(category, Decimal(0))
     bp = int(rate * 10000)

@@ -16,6 +16,7 @@ import portfolio.snapshots  # noqa: F401  (registers the month-end hook on the d
 from accounts.auth import deny, roles_required
 from cases.access import can_view_case
 from cases.operations import get_loan
+from extensions import db
 from portfolio import classification, overrides
 from portfolio.labels import CATEGORY_LABELS, category_label
 from portfolio.models import CATEGORIES, CategoryChange, LoanCategory
@@ -61,7 +62,7 @@ class RulesForm(FlaskForm):
 
 def case_category(loan):
     """What the case page's category section shows, for the current user."""
-    row = LoanCategory.query.get(loan.id)
+    row = db.session.get(LoanCategory, loan.id)
     category = row.category if row else classification.category_of(loan.id)
     balance, rate, provision = classification.loan_provision(loan.id, category)
     changes = (CategoryChange.query.filter_by(loan_id=loan.id)

@@ -163,7 +163,9 @@ def _select(month, rules):
         .outerjoin(owed, owed.c.loan_id == Loan.id)
         .where(in_scope, ~exists().where(LoanMonthSnapshot.month == first,
                                          LoanMonthSnapshot.loan_id == Loan.id))
-        .subquery("facts"))
+        # Materialized: each loan's figures computed once, not once per use below (SQLite
+        # would otherwise inline the category's subqueries into every CASE that reads it).
+        .cte("facts").prefix_with("MATERIALIZED"))
     rate_bp = rate_bp_sql(rules, inner.c.category)
     rate = case(*[(inner.c.category == c, literal(rules.rates[c], Numeric(7, 4)))
                   for c in CATEGORIES], else_=literal(0, Numeric(7, 4)))
