@@ -72,6 +72,8 @@ def _clean(app):
         if is_postgres(app):
             db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
+            # users.team_id and teams.leader_id point at each other: unlink them first
+            db.session.execute(text("UPDATE users SET team_id = NULL"))
             for name in tables:
                 db.session.execute(text(f"DELETE FROM {name}"))
         db.session.execute(text("INSERT INTO legal_rate_caps (effective_on, lpr_one_year, "
