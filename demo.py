@@ -1,6 +1,10 @@
 """Demo users and loans at every point of their life: in handover, in servicing with
 reminders, overdue in collection, and fully repaid in closure."""
+import contextlib
 import datetime as dt
+import os
+
+from flask import current_app
 
 from accounts.models import User
 from accounts.operations import create_user
@@ -96,17 +100,37 @@ def _schedule(principal, dates):
             for d, a in zip(dates, amounts)]
 
 
+def history_size():
+    """How many loans of history (demo_history) `demo load` writes: DEMO_HISTORY_LOANS from
+    the configuration or the environment, 300 by default; none in the test suite unless it
+    asks (its demo tests count the 23 loans below)."""
+    value = current_app.config.get("DEMO_HISTORY_LOANS", os.environ.get("DEMO_HISTORY_LOANS"))
+    if value is None:
+        return 0 if current_app.testing else 300
+    return int(value)
+
+
 def load_demo(if_empty=False):
     if User.query.first() is not None:
         if if_empty:
             return "database already has users; demo data not loaded"
-    for role in ROLES:
-        if not User.query.filter_by(username=role).first():
-            create_user(role, DEMO_PASSWORD, [role], display_name=DISPLAY_NAMES.get(role, role))
-    for name, roles in EXTRA_USERS.items():
-        if not User.query.filter_by(username=name).first():
-            create_user(name, DEMO_PASSWORD, roles, display_name=DISPLAY_NAMES.get(name, name))
+    from demo_history import before_history, load_history
+    from demo_people import new_users, set_up_teams
+    history = history_size()
+    # With a history the people exist before it starts (the clock goes forward from there).
+    with before_history() if history else contextlib.nullcontext():
+        for role in ROLES:
+            if not User.query.filter_by(username=role).first():
+                create_user(role, DEMO_PASSWORD, [role],
+                            display_name=DISPLAY_NAMES.get(role, role))
+        for name, roles in EXTRA_USERS.items():
+            if not User.query.filter_by(username=name).first():
+                create_user(name, DEMO_PASSWORD, roles,
+                            display_name=DISPLAY_NAMES.get(name, name))
+        new_users(DEMO_PASSWORD)
+        set_up_teams(_user("admin"))
     admin = _user("admin")
+    kinds = load_history(history, admin=admin) if history else {}
     today = beijing_today()
     # Stages: 0 new, 1 claimed, 2 handed over, 3 returned incomplete, 4 checked, 5 registered.
     stages = [0] * 6 + [1] * 3 + [2] * 4 + [3] * 2 + [4] * 2 + [5] * 3
@@ -130,8 +154,8 @@ def load_demo(if_empty=False):
     created += _servicing_stories(admin, today)
     run_daily(today)
     overdue = Loan.query.filter(Loan.dpd > 0).count()
-    return f"demo data loaded: {len(ROLES) + len(EXTRA_USERS)} users, {created} loans, " \
-           f"{overdue} overdue " \
+    return f"demo data loaded: {User.query.count()} users, {created} loans, " \
+           f"{sum(kinds.values())} loans of history, {overdue} overdue " \
            f"(password for every demo user: {DEMO_PASSWORD})"
 
 
