@@ -119,6 +119,12 @@ ACTION_LABELS = {
     "portfolio.override_rejected": _l("Change of loan category rejected"),
     "portfolio.override_lifted": _l("Manual loan category lifted"),
     "portfolio.snapshot_taken": _l("Month-end snapshot taken"),
+    "team.created": _l("Team created"),
+    "team.renamed": _l("Team renamed"),
+    "team.leader_set": _l("Team leader set"),
+    "team.members_set": _l("Team members set"),
+    "collection_target.set": _l("Collector's daily targets set"),
+    "export.collection_report": _l("Daily collection report exported"),
 }
 
 
