@@ -36,6 +36,9 @@ SEED = 20261201
 LATE, PARTIAL, CURED, DEFAULT = 0.10, 0.04, 0.05, 0.10
 # Default targets: where the defaulted loans' DPD lands at the end, round robin, so every
 # bucket of the dashboard holds loans.
+# Disbursements grow over the year: a day at the end sees (1 + GROWTH) / GROWTH times the
+# loans of a day at the start.
+GROWTH = 0.3
 DEFAULT_DPD = ((8, 28), (35, 58), (65, 88), (95, 200))
 HANDOVER = {"documents": ["contract", "iou", "guarantee", "due_diligence", "approval_minutes"],
             "purpose": "补充流动资金", "repayment_source": "经营收入",
@@ -91,10 +94,10 @@ def plan(loans, today, rng, months=12):
     days = [d for d in days if is_working_day(d)]
     stories, names = [], set()
     for n in range(loans):
-        disbursed = days[int(n * len(days) / loans)]
+        disbursed = days[int(_growing(n / loans) * len(days))]
         party = borrower_party(rng, names, n)
         company = party["borrower"]["kind"] == "company"
-        product = "term" if rng.random() < 0.6 else "installment"
+        product = "term" if rng.random() < 0.65 else "installment"
         unit = 100000 if company else 10000
         principal = Decimal(unit * rng.choice((3, 5, 8, 10, 15, 20, 30, 50)))
         rate = Decimal(rng.choice(("0.0365", "0.0385", "0.0420", "0.0435", "0.0480", "0.0550")))
@@ -113,6 +116,26 @@ def plan(loans, today, rng, months=12):
     return stories
 
 
+def _missed(story, today, low, high):
+    return [seq for seq, due in _dues(story) if low <= (today - due).days <= high]
+
+
+def _monthly(story):
+    """Make a term loan of the plan an installment loan (its schedule with it)."""
+    payload = story.payload
+    payload["product"] = "installment"
+    payload["schedule"] = _schedule("installment", Decimal(payload["principal"]),
+                                    Decimal(payload["interest_rate"]), story.disbursed)
+    payload["maturity_on"] = payload["schedule"][-1]["due_on"]
+
+
+def _growing(u, a=GROWTH):
+    """The share of the history's days gone when a share `u` of its loans is disbursed, for
+    a book that grows: disbursements per day rise linearly (density a + t over t in [0, 1]).
+    Fewer old loans also mean fewer installments and inspections to replay."""
+    return -a + (a * a + 2 * u * (a + 0.5)) ** 0.5
+
+
 def _dues(story):
     return [(seq, dt.date.fromisoformat(item["due_on"]))
             for seq, item in enumerate(story.payload["schedule"], start=1)]
@@ -127,10 +150,17 @@ def _behaviours(stories, today, rng):
     wanted = max(len(DEFAULT_DPD), round(DEFAULT * len(stories)))
     for n in range(wanted):
         low, high = DEFAULT_DPD[n % len(DEFAULT_DPD)]
-        for k in order:
+        # A term loan has a due date a quarter only: in a small history no loan may have
+        # one in the bucket's days; then the earliest term loan is made monthly.
+        earliest = sorted(range(len(stories)), key=lambda k: stories[k].disbursed)
+        for k, convert in [(k, False) for k in order] + [(k, True) for k in earliest]:
             story = stories[k]
-            missed = [seq for seq, due in _dues(story) if low <= (today - due).days <= high]
-            if story.kind == "good" and missed:
+            if story.kind != "good":
+                continue
+            if convert and story.payload["product"] == "term":
+                _monthly(story)
+            missed = _missed(story, today, low, high)
+            if missed:
                 story.kind, story.stop_seq = "default", missed[0]
                 break
     shares = (("late", LATE), ("partial", PARTIAL), ("cured", CURED))
@@ -147,7 +177,7 @@ def _behaviours(stories, today, rng):
 
 
 def _payments(story, dues, today, rng):
-    cured_seq = rng.choice(dues)[0] if story.kind == "cured" else None
+    cured_seq = rng.choice(dues)[0] if story.kind == "cured" and dues else None
     covered = 0
     for seq, due in dues:
         if seq <= covered:
@@ -185,7 +215,7 @@ def history_start(today, months=12):
     return _add_months(today.replace(day=1), -months)
 
 
-def load_history(loans=300, months=12, seed=SEED, admin=None):
+def load_history(loans=200, months=12, seed=SEED, admin=None):
     """Write the history of `loans` loans disbursed over the `months` months before this one,
     up to yesterday; the clock is left as it was. Returns {kind of borrower: loans}. Does
     nothing when the first history loan exists."""

@@ -8,8 +8,8 @@ from demo_history import HANDOVER, _money, do, ready
 from workflows.inbox import open_tasks_of_case
 
 # The share of a stage's open phone tasks worked on a given day: the early days get most calls.
-CALL_SHARE = {"dpd_1_3": 0.8, "dpd_4_7": 0.6, "dpd_8_30": 0.4, "M2": 0.3, "M3": 0.25,
-              "M3+": 0.2}
+CALL_SHARE = {"dpd_1_3": 0.8, "dpd_4_7": 0.5, "dpd_8_30": 0.3, "M2": 0.2, "M3": 0.15,
+              "M3+": 0.1}
 # What a defaulter's phone does, with weights.
 DEFAULT_OUTCOMES = (("no_answer", 30), ("switched_off", 15), ("reached", 20), ("refused", 15),
                     ("promised_to_pay", 20))
