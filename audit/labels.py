@@ -125,6 +125,10 @@ ACTION_LABELS = {
     "team.members_set": _l("Team members set"),
     "collection_target.set": _l("Collector's daily targets set"),
     "export.collection_report": _l("Daily collection report exported"),
+    "scoring.model_created": _l("Default propensity-to-pay scorecard put in use"),
+    "scoring.model_fitted": _l("Propensity-to-pay model fitted"),
+    "scoring.model_activated": _l("Propensity-to-pay model put in use"),
+    "scoring.run": _l("Overdue loans scored"),
 }
 
 
