@@ -97,16 +97,17 @@ def request_override(loan, actor, to_category, reason):
     if not actor.roles & OVERRIDE_REQUESTERS:
         raise NotAllowed("only an officer, a risk manager or a department head may ask for "
                          "a change of category", code="wrong_role")
-    lock_case(loan.id)  # of two simultaneous requests the second sees the first
-    current = ensure_category_row(loan)
+    from portfolio.classification import category_of
     errors = {}
     if to_category not in CATEGORIES:
         errors["category"] = [N_("Choose a category.")]
-    elif to_category == current.category:
+    elif to_category == category_of(loan.id):
         errors["category"] = [N_("This is already the loan's category.")]
     reason = _reason(reason, errors)
     if errors:
         raise InvalidData("the request has errors", field_errors=errors, code="invalid")
+    lock_case(loan.id)  # of two simultaneous requests the second sees the first
+    current = ensure_category_row(loan)
     if pending_override(loan.id) is not None:
         raise Conflict(f"a change of loan {loan.loan_no}'s category is already being decided",
                        code="override_pending")
