@@ -280,6 +280,7 @@ class World:
                      ((15, 0), working, lambda: work.inspections(day)),
                      ((16, 1), True, fire_due_timers),
                      ((16, 30), working, lambda: work.tracking(day)),
+                     ((17, 0), day.weekday() == 4, lambda: work.late_followups(day)),
                      ((18, 1), True, fire_due_timers),
                      ((19, 1), True, fire_due_timers)]
             for (hour, minute), wanted, step in steps:

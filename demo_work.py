@@ -101,6 +101,26 @@ class Work:
                 "litigation_comment": "逾期超过90天且多次违约，同意起诉" if approve
                 else "客户仍有还款意愿，继续电话催收一个月"})
 
+    def late_followups(self, day):
+        """Friday: each leader decides on the week's late follow-ups of their team's loans,
+        waiving most (the debtor would not pick up; followed up the next morning)."""
+        from sqlalchemy import select
+        from cases.models import LateFollowUp
+        from extensions import db
+        from management.sla import impose_fine, waive_late_followup
+        undecided = db.session.scalars(select(LateFollowUp).where(
+            LateFollowUp.waived_at.is_(None), LateFollowUp.fined_at.is_(None))
+            .order_by(LateFollowUp.id)).all()
+        for late in undecided:
+            story = self.world.by_loan.get(late.loan_id)
+            if story is None:
+                continue
+            leader = self.world.staff(story, "leader")
+            if self.rng.random() < 0.05:
+                impose_fine(late.id, "经提醒后仍未及时跟进", leader)
+            else:
+                waive_late_followup(late.id, "客户长期不接电话，已于次日跟进", leader)
+
     # --- servicing: the back office's reminders, the account managers' inspections
     def reminders(self, day):
         """The back office's calls before the due dates of the borrowers who had trouble

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 
 from accounts.models import Team, User
 from audit.verification import verify as verify_audit
-from cases.models import ContactLogEntry, Loan, PromiseToPay
+from cases.models import ContactLogEntry, LateFollowUp, Loan, PromiseToPay
 from demo import DEMO_PASSWORD
 from demo_history import SEED, bucket_counts, history_start, load_history, plan
 from demo_people import new_users, set_up_teams
@@ -113,6 +113,10 @@ def test_the_history_is_written_by_the_operations_verifies_and_is_deterministic(
     statuses = dict(db.session.execute(select(PromiseToPay.status, func.count())
                                        .group_by(PromiseToPay.status)).all())
     assert statuses.get("kept", 0) >= 1 and statuses.get("broken", 0) >= 1, statuses
+    # The leaders decided on their teams' late follow-ups (waived, now and then fined).
+    waived = db.session.scalar(select(func.count()).select_from(LateFollowUp)
+                               .where(LateFollowUp.waived_by_id.is_not(None)))
+    assert waived >= 1
     # Repayments: never after the clock's now, never before the loan's disbursement.
     first_paid, last_paid = db.session.execute(
         select(func.min(Repayment.paid_at), func.max(Repayment.paid_at))).one()
