@@ -16,7 +16,7 @@ up), computed in whole cents so that both databases give the same figure.
 from decimal import Decimal
 
 from sqlalchemy import (BigInteger, and_, case, cast, exists, func, insert, literal, or_,
-                        select, update)
+                        select, text, update)
 
 from audit.operations import record
 from cases.models import Loan, LoanExtension
@@ -28,6 +28,8 @@ from portfolio.rules import current_rules
 from workflows import clock
 
 OPEN = Loan.status != "closed"
+# First classifications after which PostgreSQL's statistics of loan_categories are refreshed.
+ANALYZE_AFTER = 1000
 
 
 # ---------------------------------------------------------------- the rule
@@ -90,6 +92,11 @@ def classify(as_of, actor=None):
             ["loan_id", "category", "rule_category", "basis", "since", "updated_on"],
             select(unclassified.c.loan_id, unclassified.c.rule, unclassified.c.rule,
                    literal("rules"), literal(as_of), literal(as_of))))
+        if first >= ANALYZE_AFTER and db.session.get_bind().dialect.name == "postgresql":
+            # A book classified for the first time: without fresh statistics the planner
+            # takes loan_categories for empty and joins it to the loans in a nested loop
+            # (141 s instead of 2 s at 100k loans). ANALYZE samples; it is cheap.
+            db.session.execute(text("ANALYZE loan_categories"))
     # The classified open loans whose rules' category moved (read by both statements).
     moved = and_(categories.c.loan_id == Loan.id, OPEN)
     changed = inserted(insert(changes).from_select(
