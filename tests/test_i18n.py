@@ -21,7 +21,7 @@ CATALOG_DIRS = {"zh_CN": "zh_Hans_CN", "en": "en"}
 PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?[#0 +-]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa%]")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 # zh_CN strings that may legitimately contain no Chinese character (proper names).
-ZH_KEEP_AS_IS = {"Daihou"}
+ZH_KEEP_AS_IS = {"Daihou", ", "}  # the product name; a list separator (、)
 
 
 def load_po(path):
