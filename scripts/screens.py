@@ -121,8 +121,47 @@ def shoot(base_url, out):
                 path = out / f"case-{name}-{size}.png"
                 save(page, path)
                 saved.append(path)
+            saved += _portfolio_shots(page, out, size)
             context.close()
         browser.close()
+    return saved
+
+
+# Issue 14: the portfolio as the department head sees it, the collector's queue ranked by
+# expected recovery, a collector's scorecard of the last whole month, the case's score and
+# category. (page, user, file name, element to shoot or None for the whole page)
+PORTFOLIO_SHOTS = (
+    ("/portfolio", "dept_head", "portfolio", None),
+    ("/inbox?tab=available&sort=expected_recovery", "collector", "queue-ranked", None),
+    ("/scorecards/collector?month={last_month}", "dept_head", "scorecard", None),
+    ("/scorecards/collection-report?day={last_working_day}", "dept_head", "collection-report",
+     None),
+    (f"/cases/{CASE_LOAN}", "risk_manager", "case-score", "#case-score"),
+    (f"/cases/{CASE_LOAN}", "risk_manager", "case-category", "#category"),
+)
+
+
+def _portfolio_shots(page, out, size):
+    last_month = (SHOT_TIME.date().replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+    day = SHOT_TIME.date() - dt.timedelta(days=1)
+    while day.weekday() >= 5:
+        day -= dt.timedelta(days=1)
+    saved = []
+    from demo import DEMO_PASSWORD
+    for url, user, name, element in PORTFOLIO_SHOTS:
+        login(page, user, DEMO_PASSWORD)
+        page.goto(url.format(last_month=last_month, last_working_day=day.isoformat()))
+        page.wait_for_load_state("networkidle")
+        path = out / f"{name}-{size}.png"
+        if element:  # both sections are on the case's risk tab
+            page.click("#risk-tab")
+            page.wait_for_selector("#risk.active.show")
+            png = page.locator(element).screenshot()
+            path.write_bytes(png)
+        else:
+            page.wait_for_timeout(300)  # the charts are drawn after load (no animation)
+            save(page, path, full_page=True)
+        saved.append(path)
     return saved
 
 
