@@ -2,6 +2,8 @@
 and the history's borrowers with Chinese names made from seeded draws of name lists."""
 from accounts.models import Team, User
 from accounts.operations import create_user
+from cases.staging import BEIJING
+from workflows import clock
 
 # user name -> (roles, display name)
 NEW_USERS = {"dept_head2": (["dept_head"], "沈国平"), "collector2": (["collector"], "马骏")}
@@ -44,6 +46,7 @@ def new_users(password):
 def set_up_teams(actor):
     """The two teams, through the team operations (once)."""
     from accounts.teams import create_team, set_members
+    from scorecards.targets import set_target
     for team in TEAMS.values():
         if Team.query.filter_by(name=team["name"]).first() is not None:
             continue
@@ -52,6 +55,9 @@ def set_up_teams(actor):
         members = [team[k] for k in ("account_manager", "collector", "post_loan_officer")]
         set_members(created, [users[team["leader"]]] +
                     [users[m] for m in members + team["members"] if m in users], actor)
+        # The leader's daily targets for the team's collector, from the team's first day on
+        set_target(users[team["collector"]], clock.now().astimezone(BEIJING).date(),
+                   calls=12, contacts=6, promises=2, amount="20000", actor=users[team["leader"]])
 
 
 def person_name(rng):
