@@ -475,3 +475,14 @@ def test_model_page_is_for_risk_managers_and_department_heads(app, staff, two_lo
         client.get("/logout")
     login(client, "collector")
     assert client.post("/scoring/fit").status_code == 403
+
+
+def test_ranked_inbox_says_why_in_the_readers_language(app, two_loans):
+    from flask_babel import force_locale
+    from scoring.queues import top_reasons
+    score_all(AS_OF)
+    with app.test_request_context(), force_locale("en"):
+        why = top_reasons([two_loans[0], two_loans[0], None])
+        assert why == {two_loans[0]: "10 days past due (+25 points); "
+                                     "2 promises broken in 90 days (−25 points)"}
+        assert top_reasons([]) == {}

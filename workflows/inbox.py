@@ -227,18 +227,20 @@ def inbox_page(user, scope, process=None, loan_no=None, page=1, per_page=20, aft
 class Sort:
     """An order of the inbox a feature package registers (workflows imports none of them):
     `source()` gives a selectable of (case_id, value); tasks go highest value first, tasks
-    without one last, ties by task id. `label` names it for people; `show` formats a value."""
+    without one last, ties by task id. `label` names it for people; `show` formats a value;
+    `explain(case_ids)`, if given, says why in a few words ({case id: text}, one query)."""
     name: str
     label: object
     source: object
     show: object = str
+    explain: object = None
 
 
 SORTS = {}
 
 
-def register_sort(name, label, source, show=str):
-    SORTS[name] = Sort(name, label, source, show)
+def register_sort(name, label, source, show=str, explain=None):
+    SORTS[name] = Sort(name, label, source, show, explain)
 
 
 def _sort_key(token, name):

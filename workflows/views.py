@@ -73,9 +73,11 @@ def inbox():
                             after=after, before=None if after else before, sort=sort)
     except InvalidData:  # a mangled page token: start from the first page
         result = inbox_page(current_user, scope, process, loan_no, sort=sort)
+    explain = SORTS[sort].explain if sort else None
+    why = explain([task.case_id for task, _no in result.rows]) if explain else {}
     return render_template("workflows/inbox.html", rows=result.rows, result=result,
                            tab=scope, process=process, loan_no=loan_no or "",
-                           processes=process_keys(), sort=sort, sorts=SORTS)
+                           processes=process_keys(), sort=sort, sorts=SORTS, why=why)
 
 
 def _task_or_403(task_id):
