@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from audit.operations import record
 from extensions import db
 from workflows.calls import CallLibrary, resolve_calls
+from workflows.encoding import to_utf8
 from workflows.engine import parse_processes, spec_to_json
 from workflows.errors import DeployError
 from workflows.labels import labels_for
@@ -54,8 +55,7 @@ def deploy_xml(xml: bytes, filename: str, forms_dir: Path | None, actor=None, co
     Raises DeployError with every problem found (workflows.validation.Problem objects);
     nothing is written in that case.
     """
-    if isinstance(xml, str):
-        xml = xml.encode("utf-8")
+    xml = xml.encode("utf-8") if isinstance(xml, str) else to_utf8(xml)
     if forms is None:
         forms = load_forms(forms_dir)
     library = CallLibrary()
@@ -123,7 +123,7 @@ def _store(xml, filename, process_id, spec, subs, form_specs, called, actor, com
 def deploy_paths(paths, forms_dir: Path, actor=None, comment=""):
     """Deploy several files in one transaction: all or nothing, every problem listed."""
     paths = list(dict.fromkeys(Path(p).resolve() for p in paths))
-    items = [(path.read_bytes(), path.name) for path in paths]
+    items = [(to_utf8(path.read_bytes()), path.name) for path in paths]
     forms = load_forms(forms_dir)
     # Call activities find their processes among these files first, whatever their order.
     library = CallLibrary(items)

@@ -31,6 +31,7 @@ from accounts.roles import ROLES
 from forms.builder import check_spec
 # CallLibrary is re-exported: callers build one for validate_files.
 from workflows.calls import BPMN_NS, CallLibrary, parse_xml, process_ids, resolve_calls
+from workflows.encoding import to_utf8
 from workflows.limits import current_limits
 from workflows.scripting import HELPERS, RestrictedEnvironment, ScriptError, ScriptLimitError, \
     compile_expression, compile_script
@@ -166,7 +167,8 @@ class _Checker:
             bytes(xml).decode("utf-8")
         except UnicodeDecodeError as exc:
             self.add(None, None, "not_xml", f"the file is not UTF-8 text: {exc.reason}",
-                     "Save the diagram as UTF-8 XML")
+                     "Save the diagram as UTF-8 XML, or declare its encoding in the first "
+                     'line (<?xml version="1.0" encoding="GBK"?>)')
             return
         parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
         try:
@@ -703,6 +705,8 @@ def validate(xml: bytes, forms: dict[str, dict], filename: str = DRAFT_FILENAME,
     file has a real name (not DRAFT_FILENAME) and an app context is active. `library` resolves
     call activities (default: the deployed processes, when an app context is active).
     """
+    if isinstance(xml, (bytes, bytearray)):
+        xml = to_utf8(xml)  # a GBK, GB18030 or UTF-16 file, as UTF-8
     if deployed is None and filename != DRAFT_FILENAME:
         from flask import has_app_context
         if has_app_context():
@@ -741,7 +745,8 @@ def warnings(xml) -> list[Problem]:
 def validate_files(items, forms, deployed=None, library=None) -> list[Problem]:
     """validate() for several (xml, filename) documents of one upload, plus process ids that
     two of them define. Call activities find their processes in the other documents first."""
-    items = list(items)
+    items = [(to_utf8(xml) if isinstance(xml, (bytes, bytearray)) else xml, filename)
+             for xml, filename in items]
     library = library if library is not None else CallLibrary(items)
     problems, owner = [], {}
     for xml, filename in items:
