@@ -40,7 +40,8 @@ CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 LAST_DAY = dt.date(2026, 12, 31)  # the statutory calendar knows 2026, not 2027
 KEEP = {"products", "users", "user_roles", "api_tokens", "process_definitions",
-        "form_definitions", "process_drafts", "calendar_days"}
+        "form_definitions", "process_drafts", "calendar_days",
+        "teams", "classification_rules", "classification_policy"}  # users refer to teams
 STEPS = ["pay", "pay", "pay", "advance", "advance", "advance", "extend", "reverse", "reverse",
          "duplicate", "too_much"]
 SETTINGS = settings(max_examples=40, deadline=None, database=None, print_blob=True,
