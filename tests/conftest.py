@@ -67,23 +67,30 @@ def _clean(app):
         db.session.rollback()
         clock.set_now(None)
         Path(app.config["AUDIT_ANCHOR_FILE"]).unlink(missing_ok=True)  # anchors of this test
-        # Reference data seeded by migrations stays, as seeded.
-        tables = [t.name for t in reversed(db.metadata.sorted_tables) if t.name != "products"]
-        if is_postgres(app):
-            db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            # users.team_id and teams.leader_id point at each other: unlink them first
-            db.session.execute(text("UPDATE users SET team_id = NULL"))
-            for name in tables:
-                db.session.execute(text(f"DELETE FROM {name}"))
-        db.session.execute(text("INSERT INTO legal_rate_caps (effective_on, lpr_one_year, "
-                                "multiple, entered_at) VALUES ('2025-05-20', 0.03, 4, "
-                                "CURRENT_TIMESTAMP)"))
-        db.session.execute(text("UPDATE products SET penalty_markup = 0.5, "
-                                "compound_interest = false"))
-        db.session.commit()
-        clear_calendar_cache()  # memoized per app, and this app lives for the whole session
-        clear_latest_cache()  # the same (and the ids start again)
+        empty_database(app)
+
+
+def empty_database(app):
+    """Every table emptied, reference data as the migrations seed it, the per-app memos
+    cleared: the database as each test finds it."""
+    db.session.rollback()
+    # Reference data seeded by migrations stays, as seeded.
+    tables = [t.name for t in reversed(db.metadata.sorted_tables) if t.name != "products"]
+    if is_postgres(app):
+        db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    else:
+        # users.team_id and teams.leader_id point at each other: unlink them first
+        db.session.execute(text("UPDATE users SET team_id = NULL"))
+        for name in tables:
+            db.session.execute(text(f"DELETE FROM {name}"))
+    db.session.execute(text("INSERT INTO legal_rate_caps (effective_on, lpr_one_year, "
+                            "multiple, entered_at) VALUES ('2025-05-20', 0.03, 4, "
+                            "CURRENT_TIMESTAMP)"))
+    db.session.execute(text("UPDATE products SET penalty_markup = 0.5, "
+                            "compound_interest = false"))
+    db.session.commit()
+    clear_calendar_cache()  # memoized per app, and this app lives for the whole session
+    clear_latest_cache()  # the same (and the ids start again)
 
 
 @pytest.fixture

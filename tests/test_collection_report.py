@@ -12,7 +12,7 @@ from scorecards.models import CollectionTarget
 from scorecards.report import collectors_of, daily_report, share
 from scorecards.targets import set_target, targets_on
 from tests.conftest import login
-from tests.test_scorecards import _unlink_teams, deployed, month, people  # noqa: F401
+from tests.test_scorecards import deployed, month, people  # noqa: F401
 from workflows import clock
 from workflows.errors import InvalidData, NotAllowed
 

@@ -7,7 +7,7 @@ import random
 import time
 from decimal import Decimal
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from accounts.models import Team, User
 from audit.verification import verify as verify_audit
@@ -18,7 +18,7 @@ from demo_people import new_users, set_up_teams
 from extensions import db
 from ledger.models import Repayment
 from ledger.verify import verify as verify_ledger
-from tests.conftest import is_postgres
+from tests.conftest import empty_database
 from workflows import clock
 from workflows.models import HumanTask
 
@@ -49,27 +49,6 @@ def _book():
     """(loan number, outstanding, DPD) of every loan, by number."""
     return [(loan.loan_no, loan.outstanding, loan.dpd)
             for loan in Loan.query.order_by(Loan.loan_no)]
-
-
-def _empty(app):
-    """Every table emptied as between tests (tests/conftest.py), so a second load starts
-    from a fresh database."""
-    db.session.rollback()
-    db.session.execute(text("UPDATE users SET team_id = NULL"))  # users and teams: a cycle
-    tables = [t.name for t in reversed(db.metadata.sorted_tables) if t.name != "products"]
-    if is_postgres(app):
-        db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-    else:
-        for name in tables:
-            db.session.execute(text(f"DELETE FROM {name}"))
-    db.session.execute(text("INSERT INTO legal_rate_caps (effective_on, lpr_one_year, "
-                            "multiple, entered_at) VALUES ('2025-05-20', 0.03, 4, "
-                            "CURRENT_TIMESTAMP)"))
-    db.session.commit()
-    from calendars.workdays import clear_cache
-    from workflows.definitions import clear_latest_cache
-    clear_cache()
-    clear_latest_cache()
 
 
 def test_the_plan_is_seeded_and_spreads_the_loans_over_the_months(app):
@@ -138,7 +117,7 @@ def test_the_history_is_written_by_the_operations_verifies_and_is_deterministic(
     book = _book()
     paid = db.session.scalar(select(func.sum(Repayment.amount)))
     assert len(book) == LOANS and paid > Decimal(0)
-    _empty(app)
+    empty_database(app)  # a second load starts from a fresh database
     from workflows.definitions import deploy_paths
     from tests.conftest import ROOT
     deploy_paths(sorted((ROOT / "bpmn").glob("*.bpmn")), ROOT / "bpmn" / "forms")

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accounts.models import User
 from accounts.operations import create_user
 from accounts.teams import create_team, set_members
 from cases.models import ContactLogEntry, LateFollowUp, PerformancePoint, PromiseToPay
@@ -30,14 +29,6 @@ MARCH, APRIL = dt.date(2026, 3, 1), dt.date(2026, 4, 1)
 def bj(*args):
     """A Beijing wall time as the UTC moment stored."""
     return dt.datetime(*args, tzinfo=BJ).astimezone(dt.timezone.utc)
-
-
-@pytest.fixture(autouse=True)
-def _unlink_teams(app):
-    yield
-    db.session.rollback()
-    db.session.execute(db.update(User).values(team_id=None))
-    db.session.commit()
 
 
 @pytest.fixture

@@ -19,16 +19,6 @@ from workflows.service import complete_task
 EN = {"Accept-Language": "en"}
 
 
-@pytest.fixture(autouse=True)
-def _unlink_teams(app):
-    """users.team_id and teams.leader_id point at each other; conftest's SQLite clean-up
-    deletes teams before users, so the links go first."""
-    yield
-    db.session.rollback()
-    db.session.execute(db.update(User).values(team_id=None))
-    db.session.commit()
-
-
 @pytest.fixture
 def deployed(app):
     return deploy_paths([ROOT / "bpmn" / "handover.bpmn", ROOT / "bpmn" / "reminders.bpmn"],
