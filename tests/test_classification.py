@@ -192,6 +192,13 @@ def test_rules_page_for_the_risk_manager_only(app, staff):
                    headers={"Accept-Language": "en"})
     assert bad.status_code == 400
     assert b"Must be more days than the category above it." in bad.data
+    # in Chinese too, the page and its errors (a rate out of range among them)
+    page = web.get("/portfolio/classification/rules", headers={"Accept-Language": "zh-CN"})
+    assert page.status_code == 200 and "拨备率" in page.get_data(as_text=True)
+    bad = web.post("/portfolio/classification/rules", data={**form, "rate-loss": "101"},
+                   headers={"Accept-Language": "zh-CN"})
+    assert bad.status_code == 400 and "天数须大于上一级分类" in bad.get_data(as_text=True)
+    assert "0 至 100" in bad.get_data(as_text=True)
     good = web.post("/portfolio/classification/rules",
                     data={**form, "min_dpd-substandard": "120"})
     assert good.status_code == 302
