@@ -18,4 +18,4 @@ def bpmn_js(filename):
     return send_from_directory(BPMN_JS_DIST, filename, max_age=86400)
 
 
-from studio import diagrams, editor, versions  # noqa: E402,F401  (routes register on bp)
+from studio import diagrams, editor, replay, versions  # noqa: E402,F401  (routes register on bp)

@@ -160,9 +160,10 @@ PROBLEM_TITLES = {
 def problem_dict(problem):
     """A workflows.validation.Problem as JSON for the browser."""
     title = PROBLEM_TITLES.get(problem.code)
+    message, hint = problem.localized()
     return {"element_id": problem.element_id, "process_id": problem.process_id,
             "code": problem.code, "title": str(title) if title else None,
-            "message": problem.message, "hint": problem.hint}
+            "message": message, "hint": hint}
 
 
 def _filename(draft):

@@ -22,7 +22,6 @@ import ast
 import json
 import re
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lxml import etree
@@ -30,28 +29,20 @@ from lxml import etree
 from accounts.roles import ROLES
 from forms.builder import check_spec
 # CallLibrary is re-exported: callers build one for validate_files.
+from workflows.bpmn_xml import (ACTIVITIES, CONTAINERS, EVENTS, FLOW_NODES, GATEWAYS,  # noqa: F401
+                                HUMAN_TASKS, NS, SPIFF_NS, children as _children,
+                                local as _local, text_of as _text)
 from workflows.calls import BPMN_NS, CallLibrary, parse_xml, process_ids, resolve_calls
 from workflows.encoding import to_utf8
+from workflows import engine_messages, traps
+from workflows.hygiene import warnings  # noqa: F401 — re-exported
 from workflows.limits import current_limits
+# Problem and DRAFT_FILENAME are re-exported: callers import them from here.
+from workflows.problems import DRAFT_FILENAME, N_, Problem, Text  # noqa: F401
 from workflows.scripting import HELPERS, RestrictedEnvironment, ScriptError, ScriptLimitError, \
     compile_expression, compile_script
 from workflows.services import REGISTRY
 
-SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
-NS = {"bpmn": BPMN_NS, "spiffworkflow": SPIFF_NS}
-DRAFT_FILENAME = "diagram.bpmn"
-
-ACTIVITIES = {"task", "userTask", "manualTask", "scriptTask", "serviceTask", "sendTask",
-              "receiveTask", "businessRuleTask", "callActivity", "subProcess", "transaction",
-              "adHocSubProcess"}
-EVENTS = {"startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent",
-          "boundaryEvent"}
-GATEWAYS = {"exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway",
-            "complexGateway"}
-FLOW_NODES = ACTIVITIES | EVENTS | GATEWAYS
-CONTAINERS = {"subProcess", "transaction", "adHocSubProcess"}
-# Tasks SpiffWorkflow hands to people (task_spec.manual): they become human tasks in a lane.
-HUMAN_TASKS = {"userTask", "manualTask", "task"}
 PRIORITIES = ("high", "normal", "low")
 # Column sizes of process_definitions / human_tasks (PostgreSQL refuses longer values).
 MAX_KEY, MAX_NAME = 80, 200
@@ -70,25 +61,6 @@ EXPENSIVE_HINT = ("Scripts, conditions and timer expressions must finish within 
                   "memory limits: no endless loops, huge ranges, powers or repetitions")
 ISO_TEXT = re.compile(r"R\d*/.*|P[\dYMWDTHS.,]+|\d{4}-\d{2}-\d{2}([T ][\d:.]+)?(Z|[+-]\d\d:?\d\d)?",
                       re.IGNORECASE)
-
-
-@dataclass
-class Problem:
-    element_id: str | None
-    process_id: str | None
-    code: str
-    message: str
-    hint: str
-    line: int | None = None
-    filename: str | None = None
-
-    def __str__(self):
-        where = self.element_id or self.process_id or self.filename or DRAFT_FILENAME
-        text = f"{where}: {self.message}"
-        return f"{text} ({self.hint})" if self.hint else text
-
-    def to_dict(self):
-        return asdict(self)
 
 
 class FormLoadError(str):
@@ -127,21 +99,6 @@ def form_keys_in(xml) -> set:
             if p.get("name") == "formKey" and p.get("value")}
 
 
-def _local(el):
-    tag = el.tag
-    if not isinstance(tag, str) or not tag.startswith("{" + BPMN_NS + "}"):
-        return None
-    return tag[len(BPMN_NS) + 2:]
-
-
-def _children(el, names):
-    return [c for c in el if _local(c) in names]
-
-
-def _text(el):
-    return el.text if el is not None else None
-
-
 class _Checker:
     def __init__(self, filename, forms, deployed, library=None):
         self.filename, self.forms, self.deployed = filename, forms, deployed
@@ -149,11 +106,13 @@ class _Checker:
         self.problems, self.related, self.checked_forms, self.elements = [], set(), set(), {}
         self.sandbox_spent = 0.0
 
-    def add(self, element_id, process_id, code, message, hint, el=None, line=None):
+    def add(self, element_id, process_id, code, message, hint, el=None, line=None, **params):
+        """Record a problem. `message` and `hint` are English templates marked with N_,
+        filled from `params` (see workflows/problems.py); they are translated when shown."""
         if line is None and el is not None:
             line = el.sourceline
-        self.problems.append(Problem(element_id, process_id, code, message, hint, line,
-                                     self.filename))
+        self.problems.append(Problem.of(element_id, process_id, code, message, hint, line,
+                                        self.filename, **params))
 
     # ---- document level ----------------------------------------------------------------
 
@@ -199,6 +158,8 @@ class _Checker:
             return
         for process in processes:
             self.check_process(process)
+        for check in traps.DOCUMENT_CHECKS:
+            check(self, root)
         called = self.check_calls(xml)
         if schema_ok and not duplicates:
             self.check_with_engine(xml, called)
@@ -325,11 +286,9 @@ class _Checker:
         if element_id is None and any(p.process_id in (process_id, None) for p in self.problems):
             return
         line = getattr(exc, "line_number", None)
-        message = str(exc)
-        self.add(element_id, process_id, "bpmn_invalid",
-                 f"the engine refuses the diagram: {message}",
-                 "Fix this element; the message says what is wrong", el=el,
-                 line=line if isinstance(line, int) else None)
+        code, message, hint, params = engine_messages.describe(exc)
+        self.add(element_id, process_id, code, message, hint, el=el,
+                 line=line if isinstance(line, int) else None, **params)
 
     # ---- per process -----------------------------------------------------------------------
 
@@ -358,6 +317,8 @@ class _Checker:
                 self.check_node(el, kind)
             elif kind == "sequenceFlow":
                 self.check_flow(el)
+        for check in traps.PROCESS_CHECKS:
+            check(self, process)
 
     def check_lanes(self, process):
         lane_of = {}
@@ -719,27 +680,6 @@ def validate(xml: bytes, forms: dict[str, dict], filename: str = DRAFT_FILENAME,
         checker.add(None, None, "bpmn_invalid", f"the diagram could not be checked: {exc!r}",
                     "Fix the diagram or report this message")
     return checker.problems
-
-
-def warnings(xml) -> list[Problem]:
-    """What may deploy but should be fixed: a process or a task people do without a Chinese
-    name (workflows/labels.py) is shown in English on the Chinese pages."""
-    from workflows.labels import ZH_PROPERTY, zh_name
-    root = parse_xml(xml.encode("utf-8") if isinstance(xml, str) else xml)
-    if root is None:  # validate() reports it
-        return []
-    found = []
-    for process in root.iter(f"{{{BPMN_NS}}}process"):
-        pid = process.get("id")
-        hint = f"Add the Chinese name (property {ZH_PROPERTY}) in the side panel"
-        if not zh_name(process):
-            found.append(Problem(pid, pid, "name_zh_missing", "the process has no Chinese name",
-                                 hint, process.sourceline))
-        for el in process.iter():
-            if _local(el) in HUMAN_TASKS and not zh_name(el):
-                found.append(Problem(el.get("id"), pid, "name_zh_missing",
-                                     "the task has no Chinese name", hint, el.sourceline))
-    return found
 
 
 def validate_files(items, forms, deployed=None, library=None) -> list[Problem]:

@@ -1,0 +1,1 @@
+/* Process studio: replay a draft against past cases before deploying (studio/replay.py). */
