@@ -15,6 +15,7 @@ from workflows.calls import CallLibrary, resolve_calls
 from workflows.encoding import to_utf8
 from workflows.engine import parse_processes, spec_to_json
 from workflows.errors import DeployError
+from workflows.hygiene import blocking as blocking_warnings
 from workflows.labels import labels_for
 from workflows.models import FormDefinition, ProcessDefinition
 from workflows.validation import Problem, deployed_owners, form_keys_in, load_forms, validate, \
@@ -60,9 +61,17 @@ def deploy_xml(xml: bytes, filename: str, forms_dir: Path | None, actor=None, co
         forms = load_forms(forms_dir)
     library = CallLibrary()
     problems = validate(xml, forms, filename, deployed=deployed_owners(), library=library)
+    # Warnings refuse the deploy only where the process owner chose so (workflows/hygiene.py).
+    problems += _with_filename(blocking_warnings(xml), filename)
     if problems:
         raise DeployError(problems)
     return _deploy_valid(xml, filename, forms, actor, comment, library)
+
+
+def _with_filename(problems, filename):
+    for problem in problems:
+        problem.filename = filename
+    return problems
 
 
 def _deploy_valid(xml, filename, forms, actor, comment, library):
@@ -128,6 +137,8 @@ def deploy_paths(paths, forms_dir: Path, actor=None, comment=""):
     # Call activities find their processes among these files first, whatever their order.
     library = CallLibrary(items)
     problems = validate_files(items, forms, deployed_owners(), library)
+    for xml, name in items:
+        problems += _with_filename(blocking_warnings(xml), name)
     if problems:
         db.session.rollback()
         raise DeployError(problems)
