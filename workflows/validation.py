@@ -85,7 +85,7 @@ class _Checker(CodeChecks):
         self.filename, self.forms, self.deployed = filename, forms, deployed
         self.library = library
         self.problems, self.related, self.checked_forms, self.elements = [], set(), set(), {}
-        self.sandbox_spent = 0.0
+        self.sandbox_spent, self.at_line = 0.0, None
 
     def add(self, element_id, process_id, code, message, hint, el=None, line=None, **params):
         """Record a problem. `message` and `hint` are English templates marked with N_,
@@ -190,16 +190,21 @@ class _Checker(CodeChecks):
     def element_at(self, line):
         """(element id, process id) of the element at `line`, or of its nearest ancestor with
         an id."""
-        for el in self.root.iter():
-            if isinstance(el.tag, str) and el.sourceline == line:
-                while el is not None and not el.get("id"):
-                    el = el.getparent()
-                process = el
-                while process is not None and _local(process) != "process":
-                    process = process.getparent()
-                return (el.get("id") if el is not None else None,
-                        process.get("id") if process is not None else None)
-        return None, None
+        if self.at_line is None:  # indexed at the first schema error
+            self.at_line = {}
+            for el in self.root.iter():
+                if isinstance(el.tag, str):
+                    self.at_line.setdefault(el.sourceline, el)
+        el = self.at_line.get(line)
+        if el is None:
+            return None, None
+        while el is not None and not el.get("id"):
+            el = el.getparent()
+        process = el
+        while process is not None and _local(process) != "process":
+            process = process.getparent()
+        return (el.get("id") if el is not None else None,
+                process.get("id") if process is not None else None)
 
     def check_calls(self, xml):
         """Call activities name a process found here, in the upload or deployed, and no
@@ -288,16 +293,22 @@ class _Checker(CodeChecks):
             self.add(pid, pid, "process_id_collision",
                      f"process id '{pid}' already belongs to {other}",
                      f"Rename the process id, or deploy it from {other}", el=process)
-        self.nodes = {el.get("id"): el for el in process.iter()
-                      if _local(el) in FLOW_NODES and el.get("id")}
-        self.check_lanes(process)
-        self.check_container(process, top=True)
+        # Indexed once: the checks below look elements up instead of scanning the process.
+        self.nodes, self.outgoing, flows = {}, {}, []
         for el in process.iter():
             kind = _local(el)
             if kind in FLOW_NODES:
-                self.check_node(el, kind)
+                if el.get("id"):
+                    self.nodes[el.get("id")] = el
             elif kind == "sequenceFlow":
-                self.check_flow(el)
+                flows.append(el)
+                self.outgoing.setdefault(el.get("sourceRef"), []).append(el)
+        self.check_lanes(process)
+        self.check_container(process, top=True)
+        for el in self.nodes.values():
+            self.check_node(el, _local(el))
+        for el in flows:
+            self.check_flow(el)
         for check in traps.PROCESS_CHECKS:
             check(self, process)
 
@@ -306,11 +317,17 @@ class _Checker(CodeChecks):
         for ref in process.iter(f"{{{BPMN_NS}}}flowNodeRef"):
             if ref.text:
                 lane_of[ref.text.strip()] = ref.getparent()
+        memo = {}
+
         def lane_for(el):
             # As the engine does: a task inside a subprocess takes the subprocess's lane.
+            # Memoised: each container's lane is found once (linear in the process size).
+            if el in memo:
+                return memo[el]
             parent = el.getparent()
             outer = lane_for(parent) if parent is not None and parent is not process else None
-            return outer if outer is not None else lane_of.get(el.get("id"))
+            memo[el] = outer if outer is not None else lane_of.get(el.get("id"))
+            return memo[el]
 
         bad_lanes = {}
         for node_id, el in self.nodes.items():
@@ -350,7 +367,7 @@ class _Checker(CodeChecks):
                     targets.setdefault(c.get("attachedToRef"), []).append(c.get("id"))
             links = {}
             for c in nodes.values():
-                for link in c.iter(f"{{{BPMN_NS}}}linkEventDefinition"):
+                for link in c.findall("bpmn:linkEventDefinition", NS):
                     links.setdefault((_local(c), link.get("name")), []).append(c.get("id"))
             for (kind_, name), ids in links.items():
                 if kind_ == "intermediateThrowEvent":
@@ -488,8 +505,7 @@ class _Checker(CodeChecks):
                                 f"parameter '{param.get('id')}'", el)
 
     def check_gateway(self, el, nid):
-        outgoing = [f for f in self.root.iter(f"{{{BPMN_NS}}}sequenceFlow")
-                    if f.get("sourceRef") == nid]
+        outgoing = self.outgoing.get(nid, []) if nid else []
         default = el.get("default")
         if default and default not in {f.get("id") for f in outgoing}:
             self.add(nid, self.pid, "gateway_no_default",
