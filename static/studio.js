@@ -19,7 +19,9 @@
   var csrf = root.getAttribute("data-csrf");
   var forms = JSON.parse(JSON.stringify(config.forms || {}));
   var dirty = false;
-  var markers = [];
+  // What the last check found, by kind: the markers on the canvas and the lists.
+  var found = { problems: [], warnings: [] };
+  var markers = { "has-problem": [], "has-warning": [] };
 
   var modeler = new BpmnJS({ container: "#studio-canvas" });
   var moddle = modeler.get("moddle");
@@ -163,6 +165,7 @@
 
   // The Chinese name of an element (workflows/labels.py): the BPMN name is the English one.
   var ZH_NAME = "name_zh_CN";
+  var BLOCK = "warningsBlockDeploy";
   function processNames(body, element, process) {
     body.appendChild(field(S.process_name, textInput(process.name, function (v) {
       modeling.updateModdleProperties(element, process, { name: v.trim() || undefined });
@@ -170,6 +173,33 @@
     body.appendChild(field(S.process_name_zh, textInput(readProps(process)[ZH_NAME], function (v) {
       writeProp(element, ZH_NAME, v, process);
     }), "prop-process-name_zh_CN"));
+    // The process owner's choice, kept in the diagram (workflows/hygiene.py).
+    var id = "prop-warningsBlockDeploy-" + process.id;
+    var box = el("input", { type: "checkbox", id: id, "aria-describedby": id + "-help" });
+    box.checked = (readProps(process)[BLOCK] || "").toLowerCase() === "true";
+    box.addEventListener("change", function () {
+      writeProp(element, BLOCK, box.checked ? "true" : "", process);
+    });
+    body.appendChild(el("div", { "class": "field studio-check" }, [
+      box, el("label", { "for": id, text: S.warnings_block_deploy }),
+      el("div", { "class": "muted studio-help", id: id + "-help",
+                  text: S.warnings_block_deploy_help })]));
+  }
+
+  // This element's problems and warnings from the last check, at the top of its panel.
+  function elementFindings(body, element) {
+    var pool = element.businessObject.processRef;
+    [["problems", S.element_problems, "studio-panel-problems"],
+     ["warnings", S.element_warnings, "studio-panel-warnings"]].forEach(function (kind) {
+      var mine = found[kind[0]].filter(function (p) {
+        return p.element_id && (p.element_id === element.id || (pool && p.element_id === pool.id));
+      });
+      if (!mine.length) { return; }
+      var list = el("ul");
+      mine.forEach(function (p) { var item = el("li"); describe(item, p, false); list.appendChild(item); });
+      body.appendChild(el("div", { "class": kind[2], role: "group", "aria-label": kind[1] },
+                          [el("strong", { text: kind[1] }), list]));
+    });
   }
 
   function renderPanel(element) {
@@ -187,6 +217,7 @@
       return;
     }
     var bo = element.businessObject;
+    elementFindings(body, element);
     body.appendChild(el("dl", { "class": "studio-ident" }, [
       el("dt", { text: S.id }), el("dd", { text: bo.id }),
       el("dt", { text: S.type }), el("dd", { text: bo.$type.replace("bpmn:", "") })
@@ -282,29 +313,55 @@
     }
   });
 
-  /* ---- problems ----------------------------------------------------------------------------- */
-  function showProblems(problems) {
-    markers.forEach(function (id) { if (registry.get(id)) { canvas.removeMarker(id, "has-problem"); } });
-    markers = [];
-    var list = $("studio-problem-list");
+  /* ---- problems and warnings ----------------------------------------------------------- */
+  // The shape a problem or warning belongs on: its element, or the pool of its process.
+  function targetOf(p) {
+    return p.element_id && (registry.get(p.element_id) || registry.filter(function (e) {
+      return e.businessObject.processRef && e.businessObject.processRef.id === p.element_id;
+    })[0]);
+  }
+
+  // Marks each item's element on the canvas with `marker` and lists the items; clicking an
+  // item (or Enter / Space on it) selects its element.
+  function showFindings(items, marker, listId, sectionId, itemClass, withCode) {
+    markers[marker].forEach(function (id) {
+      if (registry.get(id)) { canvas.removeMarker(id, marker); }
+    });
+    markers[marker] = [];
+    var list = $(listId);
     list.innerHTML = "";
-    $("studio-problems").hidden = !problems.length;
-    problems.forEach(function (p) {
-      var item = el("li", { "class": "studio-problem" });
-      var target = p.element_id && (registry.get(p.element_id) || registry.filter(function (e) {
-        // A problem of a process is marked on the pool that holds it.
-        return e.businessObject.processRef && e.businessObject.processRef.id === p.element_id;
-      })[0]);
-      describe(item, p, true);
+    $(sectionId).hidden = !items.length;
+    items.forEach(function (p) {
+      var item = el("li", { "class": itemClass });
+      var target = targetOf(p);
+      describe(item, p, withCode);
       if (target) {
-        if (markers.indexOf(target.id) < 0) {
-          canvas.addMarker(target.id, "has-problem");
-          markers.push(target.id);
+        if (markers[marker].indexOf(target.id) < 0) {
+          canvas.addMarker(target.id, marker);
+          markers[marker].push(target.id);
         }
         leadTo(item, target);
       }
       list.appendChild(item);
     });
+  }
+  function showProblems(problems) {
+    found.problems = problems;
+    showFindings(problems, "has-problem", "studio-problem-list", "studio-problems",
+                 "studio-problem", true);
+    refreshPanel();
+  }
+  function showWarnings(warnings) {
+    found.warnings = warnings;
+    showFindings(warnings, "has-warning", "studio-warning-list", "studio-warnings",
+                 "studio-warning", false);
+    refreshPanel();
+  }
+  function refreshPanel() {
+    var selected = selection.get();
+    if (selected.length === 1 && !$("studio-panel").contains(document.activeElement)) {
+      renderPanel(selected[0]);
+    }
   }
 
   // A problem's or warning's element id, title, message (and code) and hint in its list item.
@@ -326,19 +383,8 @@
     item.tabIndex = 0;
     var go = function () { selection.select(target); canvas.scrollToElement(target); };
     item.addEventListener("click", go);
-    item.addEventListener("keydown", function (e) { if (e.key === "Enter") { go(); } });
-  }
-
-  function showWarnings(warnings) {
-    var list = $("studio-warning-list");
-    list.innerHTML = "";
-    $("studio-warnings").hidden = !warnings.length;
-    warnings.forEach(function (p) {
-      var item = el("li", { "class": "studio-warning" });
-      describe(item, p, false);
-      var target = p.element_id && registry.get(p.element_id);
-      if (target) { leadTo(item, target); }
-      list.appendChild(item);
+    item.addEventListener("keydown", function (e) {
+      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); go(); }
     });
   }
 
@@ -594,6 +640,8 @@
     }
     canvas.zoom("fit-viewport");
     renderPanel(null);
+    if (!(result.warnings && result.warnings.length)) { showProblems(config.blocking || []); }
+    showWarnings(config.warnings || []);
     setDirty(false);
     status("");
     var keys = Object.keys(forms).sort();

@@ -20,7 +20,7 @@ from audit.operations import record
 from extensions import db
 from forms.builder import FormSpecError, build_form_class, check_spec, localized
 from studio import bp
-from workflows import definitions, validation
+from workflows import definitions, hygiene, validation
 from workflows.clock import now
 from workflows.errors import DeployError
 from workflows.models import FormDefinition, ProcessDefinition, ProcessDraft
@@ -154,6 +154,23 @@ PROBLEM_TITLES = {
     "call_cycle": _l("A process that calls itself"),
     "name_missing": _l("A task without a name"),
     "name_zh_missing": _l("No Chinese name"),
+    # Modelling hygiene (workflows/hygiene.py): warnings unless the process owner chose that
+    # they block deploy.
+    "label_required": _l("An element without a name"),
+    "implicit_end": _l("A path that ends without an end event"),
+    "implicit_start": _l("A path that starts without a start event"),
+    "no_end_event": _l("No end event"),
+    "fake_join": _l("Parallel paths meet at a task, not at a gateway"),
+    "implicit_split": _l("A task that splits the flow without a gateway"),
+    "gateway_join_fork": _l("A gateway that both joins and splits"),
+    "superfluous_gateway": _l("A gateway that does nothing"),
+    "duplicate_flow": _l("A duplicate sequence flow"),
+    "link_unpaired": _l("A link event without its pair"),
+    "disconnected": _l("An element connected to nothing"),
+    "complex_gateway": _l("A complex gateway"),
+    "blank_start_events": _l("More than one start event without a trigger"),
+    "event_definitions": _l("An event with more than one trigger"),
+    "warnings_block_deploy": _l("Warnings block the deploy of this process"),
 }
 
 
@@ -173,16 +190,25 @@ def _filename(draft):
             else f"{draft.process_key}.bpmn")
 
 
+def findings(xml: str, forms: dict, filename: str):
+    """(problems, warnings) of a diagram and its forms, as dicts; nothing is written. The
+    warnings of a process whose owner chose that they block deploy are among the problems,
+    as deploy would refuse them."""
+    refusing, others = hygiene.review(xml)
+    problems = validation.validate(xml.encode("utf-8"), forms_for(xml, forms),
+                                   filename=filename) + refusing
+    return [problem_dict(p) for p in problems], [problem_dict(p) for p in others]
+
+
 def validate(xml: str, forms: dict, filename: str):
-    """Every problem of a diagram and its forms, as dicts; nothing is written."""
-    return [problem_dict(p) for p in validation.validate(xml.encode("utf-8"),
-                                                         forms_for(xml, forms),
-                                                         filename=filename)]
+    """Every problem of a diagram and its forms, as dicts."""
+    return findings(xml, forms, filename)[0]
 
 
 def warnings(xml: str):
-    """What may deploy but should be fixed (a task without a Chinese name), as dicts."""
-    return [problem_dict(p) for p in validation.warnings(xml)]
+    """What may deploy but should be fixed (workflows/hygiene.py), as dicts; without those
+    that block the deploy (see findings)."""
+    return [problem_dict(p) for p in hygiene.review(xml)[1]]
 
 
 def deploy(xml: str, forms: dict, filename: str, comment: str):
@@ -235,6 +261,7 @@ def edit_draft(draft_id):
     draft = _draft_or_404(draft_id)
     based_on = db.session.get(ProcessDefinition, draft.based_on_id) if draft.based_on_id else None
     known = known_forms()
+    refusing, others = hygiene.review(draft.bpmn_xml)
     strings = {
         "saved": _("Draft saved."), "saving": _("Saving…"), "validating": _("Validating…"),
         "deploying": _("Deploying…"), "no_problems": _("No problems found."),
@@ -265,12 +292,22 @@ def edit_draft(draft_id):
         "field_name": _("Field name"), "field_type": _("Type"), "required": _("Required"),
         "label_en": _("Label (English)"), "label_zh": _("Label (Chinese)"),
         "remove": _("Remove"), "move_up": _("Move up"), "add_field": _("Add a field"),
+        "warnings_block_deploy": _("Warnings block deploy"),
+        "warnings_block_deploy_help": _("When checked, this process is not deployed while "
+                                        "the diagram has warnings. The choice is saved in "
+                                        "the diagram."),
+        "element_problems": _("Problems of this element"),
+        "element_warnings": _("Warnings of this element"),
     }
     return render_template(
         "studio/editor.html", draft=draft, based_on=based_on,
         config={
             "draftId": draft.id, "processKey": draft.process_key, "xml": draft.bpmn_xml,
             "forms": draft.forms or {}, "knownForms": known,
+            # Shown on the elements as soon as the diagram opens (the full check, with its
+            # sandboxed scripts, waits for Validate).
+            "warnings": [problem_dict(p) for p in others],
+            "blocking": [problem_dict(p) for p in refusing],
             "roles": {k: str(v) for k, v in ROLES.items()},
             "urls": {"save": url_for("studio.save_draft", draft_id=draft.id),
                      "validate": url_for("studio.validate_draft", draft_id=draft.id),
@@ -311,13 +348,13 @@ def _json_error(message, status=400, **extra):
 def save_draft(draft_id):
     draft = _draft_or_404(draft_id)
     _body, xml, forms = _payload(draft)
-    problems = validate(xml, forms, _filename(draft))
+    problems, warned = findings(xml, forms, _filename(draft))
     draft.bpmn_xml, draft.forms = xml, forms
     draft.updated_by_id, draft.updated_at = current_user.id, now()
     record("draft.saved", actor=current_user,
            data={"process": draft.process_key, "draft": draft.id, "problems": len(problems)})
     db.session.commit()
-    return jsonify({"ok": True, "problems": problems, "warnings": warnings(xml),
+    return jsonify({"ok": True, "problems": problems, "warnings": warned,
                     "updated_at": draft.updated_at.isoformat()})
 
 
@@ -326,8 +363,8 @@ def save_draft(draft_id):
 def validate_draft(draft_id):
     draft = _draft_or_404(draft_id)
     _body, xml, forms = _payload(draft)
-    problems = validate(xml, forms, _filename(draft))
-    return jsonify({"ok": not problems, "problems": problems, "warnings": warnings(xml)})
+    problems, warned = findings(xml, forms, _filename(draft))
+    return jsonify({"ok": not problems, "problems": problems, "warnings": warned})
 
 
 @bp.route("/drafts/<int:draft_id>/deploy", methods=["POST"])

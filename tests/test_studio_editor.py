@@ -216,3 +216,76 @@ def test_problem_titles_are_translated(app):
     problem = validate(b"not xml", {})[0]
     with app.test_request_context(headers={"Accept-Language": "en"}):
         assert problem_dict(problem)["title"] == "Not an XML file"
+
+
+ZH_CHECK = 'value="核对贷款档案"'
+FLAG = '<spiffworkflow:property name="warningsBlockDeploy" value="true" />'
+ZH_PROCESS = '<spiffworkflow:property name="name_zh_CN" value="放款后交接" />'
+
+
+def test_hygiene_warnings_come_back_beside_the_problems_and_do_not_block(owner_client,
+                                                                         monkeypatch):
+    import flask_babel
+    draft_id = open_draft(owner_client)
+    # A valid diagram with hygiene warnings: the check step has no Chinese name, and the
+    # system step is unnamed.
+    xml = HANDOVER.replace(ZH_CHECK, 'value=""').replace(
+        'name="Apply the monitoring plan"', "")
+    assert 'id="apply_monitoring_plan"' in xml
+    checked = owner_client.post(f"/studio/drafts/{draft_id}/validate", json={"xml": xml},
+                                headers={"Accept-Language": "zh-CN"})
+    body = checked.json
+    assert body["ok"] is True and body["problems"] == []
+    warned = {(w["element_id"], w["code"]) for w in body["warnings"]}
+    assert warned == {("check_file", "name_zh_missing"),
+                      ("apply_monitoring_plan", "label_required")}
+    unnamed = next(w for w in body["warnings"] if w["code"] == "label_required")
+    assert unnamed["title"] and unnamed["message"] and unnamed["hint"]
+    # Messages go through the catalog in the reader's language (Problem.localized).
+    monkeypatch.setattr(flask_babel, "gettext", lambda text: f"«{text}»")
+    again = owner_client.post(f"/studio/drafts/{draft_id}/validate", json={"xml": xml})
+    unnamed = next(w for w in again.json["warnings"] if w["code"] == "label_required")
+    assert unnamed["message"] == "«the step has no name, so the diagram and the case " \
+        "histories show its id»"
+    monkeypatch.undo()
+    saved = owner_client.post(f"/studio/drafts/{draft_id}", json={"xml": xml})
+    assert {(w["element_id"], w["code"]) for w in saved.json["warnings"]} == warned
+    # The editor shows them on the elements as soon as it opens.
+    page = owner_client.get(f"/studio/drafts/{draft_id}/edit").get_data(as_text=True)
+    config = json.loads(re.search(r'<script type="application/json" id="studio-config">(.*?)'
+                                  r'</script>', page, re.S).group(1))
+    assert {(w["element_id"], w["code"]) for w in config["warnings"]} == warned
+    assert config["blocking"] == []
+    deployed = owner_client.post(f"/studio/drafts/{draft_id}/deploy",
+                                 json={"xml": xml, "comment": "names later"})
+    assert deployed.status_code == 200 and versions() == [1, 2]
+
+
+def test_warnings_are_problems_when_the_process_owner_chose_so(owner_client):
+    draft_id = open_draft(owner_client)
+    xml = HANDOVER.replace(ZH_CHECK, 'value=""').replace(ZH_PROCESS, ZH_PROCESS + FLAG)
+    checked = owner_client.post(f"/studio/drafts/{draft_id}/validate", json={"xml": xml},
+                                headers={"Accept-Language": "en"})
+    assert checked.json["ok"] is False and checked.json["warnings"] == []
+    assert [(p["element_id"], p["code"]) for p in checked.json["problems"]] == [
+        ("handover", "warnings_block_deploy"), ("check_file", "name_zh_missing")]
+    assert checked.json["problems"][0]["title"] == "Warnings block the deploy of this process"
+    refused = owner_client.post(f"/studio/drafts/{draft_id}/deploy",
+                                json={"xml": xml, "comment": "try"})
+    assert refused.status_code == 422
+    assert {p["code"] for p in refused.json["problems"]} == {"warnings_block_deploy",
+                                                            "name_zh_missing"}
+    assert versions() == [1]
+    # Fixed: the choice stays in the diagram and the deploy goes through.
+    fixed = HANDOVER.replace(ZH_PROCESS, ZH_PROCESS + FLAG)
+    done = owner_client.post(f"/studio/drafts/{draft_id}/deploy",
+                             json={"xml": fixed, "comment": "strict from now on"})
+    assert done.status_code == 200 and FLAG in latest_definition("handover").bpmn_xml
+
+
+def test_every_hygiene_code_has_a_title():
+    from studio.editor import PROBLEM_TITLES
+    source = (ROOT / "workflows" / "hygiene.py").read_text(encoding="utf-8")
+    codes = set(re.findall(r'warn\(\w+, "([a-z_]+)"', source)) | set(
+        re.findall(r'Problem\.of\(\s*[^,]+,\s*[^,]+,\s*"([a-z_]+)"', source))
+    assert len(codes) >= 15 and codes <= set(PROBLEM_TITLES), codes - set(PROBLEM_TITLES)

@@ -66,24 +66,29 @@ def warnings(xml) -> list[Problem]:
 def blocking(xml) -> list[Problem]:
     """The warnings that refuse a deploy: those of processes whose owner set
     warningsBlockDeploy, plus one problem on each such process saying why."""
+    return review(xml)[0]
+
+
+def review(xml) -> tuple[list[Problem], list[Problem]]:
+    """(the warnings that refuse the deploy, as in `blocking`; the other warnings)."""
     root = _root(xml)
     if root is None:
-        return []
-    found = []
+        return [], []
+    refusing, others = [], []
     for process in root.iter(f"{{{BPMN_NS}}}process"):
-        if not blocks_deploy(process):
-            continue
         own = _process_warnings(process)
-        if own:
-            pid = process.get("id")
-            found.append(Problem.of(
-                pid, pid, "warnings_block_deploy",
-                N_("the process owner chose that warnings block its deploy, and it has "
-                   "%(count)s"),
-                N_("Fix the warnings listed, or clear 'Warnings block deploy' in the "
-                   "process's side panel"), process.sourceline, count=len(own)))
-            found += own
-    return found
+        if not own or not blocks_deploy(process):
+            others += own
+            continue
+        pid = process.get("id")
+        refusing.append(Problem.of(
+            pid, pid, "warnings_block_deploy",
+            N_("the process owner chose that warnings block its deploy, and it has "
+               "%(count)s"),
+            N_("Fix the warnings listed, or clear 'Warnings block deploy' in the "
+               "process's side panel"), process.sourceline, count=len(own)))
+        refusing += own
+    return refusing, others
 
 
 def _process_warnings(process):
@@ -283,9 +288,11 @@ def _label(el, kind, definitions, outs, has_conditions, warn):
              N_("Name it after the question it decides, e.g. 'Paid in full?'"))
 
 
-# Work allowed for the fake-join analysis, in node and flow visits; past it every task with
-# several incoming flows in a scope with parallel paths is warned (bpmnlint's plain rule).
-CONCURRENCY_BUDGET = 2_000_000
+# Work allowed for the fake-join analysis of one scope, in node and flow visits: each branch
+# is followed only up to its join, so structured diagrams stay far below it. Past it every
+# task with several incoming flows in a scope with parallel paths is warned (bpmnlint's
+# plain rule) rather than spend quadratic time.
+CONCURRENCY_BUDGET = 200_000
 _FORKING = {"parallelGateway", "inclusiveGateway", "complexGateway"}
 
 
@@ -304,8 +311,8 @@ def _concurrent_joins(nodes, flows):
         edge = (flow.get("id"), flow.get("sourceRef"), flow.get("targetRef"))
         out_flows.setdefault(edge[1], []).append(edge)
         in_flows.setdefault(edge[2], []).append(edge)
-    joins = [nid for nid, kind in kinds.items()
-             if kind in ACTIVITIES and len(in_flows.get(nid, ())) > 1]
+    joins = {nid for nid, kind in kinds.items()
+             if kind in ACTIVITIES and len(in_flows.get(nid, ())) > 1}
     if not joins:
         return set()
     splits = []  # (where the paths split, [first flows of each branch])
@@ -320,8 +327,7 @@ def _concurrent_joins(nodes, flows):
                                           out_flows.get(el.get("id"), [])]))
     if not splits:
         return set()
-    if len(splits) * (len(kinds) + len(flows)) > CONCURRENCY_BUDGET:
-        return set(joins)
+    budget = CONCURRENCY_BUDGET
     syncing = {nid for nid, kind in kinds.items()
                if kind in ("parallelGateway", "inclusiveGateway")
                and len(in_flows.get(nid, ())) > 1}
@@ -336,9 +342,14 @@ def _concurrent_joins(nodes, flows):
                     continue
                 seen.add(current)
                 if current not in syncing:
-                    todo += [target for _f, _s, target in out_flows.get(current, ())]
+                    nexts = out_flows.get(current, ())
+                    budget -= 1 + len(nexts)
+                    if budget < 0:
+                        return set(joins)
+                    todo += [target for _f, _s, target in nexts]
             reached.append(({f for f, _s, _t in first}, seen))
-        for nid in joins:
+        # Only the joins this split's branches reach (the work stays within the budget).
+        for nid in {n for _starts, seen in reached for n in seen} & joins:
             if nid in found:
                 continue
             arriving = []  # for each incoming flow, the branches it may carry
