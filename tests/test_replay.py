@@ -7,7 +7,10 @@ import pytest
 from sqlalchemy import text
 
 from accounts.operations import create_user
+from audit.chaining import chain_head, chain_pending
+from audit.checks import check_chain
 from audit.models import AuditEvent
+from audit.operations import record
 from cases.models import Loan
 from cases.operations import register_loan
 from cases.staging import run_daily
@@ -15,8 +18,10 @@ from extensions import db
 from tests.conftest import PASSWORD, ROOT, login
 from tests.test_servicing import hand_over, three_installment_payload
 from workflows import clock, replay
-from workflows.models import HumanTask, ProcessInstance
-from workflows.service import complete_task
+from workflows.definitions import deploy_xml
+from workflows.models import HumanTask
+from workflows.service import complete_task, start_process
+from workflows.services import service
 from workflows.timers import fire_due_timers
 from workflows.validation import load_forms
 
@@ -111,3 +116,202 @@ def test_a_higher_litigation_threshold_diverges_the_case_proposed_for_litigation
     reason = next(r["reason"] for r in report["cases"] if r["loan_no"] == "S-C")
     assert (reason["code"], reason["gateway"], reason["expected"], reason["actual"]) == (
         "gateway", "litigation_check", ["litigation_paused"], ["phone_collection"])
+
+
+# ---------------------------------------------------------------- a small process
+
+PROBE = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"
+                  id="replay_probe_definitions" targetNamespace="http://daihou.example/test">
+  <bpmn:process id="replay_probe" name="Replay probe" isExecutable="true">
+    <bpmn:laneSet id="probe_lanes">
+      <bpmn:lane id="lane_plo" name="post_loan_officer">
+        <bpmn:flowNodeRef>review</bpmn:flowNodeRef>
+        <bpmn:flowNodeRef>sign</bpmn:flowNodeRef>
+        <!--precheck lane-->
+      </bpmn:lane>
+    </bpmn:laneSet>
+    <bpmn:startEvent id="start" name="Start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:scriptTask id="prepare" name="Prepare">
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+      <bpmn:script>prepared = True</bpmn:script>
+    </bpmn:scriptTask>
+    <!--precheck-->
+    <bpmn:userTask id="review" name="Review the file">
+      <bpmn:extensionElements><spiffworkflow:properties>
+        <spiffworkflow:property name="formKey" value="replay_review" />
+        <spiffworkflow:property name="name_zh_CN" value="审查档案" />
+      </spiffworkflow:properties></bpmn:extensionElements>
+      <bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing>
+    </bpmn:userTask>
+    <bpmn:scriptTask id="score" name="Score the decision">
+      <bpmn:incoming>f3</bpmn:incoming><bpmn:outgoing>f4</bpmn:outgoing>
+      <bpmn:script>score = 1 if decision == "approve" else 0</bpmn:script>
+    </bpmn:scriptTask>
+    <bpmn:exclusiveGateway id="decided" name="Approved?" default="f_no">
+      <bpmn:incoming>f4</bpmn:incoming>
+      <bpmn:outgoing>f_yes</bpmn:outgoing><bpmn:outgoing>f_no</bpmn:outgoing>
+    </bpmn:exclusiveGateway>
+    <bpmn:userTask id="sign" name="Sign the decision">
+      <bpmn:incoming>f_yes</bpmn:incoming><bpmn:outgoing>f5</bpmn:outgoing>
+    </bpmn:userTask>
+    <bpmn:endEvent id="end" name="Signed"><bpmn:incoming>f5</bpmn:incoming></bpmn:endEvent>
+    <bpmn:endEvent id="end_no" name="Rejected"><bpmn:incoming>f_no</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="prepare" />
+    <bpmn:sequenceFlow id="f2" sourceRef="prepare" targetRef="review" />
+    <bpmn:sequenceFlow id="f3" sourceRef="review" targetRef="score" />
+    <bpmn:sequenceFlow id="f4" sourceRef="score" targetRef="decided" />
+    <bpmn:sequenceFlow id="f_yes" sourceRef="decided" targetRef="sign">
+      <bpmn:conditionExpression>decision == "approve"</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="f_no" sourceRef="decided" targetRef="end_no" />
+    <bpmn:sequenceFlow id="f5" sourceRef="sign" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+REVIEW_FORM = {"key": "replay_review", "title": {"en": "Review", "zh_CN": "审查"},
+               "fields": [{"name": "decision", "type": "select", "required": True,
+                           "label": {"en": "Decision", "zh_CN": "决定"},
+                           "choices": [{"value": "approve", "label": {"en": "Approve"}},
+                                       {"value": "reject", "label": {"en": "Reject"}}]}]}
+PROBE_FORMS = {"replay_review": REVIEW_FORM}
+
+
+@service("replay_probe_stamp")
+def _stamp(data):
+    """A service that writes: a replay must leave no trace of it."""
+    record("replay_probe.stamped", data={"loan_no": data.get("loan_no")})
+    db.session.execute(text("UPDATE loans SET dpd = 999"))
+    db.session.flush()
+    return {"stamped": True}
+
+
+@pytest.fixture
+def probe_cases(new_loan, users):
+    """P1 approved at review (waits at sign), P2 waits at review, P3 approved and signed."""
+    deploy_xml(PROBE, "replay_probe.bpmn", None, forms=PROBE_FORMS)
+    db.session.commit()
+    loans = {}
+    for name in ("P1", "P2", "P3"):
+        loan = new_loan(loan_no=name)
+        start_process("replay_probe", case_id=loan.id, data={"loan_no": name})
+        loans[name] = loan.id
+    db.session.commit()
+    plo = users["plo"]
+    for name in ("P1", "P3"):
+        task = HumanTask.query.filter_by(case_id=loans[name], bpmn_id="review").one()
+        complete_task(task.id, plo, data={"decision": "approve"})
+    task = HumanTask.query.filter_by(case_id=loans["P3"], bpmn_id="sign").one()
+    complete_task(task.id, users["plo2"], data={})
+    return loans
+
+
+def probe(xml=PROBE, forms=PROBE_FORMS, completed=5):
+    draft = replay.load_draft(xml, forms, "replay_probe.bpmn")
+    instances, more = replay.select_instances(draft.process_keys, completed=completed)
+    return replay.replay(draft, instances, more)
+
+
+def reasons(report):
+    return {row["loan_no"]: (row["reason"] or {}).get("code") for row in report["cases"]}
+
+
+def test_probe_replays_identically(probe_cases):
+    report = probe()
+    assert outcomes(report) == {"P1": "identical", "P2": "identical", "P3": "identical"}
+    # Without completed cases only the running ones.
+    assert outcomes(probe(completed=0)) == {"P1": "identical", "P2": "identical"}
+
+
+def test_a_removed_step_diverges(probe_cases):
+    xml = PROBE.replace('targetRef="sign">', 'targetRef="end">').replace(
+        '<bpmn:flowNodeRef>sign</bpmn:flowNodeRef>', "")
+    xml = xml[:xml.index('<bpmn:userTask id="sign"')] + xml[xml.index("</bpmn:userTask>", xml.index(
+        '<bpmn:userTask id="sign"')) + len("</bpmn:userTask>"):]
+    xml = xml.replace('<bpmn:sequenceFlow id="f5" sourceRef="sign" targetRef="end" />', "")
+    xml = xml.replace('<bpmn:endEvent id="end" name="Signed"><bpmn:incoming>f5',
+                      '<bpmn:endEvent id="end" name="Signed"><bpmn:incoming>f_yes')
+    report = probe(xml)
+    assert outcomes(report) == {"P1": "diverges", "P2": "identical", "P3": "diverges"}
+    # P1 waits at the removed step, P3 did it.
+    assert reasons(report) == {"P1": "step_removed", "P2": None, "P3": "step_removed"}
+    assert {r["reason"]["step"] for r in report["cases"] if r["reason"]} == {"sign"}
+
+
+def test_a_new_required_field_missing_from_the_recorded_data_diverges(probe_cases):
+    form = json.loads(json.dumps(REVIEW_FORM))
+    form["fields"].append({"name": "reason", "type": "text", "required": True,
+                           "label": {"en": "Reason", "zh_CN": "理由"}})
+    report = probe(forms={"replay_review": form})
+    assert reasons(report) == {"P1": "field_required", "P2": None, "P3": "field_required"}
+    reason = report["cases"][0]["reason"]
+    assert (reason["step"], reason["field"]) == ("review", "reason")
+    draft = replay.load_draft(PROBE, {"replay_review": form}, "replay_probe.bpmn")
+    assert replay.describe(reason, replay.Names(draft, locale="en")) == (
+        "Step Review the file (review): field Reason is now required and the recorded data "
+        "lacks it.")
+    # A choice no longer offered is another divergence of the form.
+    form = json.loads(json.dumps(REVIEW_FORM))
+    form["fields"][0]["choices"] = [{"value": "reject", "label": {"en": "Reject"}}]
+    assert reasons(probe(forms={"replay_review": form}))["P1"] == "field_invalid"
+
+
+def test_a_script_that_now_raises_fails(probe_cases):
+    xml = PROBE.replace('score = 1 if decision == "approve" else 0',
+                        'score = 1 / 0 if decision == "approve" else 0')
+    report = probe(xml)
+    assert outcomes(report) == {"P1": "fails", "P2": "identical", "P3": "fails"}
+    reason = report["cases"][0]["reason"]
+    assert reason["code"] == "script_failed" and reason["step"] == "score"
+    assert "division by zero" in reason["error"]
+    assert (report["identical"], report["diverges"], report["fails"]) == (1, 0, 2)
+
+
+def test_a_new_user_task_diverges(probe_cases):
+    xml = PROBE.replace("<!--precheck lane-->", "<bpmn:flowNodeRef>precheck</bpmn:flowNodeRef>")
+    xml = xml.replace("<!--precheck-->", """<bpmn:userTask id="precheck" name="Pre-check">
+      <bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f2b</bpmn:outgoing></bpmn:userTask>
+    <bpmn:sequenceFlow id="f2b" sourceRef="precheck" targetRef="review" />""")
+    xml = xml.replace('<bpmn:sequenceFlow id="f2" sourceRef="prepare" targetRef="review" />',
+                      '<bpmn:sequenceFlow id="f2" sourceRef="prepare" targetRef="precheck" />')
+    xml = xml.replace("<bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing>",
+                      "<bpmn:incoming>f2b</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing>")
+    report = probe(xml)
+    assert reasons(report) == {"P1": "new_task", "P2": "new_task", "P3": "new_task"}
+    assert all(r["reason"]["step"] == "precheck" for r in report["cases"])
+
+
+def _snapshot():
+    tables = [t.name for t in db.metadata.sorted_tables]
+    counts = {name: db.session.execute(text(f"SELECT count(*) FROM {name}")).scalar()
+              for name in tables}
+    dpd = sorted(db.session.execute(text("SELECT id, dpd FROM loans")).all())
+    return counts, dpd
+
+
+def test_replay_leaves_the_database_as_it_was(probe_cases):
+    xml = PROBE.replace("<bpmn:incoming>f3</bpmn:incoming><bpmn:outgoing>f4</bpmn:outgoing>",
+                        "<bpmn:incoming>f3s</bpmn:incoming><bpmn:outgoing>f4</bpmn:outgoing>")
+    xml = xml.replace('<bpmn:sequenceFlow id="f3" sourceRef="review" targetRef="score" />', """
+    <bpmn:sequenceFlow id="f3" sourceRef="review" targetRef="stamp" />
+    <bpmn:serviceTask id="stamp" name="Stamp">
+      <bpmn:extensionElements>
+        <spiffworkflow:serviceTaskOperator id="replay_probe_stamp" resultVariable="stamped">
+          <spiffworkflow:parameters/></spiffworkflow:serviceTaskOperator>
+      </bpmn:extensionElements>
+      <bpmn:incoming>f3</bpmn:incoming><bpmn:outgoing>f3s</bpmn:outgoing></bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f3s" sourceRef="stamp" targetRef="score" />""")
+    chain_pending()
+    before = _snapshot(), chain_head()
+    pending = list(db.session.info.get("audit_pending", []))
+    report = probe(xml)
+    # The new service task ran for real (no recorded effect) and wrote; all rolled back.
+    assert outcomes(report) == {"P1": "identical", "P2": "identical", "P3": "identical"}
+    assert {r["loan_no"]: r["live_services"] for r in report["cases"]} == {
+        "P1": ["stamp"], "P2": [], "P3": ["stamp"]}
+    db.session.commit()
+    assert (_snapshot(), chain_head()) == before
+    assert db.session.info.get("audit_pending", []) == pending
+    assert AuditEvent.query.filter_by(action="replay_probe.stamped").count() == 0
+    assert check_chain().ok

@@ -67,7 +67,7 @@ GATEWAYS = (ExclusiveGatewayMixin, InclusiveGatewayMixin, EventBasedGateway)
 
 # What each divergence or failure says, as English templates (translated when shown).
 REASONS = {
-    "step_removed": N_("Step %(step)s was done in this case but no longer exists in the new "
+    "step_removed": N_("Step %(step)s, which this case reached, no longer exists in the new "
                        "version."),
     "gateway": N_("At %(gateway)s the new version goes to %(actual)s instead of "
                   "%(expected)s; it then waits at %(waiting)s."),
@@ -410,6 +410,8 @@ class _CaseReplay:
                     copy.deepcopy(self.original.start_data))
                 _run(workflow)
             for step in self.history:
+                if step.kind == "complete" and step.bpmn_id not in self.new_ids:
+                    raise Diverged("step_removed", step=step.bpmn_id)
                 if workflow.completed:
                     raise Diverged("ended_early", step=self._step_name(step))
                 with _moment(step.at):
@@ -433,6 +435,9 @@ class _CaseReplay:
         for gateway, n, targets in _gateway_outcomes(self.workflow):
             old = expected.get((gateway, n))
             if old is not None and old != targets:
+                gone = [t for t in old if t not in self.new_ids]
+                if gone:  # the path leads to a step that is no more: say that
+                    raise Diverged("step_removed", step=gone[0])
                 return {"gateway": gateway, "expected": list(old), "actual": list(targets),
                         "waiting": self._waiting()}
         return None
