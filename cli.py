@@ -237,6 +237,57 @@ def bpmn_validate(files):
     click.echo(f"ok ({len(paths)} file(s))")
 
 
+@bpmn_cli.command("replay")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--cases", help="Loan numbers or case ids, comma-separated (default: every "
+              "running case of the file's processes, at most 500).")
+@click.option("--completed", default=0, show_default=True, type=click.IntRange(0, 500),
+              help="Also replay this many of the most recently completed cases.")
+def bpmn_replay(file, cases, completed):
+    """Replay the recorded history of cases on FILE (a changed diagram, not deployed) and say
+    per case whether the new version runs it identically, diverges (and where) or fails.
+    Forms come from bpmn/forms/. Nothing is written. Exit status 0 when every case replays
+    identically, 1 when any diverges or fails, 2 when FILE would not deploy or a case is
+    unknown."""
+    from flask_babel import force_locale
+    from workflows import replay
+    from workflows.encoding import to_utf8
+    from workflows.validation import format_problem, load_forms
+    bpmn_dir = Path(current_app.config["BPMN_DIR"])
+    path = Path(file)
+    try:
+        draft = replay.load_draft(to_utf8(path.read_bytes()), load_forms(bpmn_dir / "forms"),
+                                  path.name)
+    except replay.DraftInvalid as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {format_problem(problem)}", err=True)
+        raise SystemExit(2)
+    tokens = [t for t in (cases or "").split(",") if t.strip()]
+    try:
+        instances, more = replay.select_instances(draft.process_keys, cases=tokens,
+                                                  completed=completed)
+    except replay.UnknownCases as exc:
+        click.echo(f"error: no such case: {', '.join(exc.tokens)}", err=True)
+        raise SystemExit(2)
+    with force_locale("en"):  # form messages in the line's language
+        report = replay.replay(draft, instances, more)
+    names = replay.Names(draft, replay.definitions_of(instances), locale="en")
+    for row in report["cases"]:
+        who = row["loan_no"] or f"instance {row['instance_id']}"
+        line = f"{who}\t{row['process_key']} v{row['version']} ({row['status']})\t{row['outcome']}"
+        if row["reason"]:
+            line += f"\t{replay.describe(row['reason'], names)}"
+        if row["live_services"]:
+            line += f"\t(ran for real, no recorded result: {', '.join(row['live_services'])})"
+        click.echo(line)
+    click.echo(f"{report['total']} case(s): {report['identical']} identical, "
+               f"{report['diverges']} diverge, {report['fails']} fail")
+    if report["more_running"]:
+        click.echo(f"note: {report['more_running']} more running case(s) not replayed "
+                   f"(at most {replay.RUNNING_LIMIT}); choose them with --cases")
+    raise SystemExit(0 if report["diverges"] + report["fails"] == 0 else 1)
+
+
 @timers_cli.command("run")
 @click.option("--as-of", "as_of", help="ISO-8601 moment to treat as now.")
 def timers_run(as_of):

@@ -315,3 +315,30 @@ def test_replay_leaves_the_database_as_it_was(probe_cases):
     assert db.session.info.get("audit_pending", []) == pending
     assert AuditEvent.query.filter_by(action="replay_probe.stamped").count() == 0
     assert check_chain().ok
+
+
+# ---------------------------------------------------------------- command line
+
+def test_command_line_prints_a_line_per_case_and_exits_1_on_a_divergence(
+        app, collection_cases, tmp_path):
+    changed = tmp_path / "collection.bpmn"
+    changed.write_text(with_threshold(40), encoding="utf-8")
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["bpmn", "replay", str(changed)])
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("S-A\tcollection v1 (running)\tidentical")
+    assert lines[1].startswith("S-B\tcollection v1 (running)\tdiverges\tAt Over 90 days")
+    assert lines[-1] == "3 case(s): 2 identical, 1 diverge, 0 fail"
+    # Chosen cases, by loan number or case id.
+    loan_c = Loan.query.filter_by(loan_no="S-C").one()
+    result = runner.invoke(args=["bpmn", "replay", str(changed), "--cases", f"S-A,{loan_c.id}"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == "2 case(s): 2 identical, 0 diverge, 0 fail"
+    result = runner.invoke(args=["bpmn", "replay", str(changed), "--cases", "NOPE"])
+    assert result.exit_code == 2 and "no such case: NOPE" in result.output
+    broken = tmp_path / "broken" / "collection.bpmn"
+    broken.parent.mkdir()
+    broken.write_text(COLLECTION.replace("dpd &gt; 90", "dpd &gt;"), encoding="utf-8")
+    result = runner.invoke(args=["bpmn", "replay", str(broken)])
+    assert result.exit_code == 2 and "f_dpd_over" in result.output
