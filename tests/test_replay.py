@@ -19,7 +19,7 @@ from tests.conftest import PASSWORD, ROOT, login
 from tests.test_servicing import hand_over, three_installment_payload
 from workflows import clock, replay
 from workflows.definitions import deploy_xml
-from workflows.models import HumanTask
+from workflows.models import HumanTask, ProcessDraft
 from workflows.service import complete_task, start_process
 from workflows.services import service
 from workflows.timers import fire_due_timers
@@ -342,3 +342,53 @@ def test_command_line_prints_a_line_per_case_and_exits_1_on_a_divergence(
     broken.write_text(COLLECTION.replace("dpd &gt; 90", "dpd &gt;"), encoding="utf-8")
     result = runner.invoke(args=["bpmn", "replay", str(broken)])
     assert result.exit_code == 2 and "f_dpd_over" in result.output
+
+
+# ---------------------------------------------------------------- the studio
+
+def _draft(xml):
+    draft = ProcessDraft(process_key="collection", bpmn_xml=COLLECTION, forms={})
+    db.session.add(draft)
+    db.session.commit()
+    return draft.id
+
+
+def test_studio_replays_the_modelers_diagram_for_process_owners_only(app, collection_cases):
+    create_user("owner", PASSWORD, ["process_owner"])
+    draft_id = _draft(COLLECTION)
+    web = app.test_client()
+    login(web, "owner")
+    url = f"/studio/drafts/{draft_id}/replay"
+    answer = web.post(url, json={"xml": with_threshold(40), "completed": 2},
+                      headers={"Accept-Language": "en"}).get_json()
+    assert answer["ok"] and (answer["total"], answer["identical"], answer["diverges"],
+                             answer["fails"]) == (3, 2, 1, 0)
+    assert answer["summary"] == ("Cases replayed: 3. Identical: 2; diverging: 1; "
+                                 "failing: 0.")
+    rows = {c["loan_no"]: c for c in answer["cases"]}
+    assert rows["S-B"]["outcome_label"] == "Diverges" and rows["S-B"]["case_url"] == \
+        "/cases/S-B"
+    assert rows["S-B"]["reason"].startswith("At Over 90 days past due? (litigation_check) "
+                                            "the new version goes to")
+    assert rows["S-A"]["reason"] == "" and rows["S-A"]["status"] == "Running"
+    # Without a diagram in the body, the draft's own (unchanged) one.
+    assert web.post(url, json={}).get_json()["identical"] == 3
+    # In Chinese, with the Chinese step names (the sentences are in the catalogs).
+    answer = web.post(url, json={"xml": with_threshold(40)},
+                      headers={"Accept-Language": "zh-CN"}).get_json()
+    reason = {c["loan_no"]: c["reason"] for c in answer["cases"]}["S-B"]
+    assert "逾期超过 90 天？ (litigation_check)" in reason and "审批诉讼" in reason
+    # Bad input: a draft that would not deploy, a bad number of completed cases.
+    bad = web.post(url, json={"xml": COLLECTION.replace("dpd &gt; 90", "dpd &gt;")})
+    assert bad.status_code == 422
+    assert [p["element_id"] for p in bad.get_json()["problems"]] == ["f_dpd_over"]
+    assert web.post(url, json={"completed": 501}).status_code == 400
+    assert web.post(url, json={"completed": "many"}).status_code == 400
+    assert web.post(url, data="not json", content_type="application/json").status_code in (
+        200, 400)
+    assert web.post("/studio/drafts/999/replay", json={}).status_code == 404
+    # Nobody but process owners.
+    collector = app.test_client()
+    login(collector, "collector")
+    assert collector.post(url, json={}).status_code == 403
+    assert AuditEvent.query.filter_by(action="permission.denied").count() >= 1
