@@ -12,8 +12,10 @@ from accounts.auth import deny, roles_required
 from cases.models import Loan
 from extensions import db
 from studio import bp
-from workflows import migration
+from i18n import current_language
+from workflows import migration, replay
 from workflows.errors import InvalidData
+from workflows.models import ProcessDefinition
 from workflows.versions import diff_versions, form_specs, get_version, version_rows
 
 # Who may read versions and diffs; only process owners migrate.
@@ -179,6 +181,26 @@ def migrate(process_key, version):
     return _render_preview(target)
 
 
+REPLAY_OUTCOMES = {"identical": _l("Identical"), "diverges": _l("Diverges"),
+                   "fails": _l("Fails")}
+
+
+def _replay_words(target):
+    """replay_text(row) → (outcome, where it differs) of a preview row, in the reader's
+    language; the step names are the target's, then the versions the cases run on."""
+    names = replay.Names(replay.draft_of(target),
+                         ProcessDefinition.query.filter_by(process_key=target.process_key),
+                         locale=current_language())
+
+    def replay_text(row):
+        found = row.get("replay")
+        if not found:
+            return None, ""
+        return (str(REPLAY_OUTCOMES[found["outcome"]]),
+                replay.describe(found["reason"], names, _))
+    return replay_text
+
+
 def _render_preview(target, error=None, selected=None, comment="", status=200):
     rows = migration.preview(target)
     loans = _loan_numbers(r["case_id"] for r in rows)
@@ -187,4 +209,4 @@ def _render_preview(target, error=None, selected=None, comment="", status=200):
     return render_template("studio/migrate.html", process_key=target.process_key,
                            target=target, rows=rows, loans=loans, error=error,
                            selected=selected, comment=comment, reason_text=reason_text,
-                           can_migrate=current_user.has_role("process_owner")), status
+                           replay_text=_replay_words(target), can_migrate=current_user.has_role("process_owner")), status

@@ -58,6 +58,8 @@ def test_compliance_is_refused_on_every_state_changing_route(app, world, token_f
         assert after == before, url  # nothing but the denial was recorded
         checked.append(url)
     assert len(checked) >= 25
+    # replay before deploy changes nothing, yet is for process owners only
+    assert "/studio/drafts/1/replay" in checked
     assert AuditEvent.query.filter_by(action="permission.denied").count() >= len(checked)
 
 

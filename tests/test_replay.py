@@ -17,7 +17,7 @@ from cases.staging import run_daily
 from extensions import db
 from tests.conftest import PASSWORD, ROOT, login
 from tests.test_servicing import hand_over, three_installment_payload
-from workflows import clock, replay
+from workflows import clock, migration, replay
 from workflows.definitions import deploy_xml
 from workflows.models import HumanTask, ProcessDraft
 from workflows.service import complete_task, start_process
@@ -392,3 +392,21 @@ def test_studio_replays_the_modelers_diagram_for_process_owners_only(app, collec
     login(collector, "collector")
     assert collector.post(url, json={}).status_code == 403
     assert AuditEvent.query.filter_by(action="permission.denied").count() >= 1
+
+
+def test_migration_preview_shows_each_cases_replay_on_the_target(app, collection_cases):
+    (v2,) = deploy_xml(with_threshold(40), "collection.bpmn", None, forms=FORMS,
+                       comment="litigation from 40 days")
+    db.session.commit()
+    rows = {Loan.query.get(r["case_id"]).loan_no: r for r in migration.preview(v2)}
+    assert {k: r["replay"]["outcome"] for k, r in rows.items()} == {
+        "S-A": "identical", "S-B": "diverges", "S-C": "identical"}
+    assert rows["S-B"]["replay"]["reason"]["gateway"] == "litigation_check"
+    create_user("owner", PASSWORD, ["process_owner"])
+    web = app.test_client()
+    login(web, "owner")
+    page = web.get(f"/studio/processes/collection/versions/{v2.version}/migrate",
+                   headers={"Accept-Language": "en"})
+    assert page.status_code == 200
+    assert "Replay on version 2" in page.text and "Diverges" in page.text
+    assert "the new version goes to" in page.text

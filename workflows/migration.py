@@ -124,11 +124,21 @@ def _candidates(target):
         .order_by(ProcessInstance.id)).all()
 
 
-def preview(target):
-    """For each running instance of the process on another version: can it move, and why not."""
+def preview(target, replayed=True):
+    """For each running instance of the process on another version: can it move, and why not;
+    with `replayed`, also how its recorded history replays on the target version
+    (workflows.replay: row["replay"] is {"outcome", "reason"}, None beyond the replay
+    limit)."""
     spec, subs = _target_specs(target)
     rows = []
-    for instance in _candidates(target):
+    candidates = _candidates(target)
+    outcomes = {}
+    if replayed and candidates:
+        from workflows import replay
+        report = replay.replay(replay.draft_of(target), candidates[:replay.RUNNING_LIMIT])
+        outcomes = {r["instance_id"]: {"outcome": r["outcome"], "reason": r["reason"]}
+                    for r in report["cases"]}
+    for instance in candidates:
         row = {"instance_id": instance.id, "case_id": instance.case_id,
                "business_key": instance.business_key, "version": instance.definition.version,
                "waiting_at": [], "reasons": []}
@@ -140,6 +150,7 @@ def preview(target):
             row["reasons"] = [_reason("unreadable", f"the instance state could not be read: "
                                       f"{exc}", error=str(exc))]
         row["can_move"] = not row["reasons"]
+        row["replay"] = outcomes.get(instance.id)
         rows.append(row)
     return rows
 

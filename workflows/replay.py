@@ -143,6 +143,18 @@ def load_draft(xml, forms, filename, *, check=True) -> Draft:
     return Draft(filename, specs, all_forms, labels)
 
 
+def draft_of(definition) -> Draft:
+    """A deployed version as a Draft (the migration preview replays cases on its target)."""
+    from workflows.engine import _specs
+    from workflows.models import FormDefinition
+    ids = list((definition.forms or {}).values())
+    specs = {f.id: f.spec for f in FormDefinition.query.filter(FormDefinition.id.in_(ids))} \
+        if ids else {}
+    return Draft(definition.filename, {definition.process_key: _specs(definition)},
+                 {key: specs[i] for key, i in (definition.forms or {}).items() if i in specs},
+                 {definition.process_key: definition.labels or {}})
+
+
 # ---------------------------------------------------------------- choosing cases
 
 class UnknownCases(ValueError):
@@ -570,8 +582,6 @@ def replay(draft, instances, more=0):
         row = _replay_isolated(draft, instance, histories.get(instance.id, []), form_specs)
         row["loan_no"] = loans.get(instance.case_id)
         rows.append(row)
-    # The replay wrote nothing; end the read transaction (SQLite: no lock kept).
-    db.session.rollback()
     counts = {k: sum(1 for r in rows if r["outcome"] == k)
               for k in ("identical", "diverges", "fails")}
     return {"process_keys": draft.process_keys, "total": len(rows), **counts,
