@@ -344,3 +344,67 @@ def test_embedded_subprocesses(app, forms):
     orphan = SUBPROCESS.replace(b'<bpmn:sequenceFlow id="s1" sourceRef="sub_start" '
                                 b'targetRef="inner" />', b"")
     assert ("unreachable", "inner") in codes(validate(orphan, forms))
+
+
+MULTIPLE_OUT = (b'<bpmn:outgoing>flow_to_plan</bpmn:outgoing>',
+                b'<bpmn:outgoing>flow_to_plan</bpmn:outgoing><bpmn:outgoing>flow_extra'
+                b'</bpmn:outgoing>',
+                b'<bpmn:sequenceFlow id="flow_to_end"',
+                b'<bpmn:sequenceFlow id="flow_extra" sourceRef="register_loan" targetRef="end" />'
+                b'<bpmn:sequenceFlow id="flow_to_end"')
+
+
+def test_a_problem_on_an_element_does_not_hide_the_engines(app, forms):
+    xml = handover(b'name="dueInWorkingDays" value="3"', b'name="dueInWorkingDays" value="x"',
+                   *MULTIPLE_OUT)
+    assert {("due_not_number", "register_loan"), ("bpmn_invalid", "register_loan")} <= codes(
+        validate(xml, forms))
+    # The same cause once: a gateway's bare flow is not repeated by the engine's refusal.
+    bare = validate(handover(b' default="flow_incomplete"', b""), forms)
+    assert codes(bare) == {("gateway_no_default", "file_complete")}
+
+
+def test_engine_problems_without_an_element_are_kept(app, forms):
+    from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+    from workflows.validation import _Checker
+    checker = _Checker("handover.bpmn", forms, {})
+    checker.add("check_file", "handover", "unknown_form", "form 'x' not found", "Create it")
+    checker.engine_problem(ValidationException("the whole process is wrong"), "handover")
+    checker.engine_problem(ValidationException("the whole process is wrong"), "handover")
+    assert [(p.code, p.element_id) for p in checker.problems] == [
+        ("unknown_form", "check_file"), ("bpmn_invalid", None)]
+    assert "the whole process is wrong" in checker.problems[1].message
+
+
+def test_missing_ids_and_spaces_around_ids_are_listed_with_the_rest(app, forms):
+    xml = handover(b'<bpmn:userTask id="check_file"', b"<bpmn:userTask",
+                   b'<bpmn:sequenceFlow id="flow_to_plan"', b"<bpmn:sequenceFlow",
+                   b'<bpmn:endEvent id="end"', b'<bpmn:endEvent id=" end "',
+                   b'value="handover_file"', b'value="no_such_form"')
+    problems = validate(xml, forms)
+    missing = [p for p in problems if p.code == "id_missing"]
+    assert [(p.element_id, p.process_id, p.line) for p in missing] == [
+        (None, "handover", 53), (None, "handover", 129)]
+    assert "<bpmn:userTask> on line 53 has no id" in missing[0].message
+    assert ("id_whitespace", " end ") in codes(problems)
+    assert ("unknown_form", "handover_file") in codes(problems)
+    spaced = validate(handover(b'sourceRef="handover_file" targetRef="check_file"',
+                               b'sourceRef="handover_file" targetRef=" check_file"'), forms)
+    assert any(p.code == "broken_flow" and "spaces around" in p.message for p in spaced)
+
+
+def test_compensation_handlers_are_reachable(app, forms):
+    xml = handover(b"<bpmn:endEvent", b'<bpmn:boundaryEvent id="undo" attachedToRef="register_loan">'
+                   b'<bpmn:compensateEventDefinition /></bpmn:boundaryEvent>'
+                   b'<bpmn:serviceTask id="unregister" name="Unregister" isForCompensation="true">'
+                   b'<bpmn:extensionElements><spiffworkflow:serviceTaskOperator '
+                   b'id="set_monitoring_plan" resultVariable="x"><spiffworkflow:parameters>'
+                   b'<spiffworkflow:parameter id="risk_group" type="str" value="risk_group" />'
+                   b'</spiffworkflow:parameters></spiffworkflow:serviceTaskOperator>'
+                   b'</bpmn:extensionElements></bpmn:serviceTask><bpmn:endEvent',
+                   b"</bpmn:process>", b'<bpmn:association id="undo_link" sourceRef="undo" '
+                   b'targetRef="unregister" associationDirection="One" /></bpmn:process>')
+    assert "unreachable" not in {c for c, _ in codes(validate(xml, forms))}
+    # Without isForCompensation it is an orphan like any other.
+    orphan = xml.replace(b' isForCompensation="true"', b"")
+    assert ("unreachable", "unregister") in codes(validate(orphan, forms))

@@ -44,6 +44,17 @@ PRIORITIES = ("high", "normal", "low")
 MAX_KEY, MAX_NAME = 80, 200
 
 
+# Elements the engine and the checks find by id: without one nothing can refer to them.
+NEEDS_ID = FLOW_NODES | {"process", "sequenceFlow", "lane"}
+
+
+def process_of(el):
+    """The id of the process holding `el` (itself when it is one), else None."""
+    while el is not None and _local(el) != "process":
+        el = el.getparent()
+    return el.get("id") if el is not None else None
+
+
 class FormLoadError(str):
     """Stands in for a form file that could not be read as JSON (see load_forms)."""
 
@@ -142,17 +153,26 @@ class _Checker(CodeChecks):
         for check in traps.DOCUMENT_CHECKS:
             check(self, root)
         called = self.check_calls(xml)
-        if schema_ok and not duplicates:
+        if schema_ok and not duplicates and not self.missing_ids:
             self.check_with_engine(xml, called)
 
     def check_ids(self, root):
-        seen, duplicates = {}, set()
+        """Duplicate ids, and ids missing or with spaces around them. Returns the duplicates;
+        elements without an id are in self.missing_ids."""
+        seen, duplicates, missing = {}, set(), []
         for el in root.iter():
             if _local(el) is None:  # extension elements (e.g. service operators) are not ids
                 continue
             ident = el.get("id")
-            if not ident:
+            if not (ident or "").strip():
+                if _local(el) in NEEDS_ID:
+                    missing.append(el)
                 continue
+            if ident != ident.strip():
+                # Flows, lanes and properties name it without the spaces: nothing would match.
+                self.add(ident, process_of(el), "id_whitespace",
+                         N_("the id '%(id)s' has spaces around it"),
+                         N_("Remove the spaces from the id"), el=el, id=ident)
             if ident in seen:
                 duplicates.add(ident)
                 if _local(el) == "process" and _local(seen[ident]) == "process":
@@ -166,7 +186,12 @@ class _Checker(CodeChecks):
                              "Give every element its own id", el=el)
             else:
                 seen[ident] = el
-        self.elements = seen
+        self.elements, self.missing_ids = seen, missing
+        for el in missing:
+            self.add(None, process_of(el), "id_missing",
+                     N_("the element <bpmn:%(tag)s> on line %(lineno)s has no id"),
+                     N_("Give it an id of its own (drawing it again in the editor gives one)"),
+                     el=el, tag=_local(el), lineno=el.sourceline)
         return duplicates
 
     def check_schema(self, root, duplicates):
@@ -200,11 +225,7 @@ class _Checker(CodeChecks):
             return None, None
         while el is not None and not el.get("id"):
             el = el.getparent()
-        process = el
-        while process is not None and _local(process) != "process":
-            process = process.getparent()
-        return (el.get("id") if el is not None else None,
-                process.get("id") if process is not None else None)
+        return (el.get("id") if el is not None else None, process_of(el))
 
     def check_calls(self, xml):
         """Call activities name a process found here, in the upload or deployed, and no
@@ -263,18 +284,22 @@ class _Checker(CodeChecks):
                 self.engine_problem(exc, process_id)
 
     def engine_problem(self, exc, process_id):
-        flagged = {p.element_id for p in self.problems} | self.related
+        """The engine's refusal, unless it only repeats a cause reported already: an element
+        in self.related (a broken flow's ends, an unresolved call), or a flow from or to one."""
         element_id = getattr(exc, "id", None) or None
         el = self.elements.get(element_id) if element_id else None
-        if element_id in flagged or (el is not None and _local(el) == "sequenceFlow" and (
-                {el.get("sourceRef"), el.get("targetRef")} & flagged)):
-            return
-        if element_id is None and any(p.process_id in (process_id, None) for p in self.problems):
+        if element_id in self.related or (el is not None and _local(el) == "sequenceFlow" and (
+                {el.get("sourceRef"), el.get("targetRef")} & self.related)):
             return
         line = getattr(exc, "line_number", None)
         code, message, hint, params = engine_messages.describe(exc)
-        self.add(element_id, process_id, code, message, hint, el=el,
-                 line=line if isinstance(line, int) else None, **params)
+        problem = Problem.of(element_id, process_id, code, message, hint,
+                             line if isinstance(line, int) else None, self.filename, **params)
+        if problem.line is None and el is not None:
+            problem.line = el.sourceline
+        if not any((p.code, p.element_id, p.message) == (code, element_id, problem.message)
+                   for p in self.problems):
+            self.problems.append(problem)
 
     # ---- per process -----------------------------------------------------------------------
 
@@ -294,10 +319,11 @@ class _Checker(CodeChecks):
                      f"process id '{pid}' already belongs to {other}",
                      f"Rename the process id, or deploy it from {other}", el=process)
         # Indexed once: the checks below look elements up instead of scanning the process.
-        self.nodes, self.outgoing, flows = {}, {}, []
+        self.nodes, self.outgoing, nodes, flows = {}, {}, [], []
         for el in process.iter():
             kind = _local(el)
             if kind in FLOW_NODES:
+                nodes.append(el)
                 if el.get("id"):
                     self.nodes[el.get("id")] = el
             elif kind == "sequenceFlow":
@@ -305,7 +331,7 @@ class _Checker(CodeChecks):
                 self.outgoing.setdefault(el.get("sourceRef"), []).append(el)
         self.check_lanes(process)
         self.check_container(process, top=True)
-        for el in self.nodes.values():
+        for el in nodes:
             self.check_node(el, _local(el))
         for el in flows:
             self.check_flow(el)
@@ -374,8 +400,11 @@ class _Checker(CodeChecks):
                     for throw in ids:
                         targets.setdefault(throw, []).extend(
                             links.get(("intermediateCatchEvent", name), []))
+            # Event subprocesses start on their event; compensation handlers are run by a
+            # compensation event (through an association), never by a sequence flow.
             seeds = starts + [i for i, c in nodes.items()
-                              if _local(c) in CONTAINERS and c.get("triggeredByEvent") == "true"]
+                              if (_local(c) in CONTAINERS and c.get("triggeredByEvent") == "true")
+                              or c.get("isForCompensation") == "true"]
             reachable, todo = set(), list(seeds)
             while todo:
                 current = todo.pop()
@@ -398,9 +427,15 @@ class _Checker(CodeChecks):
             ref = flow.get(end)
             if ref not in self.nodes:
                 self.related.update({flow.get("sourceRef"), flow.get("targetRef")})
+                if ref and ref.strip() in self.nodes:
+                    self.add(fid, self.pid, "broken_flow",
+                             N_("sequence flow %(end)s '%(ref)s' has spaces around the id"),
+                             N_("Remove the spaces from the reference"), el=flow, end=end,
+                             ref=ref)
+                    continue
                 self.add(fid, self.pid, "broken_flow",
-                         f"sequence flow {end} '{ref}' is not an element of this process",
-                         "Reconnect both ends of the flow", el=flow)
+                         N_("sequence flow %(end)s '%(ref)s' is not an element of this process"),
+                         N_("Reconnect both ends of the flow"), el=flow, end=end, ref=ref)
         condition = flow.find("bpmn:conditionExpression", NS)
         if condition is not None and (condition.text or "").strip():
             self.check_code(fid, condition.text, "eval", "condition", flow)
@@ -430,7 +465,7 @@ class _Checker(CodeChecks):
             self.check_timer(el, nid, timer)
 
     def check_human_task(self, el, nid):
-        if len(nid) > MAX_KEY:
+        if len(nid or "") > MAX_KEY:
             self.add(nid, self.pid, "too_long", f"task id is longer than {MAX_KEY} characters",
                      "Use a shorter id", el=el)
         if len(el.get("name") or "") > MAX_NAME:
@@ -508,6 +543,7 @@ class _Checker(CodeChecks):
         outgoing = self.outgoing.get(nid, []) if nid else []
         default = el.get("default")
         if default and default not in {f.get("id") for f in outgoing}:
+            self.related.add(nid)  # the engine's refusal of it says the same
             self.add(nid, self.pid, "gateway_no_default",
                      f"the default flow '{default}' does not leave this gateway",
                      "Mark one of its outgoing flows as the default", el=el)
@@ -516,6 +552,7 @@ class _Checker(CodeChecks):
         bare = [f.get("id") for f in outgoing if f.get("id") != default and not (
             _text(f.find("bpmn:conditionExpression", NS)) or "").strip()]
         if bare:
+            self.related.update(bare)  # the engine refuses each of them for the same reason
             self.add(nid, self.pid, "gateway_no_default",
                      f"outgoing flow(s) {', '.join(bare)} have no condition and are not the "
                      "default", "Give each outgoing flow a condition, or mark one as the "
