@@ -373,7 +373,7 @@
     }
     if (p.title) { item.appendChild(el("strong", { text: p.title + ": " })); }
     item.appendChild(document.createTextNode(p.message));
-    if (withCode && p.code) { item.appendChild(el("small", { "class": "muted", text: " [" + p.code + "]" })); }
+    if (withCode && p.code && !p.title) { item.appendChild(el("small", { "class": "muted", text: " [" + p.code + "]" })); }
     if (p.hint) { item.appendChild(el("div", { "class": "muted", text: p.hint })); }
   }
 

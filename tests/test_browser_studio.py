@@ -6,12 +6,15 @@ elements the editor does not edit survive the round trip through bpmn-js.
 Headless Debian Chromium driven by Playwright (never a downloaded browser). Without
 /usr/bin/chromium the test is skipped, except in CI (CI=true), where it fails.
 """
+import os
+
 import pytest
 
 from accounts.operations import create_user
 from tests.conftest import PASSWORD
 from tests.test_browser import (  # noqa: F401  (fixtures)
     browser_login, live_server, open_page, require_chromium, screenshot_on_failure)
+from tests.test_browser_pages import open_page as page_in  # noqa: F401  (fixture)
 from workflows.definitions import latest_definition
 
 NEW_NAME = "Check the whole loan file"
@@ -146,3 +149,69 @@ def test_problems_are_listed_marked_and_select_their_element(capsys, deployed, o
 
     screenshot_on_failure(page, tmp_path / "failure.png", in_the_browser)
     assert latest_definition("handover").version == 1
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_warnings_are_marked_on_their_elements_and_can_block_deploy(
+        capsys, deployed, owner, page_in, tmp_path, viewport):
+    """A draft with hygiene warnings, opened in Chinese: each warned element carries the amber
+    marker as soon as the diagram opens, the list names the element and Enter on an item selects
+    it (its panel lists its warnings); checking 'Warnings block deploy' for the process turns
+    them into problems at validation. axe-core finds no WCAG A/AA violation."""
+    require_chromium(capsys)
+    from extensions import db
+    from tests.test_browser_pages import axe_violations, sideways_scroll
+    from workflows.models import ProcessDraft
+    definition = latest_definition("handover")
+    xml = definition.bpmn_xml.replace('value="核对贷款档案"', 'value=""').replace(
+        'name="Apply the monitoring plan"', "")
+    draft = ProcessDraft(process_key="handover", bpmn_xml=xml, forms={},
+                         based_on_id=definition.id)
+    db.session.add(draft)
+    db.session.commit()
+    draft_id = draft.id
+    page = page_in(viewport, "zh-CN")
+    shots = os.environ.get("SCREENSHOT_DIR")
+
+    def in_the_browser():
+        browser_login(page, "owner")
+        page.goto(f"/studio/drafts/{draft_id}/edit")
+        page.wait_for_selector("#studio.is-ready")
+        for element in ("check_file", "apply_monitoring_plan"):
+            assert page.locator(f'.djs-element.has-warning[data-element-id="{element}"]'
+                                ).count() == 1, element
+        assert page.locator(".has-problem").count() == 0
+        assert page.locator("#studio-warnings").is_visible()
+        item = page.locator('#studio-warning-list li[data-element-id="check_file"]')
+        assert "check_file" in item.inner_text()
+        if shots:
+            page.screenshot(path=f"{shots}/studio-warnings-{viewport}.png", full_page=True)
+        violations = axe_violations(page)
+        assert violations == [], violations
+        if viewport == "phone":
+            assert sideways_scroll(page) <= 0
+
+        item.focus()
+        page.keyboard.press("Enter")
+        assert page.locator("#prop-name").input_value() == "Check the loan file"
+        assert page.locator(".studio-panel-warnings li").count() == 1
+
+        # The process owner's choice, in the process's panel (nothing selected).
+        page.evaluate("() => window.studioModeler.get('selection').select(null)")
+        box = page.locator("#prop-warningsBlockDeploy-handover")
+        assert not box.is_checked()
+        box.check()
+        saved = page.evaluate("() => window.studioModeler.saveXML().then(r => r.xml)")
+        assert 'name="warningsBlockDeploy" value="true"' in saved
+        page.click("#studio-validate")
+        page.wait_for_selector("#studio-status.bad")
+        problems = page.locator("#studio-problem-list li")
+        assert problems.count() == 3
+        assert page.locator('.djs-element.has-problem[data-element-id="check_file"]').count() == 1
+        assert page.locator("#studio-warnings").is_hidden()
+        if shots:
+            page.screenshot(path=f"{shots}/studio-blocking-{viewport}.png", full_page=True)
+        violations = axe_violations(page)
+        assert violations == [], violations
+
+    screenshot_on_failure(page, tmp_path / "failure.png", in_the_browser)

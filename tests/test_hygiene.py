@@ -234,7 +234,7 @@ def test_chinese_names_are_still_warned():
                       b'<bpmn:endEvent id="e"')
     problems = [p for p in warnings(xml) if p.code == "name_zh_missing"]
     assert [p.element_id for p in problems] == ["p", "u"]
-    assert problems[0].params == {"property": "name_zh_CN"}
+    assert problems[0].hint == "Add the Chinese name in the side panel"
 
 
 def test_bad_input_gives_no_warning_and_never_raises():

@@ -83,8 +83,8 @@ def review(xml) -> tuple[list[Problem], list[Problem]]:
         pid = process.get("id")
         refusing.append(Problem.of(
             pid, pid, "warnings_block_deploy",
-            N_("the process owner chose that warnings block its deploy, and it has "
-               "%(count)s"),
+            N_("the process owner chose that warnings block its deploy (warnings found: "
+               "%(count)s)"),
             N_("Fix the warnings listed, or clear 'Warnings block deploy' in the "
                "process's side panel"), process.sourceline, count=len(own)))
         refusing += own
@@ -106,18 +106,18 @@ def _process_warnings(process):
 def _chinese_names(process, pid):
     """A process or a task people do without a Chinese name (workflows/labels.py) is shown
     in English on the Chinese pages."""
-    from workflows.labels import ZH_PROPERTY, zh_name
-    hint = N_("Add the Chinese name (property %(property)s) in the side panel")
+    from workflows.labels import zh_name
+    hint = N_("Add the Chinese name in the side panel")
     found = []
     if not zh_name(process):
         found.append(Problem.of(pid, pid, "name_zh_missing",
                                 N_("the process has no Chinese name"), hint,
-                                process.sourceline, property=ZH_PROPERTY))
+                                process.sourceline))
     for el in process.iter():
         if local(el) in HUMAN_TASKS and not zh_name(el):
             found.append(Problem.of(el.get("id"), pid, "name_zh_missing",
-                                    N_("the task has no Chinese name"), hint, el.sourceline,
-                                    property=ZH_PROPERTY))
+                                    N_("the task has no Chinese name"), hint,
+                                    el.sourceline))
     return found
 
 
