@@ -47,14 +47,23 @@
       cell(tr, "v" + c.version);
       cell(tr, c.status);
       cell(tr, c.outcome_label);
-      var why = cell(tr, c.reason);
-      if (c.live_services.length) {
-        var small = document.createElement("div");
-        small.className = "muted";
-        small.textContent = fmt(S.live, { steps: c.live_services.join(", ") });
-        why.appendChild(small);
-      }
       body.appendChild(tr);
+      // Where it differs: a row of its own under the case, readable on a phone too.
+      if (c.reason || c.live_services.length) {
+        tr.className += " replay-has-why";
+        var more = document.createElement("tr");
+        more.className = "replay-why-row replay-why-" + c.outcome;
+        var why = cell(more, c.reason);
+        why.colSpan = 4;
+        why.className = "replay-why";
+        if (c.live_services.length) {
+          var small = document.createElement("div");
+          small.className = "muted";
+          small.textContent = fmt(S.live, { steps: c.live_services.join(", ") });
+          why.appendChild(small);
+        }
+        body.appendChild(more);
+      }
     });
     $("studio-replay-result").hidden = !answer.cases.length;
   }
@@ -88,9 +97,11 @@
     }).then(function (answer) {
       button.disabled = false;
       if (answer.ok) {
+        if (!window.studioForms) {
+          answer.note = answer.note ? answer.note + " " + S.forms_saved : S.forms_saved;
+        }
         render(answer);
-        status(window.studioForms ? S.done : S.done + " " + S.forms_saved,
-               answer.diverges || answer.fails ? "bad" : "good");
+        status(S.done, "muted");
       } else if (answer.problems && answer.problems.length) {
         problems(answer.problems);
         $("studio-replay-result").hidden = true;

@@ -2,6 +2,7 @@
 where the new version diverges."""
 import datetime as dt
 import json
+import os
 
 import pytest
 from sqlalchemy import text
@@ -16,6 +17,9 @@ from cases.operations import register_loan
 from cases.staging import run_daily
 from extensions import db
 from tests.conftest import PASSWORD, ROOT, login
+from tests.test_browser import (  # noqa: F401  (fixture)
+    CHROMIUM, CHROMIUM_ARGS, browser_login, live_server, require_chromium,
+    screenshot_on_failure)
 from tests.test_servicing import hand_over, three_installment_payload
 from workflows import clock, migration, replay
 from workflows.definitions import deploy_xml
@@ -410,3 +414,62 @@ def test_migration_preview_shows_each_cases_replay_on_the_target(app, collection
     assert page.status_code == 200
     assert "Replay on version 2" in page.text and "Diverges" in page.text
     assert "the new version goes to" in page.text
+
+
+# ---------------------------------------------------------------- in a browser
+
+SET_THRESHOLD = """(days) => {
+  const modeler = window.studioModeler;
+  const flow = modeler.get("elementRegistry").get("f_dpd_over");
+  const expression = modeler.get("moddle").create("bpmn:FormalExpression",
+                                                  { body: "dpd > " + days });
+  modeler.get("modeling").updateProperties(flow, { conditionExpression: expression });
+}"""
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 900},
+                                      {"width": 390, "height": 844}], ids=["desktop", "phone"])
+def test_owner_sees_which_running_cases_take_another_path_before_deploying(
+        capsys, app, collection_cases, live_server, tmp_path, viewport):
+    """Done when of issue 15: the owner lowers the litigation threshold in the studio's
+    modeler and, before deploying, sees which running collection cases would now go to
+    litigation (in Chinese, on a desktop and on a phone)."""
+    require_chromium(capsys)
+    create_user("owner", PASSWORD, ["process_owner"])
+    shots = os.environ.get("REPLAY_SHOTS")  # e.g. /tmp/h4: keep the screenshots to look at
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=CHROMIUM_ARGS)
+        context = browser.new_context(base_url=live_server, locale="zh-CN",
+                                      viewport=viewport)
+        context.set_default_timeout(15000)
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+        def in_the_browser():
+            browser_login(page, "owner")
+            page.goto("/studio/processes/collection/edit")
+            page.wait_for_selector("#studio.is-ready")
+            page.evaluate(SET_THRESHOLD, 40)
+            page.fill("#studio-replay-completed", "0")
+            page.click("#studio-replay-run")
+            page.wait_for_selector("#studio-replay-result:not([hidden])")
+            rows = page.locator("#studio-replay-cases tbody tr:not(.replay-why-row)")
+            assert rows.count() == 3
+            diverging = page.locator("#studio-replay-cases tr.replay-diverges")
+            assert diverging.count() == 1 and "S-B" in diverging.inner_text()
+            assert "审批诉讼" in page.locator(".replay-why-diverges").inner_text()
+            assert page.locator("#studio-replay-cases tr.replay-identical").count() == 2
+            assert errors == []
+            if shots:
+                page.locator("#studio-replay").scroll_into_view_if_needed()
+                name = "desktop" if viewport["width"] > 800 else "phone"
+                page.screenshot(path=f"{shots}-{name}.png", full_page=False)
+                page.locator("#studio-replay").screenshot(path=f"{shots}-{name}-section.png")
+
+        try:
+            screenshot_on_failure(page, tmp_path / "failure.png", in_the_browser)
+        finally:
+            browser.close()
