@@ -549,7 +549,8 @@ class _Checker(CodeChecks):
                      "Mark one of its outgoing flows as the default", el=el)
         if len(outgoing) < 2:
             return
-        bare = [f.get("id") for f in outgoing if f.get("id") != default and not (
+        # A flow without an id is reported as such (id_missing).
+        bare = [f.get("id") for f in outgoing if f.get("id") and f.get("id") != default and not (
             _text(f.find("bpmn:conditionExpression", NS)) or "").strip()]
         if bare:
             self.related.update(bare)  # the engine refuses each of them for the same reason
