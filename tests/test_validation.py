@@ -406,3 +406,35 @@ def test_compensation_handlers_are_reachable(app, forms):
     # Without isForCompensation it is an orphan like any other.
     orphan = xml.replace(b' isForCompensation="true"', b"")
     assert ("unreachable", "unregister") in codes(validate(orphan, forms))
+
+
+def test_problems_are_templates_with_values_in_any_language(app, forms):
+    """Every problem carries its English template and values; the studio renders them through
+    gettext (Problem.localized). Here a fake translation shows the mechanism: templates and
+    word values (Text) are translated, ids and expressions are not."""
+    from workflows.problems import render
+    fake = {"form '%(form)s' not found": "找不到表单 '%(form)s'",
+            "%(what)s does not compile: %(detail)s": "%(what)s 无法编译：%(detail)s",
+            "condition": "条件",
+            "line %(lineno)s: %(detail)s": "第 %(lineno)s 行：%(detail)s",
+            "outgoing flow(s) %(flows)s have no condition and are not the default":
+                "流出的顺序流 %(flows)s 没有条件，也不是默认流"}
+    xml = handover(b'value="handover_check"', b'value="no_such_form"',
+                   b'check_result == "complete"', b"check_result ==== 1",
+                   b' default="flow_incomplete"', b"")
+    problems = validate(xml, forms)
+    rendered = {p.code: render(p.message_template, p.params, lambda t: fake.get(t, t))
+                for p in problems}
+    assert rendered["unknown_form"] == "找不到表单 'no_such_form'"
+    assert rendered["script_syntax"].startswith("条件 无法编译：第 1 行：")
+    assert rendered["gateway_no_default"].startswith("流出的顺序流 flow_incomplete")
+    for p in problems:  # the English text is the template filled in
+        assert p.message == render(p.message_template, p.params)
+        assert p.hint == render(p.hint_template, p.params)
+
+
+def test_every_message_of_the_validator_is_a_template(app, forms):
+    """No message is built by hand: each problem of a broken diagram has a template."""
+    for xml, _expected, _text in BROKEN.values():
+        for p in validate(xml, forms, "handover.bpmn"):
+            assert p.message_template and p.hint_template, p

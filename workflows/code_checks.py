@@ -8,6 +8,7 @@ import time
 
 from workflows.bpmn_xml import local as _local
 from workflows.limits import current_limits
+from workflows.problems import N_, Text
 from workflows.scripting import HELPERS, RestrictedEnvironment, ScriptError, ScriptLimitError, \
     compile_expression, compile_script
 
@@ -22,8 +23,10 @@ ISO_NAME = re.compile(r"R\d*|P(\d+[YMWD])*(T(\d+[HMS])+)?|\d+W\d+", re.IGNORECAS
 # Sandbox time one validation may spend, in multiples of the per-evaluation time limit: going
 # over a limit is already a problem, so later code is not run once this is spent.
 SANDBOX_BUDGET = 3
-EXPENSIVE_HINT = ("Scripts, conditions and timer expressions must finish within the time and "
-                  "memory limits: no endless loops, huge ranges, powers or repetitions")
+EXPENSIVE_HINT = N_("Scripts, conditions and timer expressions must finish within the time "
+                    "and memory limits: no endless loops, huge ranges, powers or repetitions")
+TIMER_HINT = N_('Timer expressions are Python: quote literal durations like "P3D" and dates '
+                'like "2026-01-05T09:00:00+08:00", or name a variable holding one')
 # What code made only of these nodes does costs a step per node at most: it cannot go over a
 # limit, so it is not run in the sandbox (a run costs about 1 ms, seconds for a big diagram).
 # Not here: calls, loops, comprehensions, `*`, `**`, `%` and f-strings (repetition, huge
@@ -34,6 +37,12 @@ _BOUNDED = (ast.Module, ast.Expression, ast.Expr, ast.Assign, ast.If, ast.Pass, 
             ast.IfExp, ast.BinOp, ast.And, ast.Or, ast.Not, ast.USub, ast.UAdd, ast.Eq,
             ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Is, ast.IsNot, ast.In, ast.NotIn,
             ast.Add, ast.Sub, ast.Div, ast.FloorDiv)
+NUMBER_NOT_ISO = {"timeDate": N_("%(text)s is a number, not an ISO 8601 date"),
+                  "timeDuration": N_("%(text)s is a number, not an ISO 8601 duration"),
+                  "timeCycle": N_("%(text)s is a number, not an ISO 8601 cycle")}
+NOT_ISO = {"timeDate": N_("%(value)s is not an ISO 8601 date-time"),
+           "timeDuration": N_("%(value)s is not an ISO 8601 duration"),
+           "timeCycle": N_("%(value)s is not an ISO 8601 cycle like R3/PT1H")}
 ISO_TEXT = re.compile(r"R\d*/.*|P[\dYMWDTHS.,]+|\d{4}-\d{2}-\d{2}([T ][\d:.]+)?(Z|[+-]\d\d:?\d\d)?",
                       re.IGNORECASE)
 
@@ -49,13 +58,14 @@ class CodeChecks:
         if found:
             code, detail = found
             if code == "script_syntax":
-                message, hint = (f"{what} does not compile: {detail}",
-                                 "Fix the Python syntax")
+                message, hint = (N_("%(what)s does not compile: %(detail)s"),
+                                 N_("Fix the Python syntax"))
             else:
-                message, hint = (f"{what} uses a forbidden construct: {detail}",
-                                 "Scripts may not import, use names starting with _, or call "
-                                 "open, exec, eval and similar built-ins")
-            self.add(element_id, self.pid, code, message, hint, el=el)
+                message, hint = (N_("%(what)s uses a forbidden construct: %(detail)s"),
+                                 N_("Scripts may not import, use names starting with _, or "
+                                    "call open, exec, eval and similar built-ins"))
+            self.add(element_id, self.pid, code, message, hint, el=el, what=what,
+                     detail=detail)
             return
         self.check_limits(element_id, source, mode, what, el)
 
@@ -77,9 +87,17 @@ class CodeChecks:
             else:
                 env.evaluate(source, {})
         except ScriptLimitError as exc:
-            where = f" (line {exc.line_number} of the code)" if exc.line_number else ""
-            self.add(element_id, self.pid, "code_too_expensive",
-                     f"{what} is too expensive: {exc}{where}", EXPENSIVE_HINT, el=el)
+            # The limit's own words: its template (workflows/limits.py REASONS) and value.
+            reason = Text(exc.template, limit=exc.limit)
+            if exc.line_number:
+                self.add(element_id, self.pid, "code_too_expensive",
+                         N_("%(what)s is too expensive: %(detail)s (line %(lineno)s of the "
+                            "code)"), EXPENSIVE_HINT, el=el, what=what, detail=reason,
+                         lineno=exc.line_number)
+            else:
+                self.add(element_id, self.pid, "code_too_expensive",
+                         N_("%(what)s is too expensive: %(detail)s"), EXPENSIVE_HINT, el=el,
+                         what=what, detail=reason)
             return True
         except Exception:  # noqa: BLE001 — e.g. a name from the task data: judged at run time
             return False
@@ -90,19 +108,18 @@ class CodeChecks:
     def check_timer(self, el, nid, timer):
         definitions = [(_local(c), c) for c in timer
                        if _local(c) in ("timeDate", "timeDuration", "timeCycle")]
-        hint = ('Timer expressions are Python: quote literal durations like "P3D" and dates '
-                'like "2026-01-05T09:00:00+08:00", or name a variable holding one')
         if not definitions or not (definitions[0][1].text or "").strip():
-            self.add(nid, self.pid, "timer_invalid", "timer has no date, duration or cycle",
-                     hint, el=el)
+            self.add(nid, self.pid, "timer_invalid", N_("timer has no date, duration or cycle"),
+                     TIMER_HINT, el=el)
             return
         kind, node = definitions[0]
-        if self.check_limits(nid, node.text.strip(), "eval", "timer expression", el):
+        if self.check_limits(nid, node.text.strip(), "eval", Text(N_("timer expression")), el):
             return
         detail = timer_problem(kind, node.text)
         if detail:
             self.add(nid, self.pid, "timer_invalid",
-                     f"timer expression does not evaluate: {detail}", hint, el=el)
+                     N_("timer expression does not evaluate: %(detail)s"), TIMER_HINT, el=el,
+                     detail=detail)
 
 
 def bounded(source, mode):
@@ -114,24 +131,31 @@ def bounded(source, mode):
     return all(isinstance(node, _BOUNDED) for node in ast.walk(tree))
 
 
+def _syntax(exc):
+    """Python's own message (English, quoted as it is) with its line."""
+    return Text(N_("line %(lineno)s: %(detail)s"), lineno=exc.lineno, detail=exc.msg)
+
+
 def code_problem(source, mode):
     """(code, detail) when `source` does not compile under the sandbox rules, else None."""
     try:
         tree = ast.parse(source, mode=mode)
     except SyntaxError as exc:
-        return "script_syntax", f"line {exc.lineno}: {exc.msg}"
+        return "script_syntax", _syntax(exc)
     except (ValueError, TypeError) as exc:
         return "script_syntax", str(exc)
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            return "script_forbidden", f"line {node.lineno}: import is not allowed"
+            return "script_forbidden", Text(N_("line %(lineno)s: import is not allowed"),
+                                            lineno=node.lineno)
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
                 and node.func.id in FORBIDDEN_CALLS):
-            return "script_forbidden", f"line {node.lineno}: {node.func.id}() is not allowed"
+            return "script_forbidden", Text(N_("line %(lineno)s: %(name)s() is not allowed"),
+                                            lineno=node.lineno, name=node.func.id)
     try:
         (compile_script if mode == "exec" else compile_expression)(source)
     except SyntaxError as exc:
-        return "script_syntax", f"line {exc.lineno}: {exc.msg}"
+        return "script_syntax", _syntax(exc)
     except ScriptError as exc:
         return "script_forbidden", str(exc)
     return None
@@ -149,8 +173,9 @@ def timer_problem(kind, source):
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         if ISO_TEXT.fullmatch(text):
-            return f'{text} is not quoted: quote literal dates like "2026-01-05T09:00:00+08:00"'
-        return f"line {exc.lineno}: {exc.msg}"
+            return Text(N_('%(text)s is not quoted: quote literal dates like '
+                           '"2026-01-05T09:00:00+08:00"'), text=text)
+        return _syntax(exc)
     found = code_problem(text, "eval")
     if found:
         return found[1]
@@ -158,16 +183,16 @@ def timer_problem(kind, source):
     if names:
         literal = [n for n in names if ISO_NAME.fullmatch(n)]
         if literal and len(literal) == len(names):
-            return (f"name '{sorted(literal)[0]}' is not defined: quote literal durations "
-                    f'like "P3D"')
+            return Text(N_('name \'%(name)s\' is not defined: quote literal durations like '
+                           '"P3D"'), name=sorted(literal)[0])
         return None  # depends on task data: judged when the timer is reached
     if isinstance(tree.body, ast.Constant) and isinstance(tree.body.value, (int, float)):
-        return f"{text} is a number, not an ISO 8601 {kind[4:].lower()}"
+        return Text(NUMBER_NOT_ISO[kind], text=text)
     try:
         value = RestrictedEnvironment().evaluate(text, {})
     except (NameError, TypeError, AttributeError, KeyError, IndexError, ZeroDivisionError,
             ScriptError, SyntaxError) as exc:
-        return f"{type(exc).__name__}: {exc}"
+        return f"{type(exc).__name__}: {exc}"  # Python's words, quoted
     except Exception:  # noqa: BLE001 — e.g. a calendar year not known yet: judged at run time
         return None
     try:
@@ -179,7 +204,5 @@ def timer_problem(kind, source):
         else:
             T.parse_iso_recurring_interval(value)
     except Exception:  # noqa: BLE001 — the engine's parsers raise bare Exceptions
-        wanted = {"timeDate": "date-time", "timeDuration": "duration",
-                  "timeCycle": "cycle like R3/PT1H"}[kind]
-        return f"{value!r} is not an ISO 8601 {wanted}"
+        return Text(NOT_ISO[kind], value=repr(value))
     return None

@@ -18,6 +18,7 @@ from workflows.errors import DeployError
 from workflows.hygiene import blocking as blocking_warnings
 from workflows.labels import labels_for
 from workflows.models import FormDefinition, ProcessDefinition
+from workflows.problems import N_
 from workflows.validation import Problem, deployed_owners, form_keys_in, load_forms, validate, \
     validate_files
 
@@ -79,8 +80,10 @@ def _deploy_valid(xml, filename, forms, actor, comment, library):
     try:
         processes = parse_processes(xml, filename, [(d.xml, d.filename) for d in called])
     except Exception as exc:  # noqa: BLE001 — validate() passed, so this is unexpected
-        raise DeployError([Problem(None, None, "bpmn_invalid", str(exc),
-                                   "Fix the diagram", filename=filename)]) from exc
+        raise DeployError([Problem.of(None, None, "bpmn_invalid",
+                                      N_("the engine refuses the diagram: %(detail)s"),
+                                      N_("Fix the diagram"), filename=filename,
+                                      detail=str(exc))]) from exc
     # A called process deployed earlier brings the forms pinned by its version; the upload's
     # forms serve this file and the called files of the same upload.
     pinned = {key: spec for d in called if d.forms is not None for key, spec in d.forms.items()}

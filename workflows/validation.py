@@ -55,6 +55,24 @@ def process_of(el):
     return el.get("id") if el is not None else None
 
 
+BROKEN_FLOW = {
+    ("sourceRef", False): N_("sequence flow sourceRef '%(ref)s' is not an element of this "
+                             "process"),
+    ("targetRef", False): N_("sequence flow targetRef '%(ref)s' is not an element of this "
+                             "process"),
+    ("sourceRef", True): N_("sequence flow sourceRef '%(ref)s' has spaces around the id"),
+    ("targetRef", True): N_("sequence flow targetRef '%(ref)s' has spaces around the id")}
+UNKNOWN_REFERENCE = {
+    "notSameUserAs": N_("notSameUserAs names '%(other)s', which is not a user task of this "
+                        "process"),
+    "sameUserAs": N_("sameUserAs names '%(other)s', which is not a user task of this process")}
+# The code checked in a task, by element: what a problem calls it.
+SCRIPTS = {"preScript": Text(N_("preScript")), "postScript": Text(N_("postScript"))}
+LOOP_EXPRESSIONS = {"loopCardinality": Text(N_("loopCardinality")),
+                    "completionCondition": Text(N_("completionCondition")),
+                    "loopCondition": Text(N_("loopCondition"))}
+
+
 class FormLoadError(str):
     """Stands in for a form file that could not be read as JSON (see load_forms)."""
 
@@ -112,32 +130,33 @@ class _Checker(CodeChecks):
         if isinstance(xml, str):
             xml = xml.encode("utf-8")
         if not isinstance(xml, (bytes, bytearray)) or not xml.strip():
-            self.add(None, None, "not_xml", "the file is empty", "Upload a BPMN 2.0 XML file")
+            self.add(None, None, "not_xml", N_("the file is empty"),
+                     N_("Upload a BPMN 2.0 XML file"))
             return
         try:
             bytes(xml).decode("utf-8")
         except UnicodeDecodeError as exc:
-            self.add(None, None, "not_xml", f"the file is not UTF-8 text: {exc.reason}",
-                     "Save the diagram as UTF-8 XML, or declare its encoding in the first "
-                     'line (<?xml version="1.0" encoding="GBK"?>)')
+            self.add(None, None, "not_xml", N_("the file is not UTF-8 text: %(detail)s"),
+                     N_("Save the diagram as UTF-8 XML, or declare its encoding in the first "
+                        'line (<?xml version="1.0" encoding="GBK"?>)'), detail=exc.reason)
             return
         parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
         try:
             root = etree.fromstring(bytes(xml), parser)
         except etree.XMLSyntaxError as exc:
-            self.add(None, None, "not_xml", f"not well-formed XML: line {exc.lineno}: {exc.msg}",
-                     "Fix the XML or export the diagram again from the editor",
-                     line=exc.lineno)
+            self.add(None, None, "not_xml", N_("not well-formed XML: line %(lineno)s: %(detail)s"),
+                     N_("Fix the XML or export the diagram again from the editor"),
+                     line=exc.lineno, lineno=exc.lineno, detail=exc.msg)
             return
         if root.getroottree().docinfo.doctype:
-            self.add(None, None, "not_bpmn", "a DOCTYPE is not allowed in a BPMN file",
-                     "Remove the <!DOCTYPE …> declaration", line=1)
+            self.add(None, None, "not_bpmn", N_("a DOCTYPE is not allowed in a BPMN file"),
+                     N_("Remove the <!DOCTYPE …> declaration"), line=1)
             return
         if root.tag != f"{{{BPMN_NS}}}definitions":
             self.add(None, None, "not_bpmn",
-                     f"the root element is <{etree.QName(root).localname}>, "
-                     "not a BPMN 2.0 <bpmn:definitions>",
-                     "Upload a BPMN 2.0 diagram (namespace " + BPMN_NS + ")", el=root)
+                     N_("the root element is <%(tag)s>, not a BPMN 2.0 <bpmn:definitions>"),
+                     N_("Upload a BPMN 2.0 diagram (namespace %(namespace)s)"), el=root,
+                     tag=etree.QName(root).localname, namespace=BPMN_NS)
             return
         self.root = root
         duplicates = self.check_ids(root)
@@ -145,8 +164,8 @@ class _Checker(CodeChecks):
         processes = [p for p in root.iter(f"{{{BPMN_NS}}}process")
                      if p.get("isExecutable", "true") == "true"]
         if not processes:
-            self.add(None, None, "no_process", "the file has no executable process",
-                     'Add a process with isExecutable="true"', el=root)
+            self.add(None, None, "no_process", N_("the file has no executable process"),
+                     N_('Add a process with isExecutable="true"'), el=root)
             return
         for process in processes:
             self.check_process(process)
@@ -177,13 +196,14 @@ class _Checker(CodeChecks):
                 duplicates.add(ident)
                 if _local(el) == "process" and _local(seen[ident]) == "process":
                     self.add(ident, ident, "process_id_collision",
-                             f"process id '{ident}' appears twice in this file",
-                             "Give each process its own id", el=el)
+                             N_("process id '%(id)s' appears twice in this file"),
+                             N_("Give each process its own id"), el=el, id=ident)
                 else:
                     self.add(ident, None, "duplicate_id",
-                             f"id '{ident}' is used by more than one element "
-                             f"(lines {seen[ident].sourceline} and {el.sourceline})",
-                             "Give every element its own id", el=el)
+                             N_("id '%(id)s' is used by more than one element (lines "
+                                "%(first)s and %(second)s)"),
+                             N_("Give every element its own id"), el=el, id=ident,
+                             first=seen[ident].sourceline, second=el.sourceline)
             else:
                 seen[ident] = el
         self.elements, self.missing_ids = seen, missing
@@ -206,9 +226,9 @@ class _Checker(CodeChecks):
             if "xs:ID" in message and any(f"'{d}'" in message for d in duplicates):
                 continue
             self.add(*self.element_at(error.line), "bpmn_invalid",
-                     f"not valid BPMN 2.0: line {error.line}: {message}",
-                     "Fix the element at that line or export the diagram again",
-                     line=error.line)
+                     N_("not valid BPMN 2.0: line %(lineno)s: %(detail)s"),
+                     N_("Fix the element at that line or export the diagram again"),
+                     line=error.line, lineno=error.line, detail=message)
             reported = True
         return not reported
 
@@ -238,23 +258,30 @@ class _Checker(CodeChecks):
             self.related.add(nid)
             if problem.code == "call_cycle":
                 self.add(nid, problem.process_id, "call_cycle",
-                         f"calling '{called}' makes a cycle: {chain}",
-                         "A process may not call itself, directly or through other processes: "
-                         "remove one of these calls", el=el)
+                         N_("calling '%(called)s' makes a cycle: %(chain)s"),
+                         N_("A process may not call itself, directly or through other "
+                            "processes: remove one of these calls"), el=el, called=called,
+                         chain=chain)
             elif not called:
                 self.add(nid, problem.process_id, "called_process_missing",
-                         "the call activity names no process to call",
-                         "Set calledElement to the id of the process to call", el=el)
+                         N_("the call activity names no process to call"),
+                         N_("Set calledElement to the id of the process to call"), el=el)
             else:
                 missing = path[-1]
-                where = (f"the called process '{missing}'" if len(path) == 2 else
-                         f"'{path[-2]}' (called through {chain}) calls '{missing}', which")
-                self.add(nid, problem.process_id, "called_process_missing",
-                         f"{where} is not defined in this file, in the files deployed with it "
-                         "or among the deployed processes",
-                         f"Deploy the file defining '{missing}' together with this one (bpmn "
-                         "deploy without arguments deploys every file), or correct "
-                         "calledElement", el=el)
+                hint = N_("Deploy the file defining '%(missing)s' together with this one "
+                          "(bpmn deploy without arguments deploys every file), or correct "
+                          "calledElement")
+                if len(path) == 2:
+                    self.add(nid, problem.process_id, "called_process_missing",
+                             N_("the called process '%(missing)s' is not defined in this "
+                                "file, in the files deployed with it or among the deployed "
+                                "processes"), hint, el=el, missing=missing)
+                else:
+                    self.add(nid, problem.process_id, "called_process_missing",
+                             N_("'%(caller)s' (called through %(chain)s) calls '%(missing)s', "
+                                "which is not defined in this file, in the files deployed "
+                                "with it or among the deployed processes"), hint, el=el,
+                             caller=path[-2], chain=chain, missing=missing)
         return resolution.documents
 
     def check_with_engine(self, xml, called=()):
@@ -307,17 +334,19 @@ class _Checker(CodeChecks):
         pid = process.get("id")
         self.pid = pid
         if pid and len(pid) > MAX_KEY:
-            self.add(pid, pid, "too_long", f"process id is longer than {MAX_KEY} characters",
-                     "Use a shorter process id", el=process)
+            self.add(pid, pid, "too_long", N_("process id is longer than %(limit)s characters"),
+                     N_("Use a shorter process id"), el=process, limit=MAX_KEY)
         if len(process.get("name") or "") > MAX_NAME:
-            self.add(pid, pid, "too_long", f"process name is longer than {MAX_NAME} characters",
-                     "Use a shorter process name", el=process)
+            self.add(pid, pid, "too_long",
+                     N_("process name is longer than %(limit)s characters"),
+                     N_("Use a shorter process name"), el=process, limit=MAX_NAME)
         if (pid and self.deployed is not None and pid in self.deployed
                 and self.deployed[pid] != self.filename):
             other = self.deployed[pid]
             self.add(pid, pid, "process_id_collision",
-                     f"process id '{pid}' already belongs to {other}",
-                     f"Rename the process id, or deploy it from {other}", el=process)
+                     N_("process id '%(id)s' already belongs to %(file)s"),
+                     N_("Rename the process id, or deploy it from %(file)s"), el=process,
+                     id=pid, file=other)
         # Indexed once: the checks below look elements up instead of scanning the process.
         self.nodes, self.outgoing, nodes, flows = {}, {}, [], []
         for el in process.iter():
@@ -361,15 +390,17 @@ class _Checker(CodeChecks):
                 continue
             lane = lane_for(el)
             if lane is None:
-                self.add(node_id, self.pid, "no_lane", "this task is in no lane, so nobody can "
-                         "take it", "Put it in a lane named after a role: " + ", ".join(ROLES),
-                         el=el)
+                self.add(node_id, self.pid, "no_lane",
+                         N_("this task is in no lane, so nobody can take it"),
+                         N_("Put it in a lane named after a role: %(roles)s"), el=el,
+                         roles=", ".join(ROLES))
             elif lane.get("name") not in ROLES:
                 bad_lanes.setdefault(lane.get("id") or node_id, lane)
         for lane_id, lane in bad_lanes.items():
             self.add(lane_id, self.pid, "unknown_lane",
-                     f"lane '{lane.get('name') or ''}' is not a role ({', '.join(ROLES)})",
-                     "Name the lane after one of these role keys", el=lane)
+                     N_("lane '%(lane)s' is not a role (%(roles)s)"),
+                     N_("Name the lane after one of these role keys"), el=lane,
+                     lane=lane.get("name") or "", roles=", ".join(ROLES))
 
     def check_container(self, container, top=False):
         """No start event; flow nodes not reachable from a start event by sequence flows."""
@@ -381,9 +412,16 @@ class _Checker(CodeChecks):
         else:
             starts = [i for i, c in nodes.items() if _local(c) == "startEvent"]
             if not starts:
-                what = "process" if top else "subprocess"
-                self.add(cid, self.pid, "no_start_event", f"the {what} has no start event",
-                         f"Add a start event to the {what} and connect it", el=container)
+                if top:
+                    self.add(cid, self.pid, "no_start_event",
+                             N_("the process has no start event"),
+                             N_("Add a start event to the process and connect it"),
+                             el=container)
+                else:
+                    self.add(cid, self.pid, "no_start_event",
+                             N_("the subprocess has no start event"),
+                             N_("Add a start event to the subprocess and connect it"),
+                             el=container)
                 return
             targets = {}
             for flow in _children(container, {"sequenceFlow"}):
@@ -415,8 +453,8 @@ class _Checker(CodeChecks):
             for node_id, el in nodes.items():
                 if node_id not in reachable:
                     self.add(node_id, self.pid, "unreachable",
-                             "not reachable from a start event",
-                             "Connect it with a sequence flow, or delete it", el=el)
+                             N_("not reachable from a start event"),
+                             N_("Connect it with a sequence flow, or delete it"), el=el)
         for node_id in reachable:
             if _local(nodes[node_id]) in CONTAINERS:
                 self.check_container(nodes[node_id])
@@ -427,18 +465,13 @@ class _Checker(CodeChecks):
             ref = flow.get(end)
             if ref not in self.nodes:
                 self.related.update({flow.get("sourceRef"), flow.get("targetRef")})
-                if ref and ref.strip() in self.nodes:
-                    self.add(fid, self.pid, "broken_flow",
-                             N_("sequence flow %(end)s '%(ref)s' has spaces around the id"),
-                             N_("Remove the spaces from the reference"), el=flow, end=end,
-                             ref=ref)
-                    continue
-                self.add(fid, self.pid, "broken_flow",
-                         N_("sequence flow %(end)s '%(ref)s' is not an element of this process"),
-                         N_("Reconnect both ends of the flow"), el=flow, end=end, ref=ref)
+                spaced = bool(ref) and ref.strip() in self.nodes
+                self.add(fid, self.pid, "broken_flow", BROKEN_FLOW[end, spaced],
+                         N_("Remove the spaces from the reference") if spaced else
+                         N_("Reconnect both ends of the flow"), el=flow, ref=ref)
         condition = flow.find("bpmn:conditionExpression", NS)
         if condition is not None and (condition.text or "").strip():
-            self.check_code(fid, condition.text, "eval", "condition", flow)
+            self.check_code(fid, condition.text, "eval", Text(N_("condition")), flow)
 
     def check_node(self, el, kind):
         nid = el.get("id")
@@ -447,16 +480,16 @@ class _Checker(CodeChecks):
         if kind == "scriptTask":
             script = el.find("bpmn:script", NS)
             if script is not None and (script.text or "").strip():
-                self.check_code(nid, script.text, "exec", "script", el)
-        for tag in ("preScript", "postScript"):
+                self.check_code(nid, script.text, "exec", Text(N_("script")), el)
+        for tag, what in SCRIPTS.items():
             for s in el.findall(f"bpmn:extensionElements/spiffworkflow:{tag}", NS):
                 if (s.text or "").strip():
-                    self.check_code(nid, s.text, "exec", tag, el)
-        for tag in ("loopCardinality", "completionCondition", "loopCondition"):
+                    self.check_code(nid, s.text, "exec", what, el)
+        for tag, what in LOOP_EXPRESSIONS.items():
             for expr in el.findall(f"bpmn:multiInstanceLoopCharacteristics/bpmn:{tag}", NS) + \
                     el.findall(f"bpmn:standardLoopCharacteristics/bpmn:{tag}", NS):
                 if (expr.text or "").strip():
-                    self.check_code(nid, expr.text, "eval", tag, el)
+                    self.check_code(nid, expr.text, "eval", what, el)
         if kind == "serviceTask":
             self.check_service(el, nid)
         if kind in ("exclusiveGateway", "inclusiveGateway"):
@@ -466,15 +499,16 @@ class _Checker(CodeChecks):
 
     def check_human_task(self, el, nid):
         if len(nid or "") > MAX_KEY:
-            self.add(nid, self.pid, "too_long", f"task id is longer than {MAX_KEY} characters",
-                     "Use a shorter id", el=el)
+            self.add(nid, self.pid, "too_long", N_("task id is longer than %(limit)s characters"),
+                     N_("Use a shorter id"), el=el, limit=MAX_KEY)
         if len(el.get("name") or "") > MAX_NAME:
-            self.add(nid, self.pid, "too_long", f"task name is longer than {MAX_NAME} "
-                     "characters", "Use a shorter name", el=el)
+            self.add(nid, self.pid, "too_long",
+                     N_("task name is longer than %(limit)s characters"),
+                     N_("Use a shorter name"), el=el, limit=MAX_NAME)
         if not (el.get("name") or "").strip():
             # The inbox would show the bare id to the people who do the step.
-            self.add(nid, self.pid, "name_missing", "the task has no name",
-                     "Give the task an English name (and a Chinese one)", el=el)
+            self.add(nid, self.pid, "name_missing", N_("the task has no name"),
+                     N_("Give the task an English name (and a Chinese one)"), el=el)
         props = {p.get("name"): p.get("value") for p in el.findall(
             "bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", NS)}
         key = props.get("formKey")
@@ -483,61 +517,68 @@ class _Checker(CodeChecks):
         due = props.get("dueInWorkingDays")
         if due is not None and not str(due).isdigit():
             self.add(nid, self.pid, "due_not_number",
-                     f"dueInWorkingDays must be a whole number, not '{due}'",
-                     "Enter the number of working days, e.g. 2", el=el)
+                     N_("dueInWorkingDays must be a whole number, not '%(value)s'"),
+                     N_("Enter the number of working days, e.g. 2"), el=el, value=due)
         priority = props.get("priority")
         if priority is not None and priority not in PRIORITIES:
             self.add(nid, self.pid, "priority_invalid",
-                     f"priority must be one of {', '.join(PRIORITIES)}, not '{priority}'",
-                     "Pick high, normal or low", el=el)
+                     N_("priority must be one of %(choices)s, not '%(value)s'"),
+                     N_("Pick high, normal or low"), el=el, choices=", ".join(PRIORITIES),
+                     value=priority)
         named = {}
         for prop in ("notSameUserAs", "sameUserAs"):
             named[prop] = {o.strip() for o in (props.get(prop) or "").split(",") if o.strip()}
             for other in sorted(named[prop]):
                 if other not in self.nodes or _local(self.nodes[other]) not in HUMAN_TASKS:
-                    self.add(nid, self.pid, "unknown_reference",
-                             f"{prop} names '{other}', which is not a user task of this "
-                             "process", "List the ids of user tasks, separated by commas",
-                             el=el)
+                    self.add(nid, self.pid, "unknown_reference", UNKNOWN_REFERENCE[prop],
+                             N_("List the ids of user tasks, separated by commas"), el=el,
+                             other=other)
         both = named["notSameUserAs"] & named["sameUserAs"]
         if both:
             self.add(nid, self.pid, "same_and_not_same",
-                     f"the task must stay with, and may not be taken by, whoever did "
-                     f"'{', '.join(sorted(both))}'",
-                     "Remove the step from sameUserAs or from notSameUserAs", el=el)
+                     N_("the task must stay with, and may not be taken by, whoever did "
+                        "'%(steps)s'"),
+                     N_("Remove the step from sameUserAs or from notSameUserAs"), el=el,
+                     steps=", ".join(sorted(both)))
 
     def check_form(self, el, nid, key):
         if key not in self.forms:
-            self.add(nid, self.pid, "unknown_form", f"form '{key}' not found",
-                     "Create the form or correct the formKey", el=el)
+            self.add(nid, self.pid, "unknown_form", N_("form '%(form)s' not found"),
+                     N_("Create the form or correct the formKey"), el=el, form=key)
             return
         if key in self.checked_forms:
             return
         self.checked_forms.add(key)
         spec = self.forms[key]
         if isinstance(spec, FormLoadError):
-            found = [f"not valid JSON: {spec}"]
-        else:
-            found = check_spec(spec)
+            self.add(nid, self.pid, "form_invalid", N_("form '%(form)s': not valid JSON: "
+                                                      "%(detail)s"),
+                     N_("Fix the form specification"), el=el, form=key, detail=str(spec))
+            return
+        # check_spec's findings are English texts of forms/builder.py, quoted as they are.
+        found = check_spec(spec)
         if found:
-            self.add(nid, self.pid, "form_invalid", f"form '{key}': {'; '.join(found)}",
-                     "Fix the form specification", el=el)
+            self.add(nid, self.pid, "form_invalid", N_("form '%(form)s': %(detail)s"),
+                     N_("Fix the form specification"), el=el, form=key,
+                     detail="; ".join(found))
 
     def check_service(self, el, nid):
         operator = el.find("bpmn:extensionElements/spiffworkflow:serviceTaskOperator", NS)
         if operator is None:
-            self.add(nid, self.pid, "unknown_service", "service task has no operation",
-                     "Choose one of: " + ", ".join(sorted(REGISTRY)), el=el)
+            self.add(nid, self.pid, "unknown_service", N_("service task has no operation"),
+                     N_("Choose one of: %(operations)s"), el=el,
+                     operations=", ".join(sorted(REGISTRY)))
             return
         name = operator.get("id")
         if name not in REGISTRY:
             self.add(nid, self.pid, "unknown_service",
-                     f"service operation '{name}' does not exist",
-                     "Choose one of: " + ", ".join(sorted(REGISTRY)), el=el)
+                     N_("service operation '%(operation)s' does not exist"),
+                     N_("Choose one of: %(operations)s"), el=el, operation=name,
+                     operations=", ".join(sorted(REGISTRY)))
         for param in operator.findall("spiffworkflow:parameters/spiffworkflow:parameter", NS):
             if param.get("value") is not None:
                 self.check_code(nid, param.get("value"), "eval",
-                                f"parameter '{param.get('id')}'", el)
+                                Text(N_("parameter '%(name)s'"), name=param.get("id")), el)
 
     def check_gateway(self, el, nid):
         outgoing = self.outgoing.get(nid, []) if nid else []
@@ -545,8 +586,8 @@ class _Checker(CodeChecks):
         if default and default not in {f.get("id") for f in outgoing}:
             self.related.add(nid)  # the engine's refusal of it says the same
             self.add(nid, self.pid, "gateway_no_default",
-                     f"the default flow '{default}' does not leave this gateway",
-                     "Mark one of its outgoing flows as the default", el=el)
+                     N_("the default flow '%(flow)s' does not leave this gateway"),
+                     N_("Mark one of its outgoing flows as the default"), el=el, flow=default)
         if len(outgoing) < 2:
             return
         # A flow without an id is reported as such (id_missing).
@@ -555,9 +596,9 @@ class _Checker(CodeChecks):
         if bare:
             self.related.update(bare)  # the engine refuses each of them for the same reason
             self.add(nid, self.pid, "gateway_no_default",
-                     f"outgoing flow(s) {', '.join(bare)} have no condition and are not the "
-                     "default", "Give each outgoing flow a condition, or mark one as the "
-                     "default flow", el=el)
+                     N_("outgoing flow(s) %(flows)s have no condition and are not the default"),
+                     N_("Give each outgoing flow a condition, or mark one as the default flow"),
+                     el=el, flows=", ".join(bare))
 
 
 def validate(xml: bytes, forms: dict[str, dict], filename: str = DRAFT_FILENAME,
@@ -581,8 +622,8 @@ def validate(xml: bytes, forms: dict[str, dict], filename: str = DRAFT_FILENAME,
     try:
         checker.run(xml)
     except Exception as exc:  # noqa: BLE001 — never raise on bad input; say what happened
-        checker.add(None, None, "bpmn_invalid", f"the diagram could not be checked: {exc!r}",
-                    "Fix the diagram or report this message")
+        checker.add(None, None, "bpmn_invalid", N_("the diagram could not be checked: %(detail)s"),
+                    N_("Fix the diagram or report this message"), detail=repr(exc))
     return checker.problems
 
 
@@ -597,9 +638,10 @@ def validate_files(items, forms, deployed=None, library=None) -> list[Problem]:
         problems += validate(xml, forms, filename, deployed=deployed, library=library)
         for pid, line in process_ids(xml):
             if pid in owner and owner[pid] != filename:
-                problems.append(Problem(pid, pid, "process_id_collision",
-                                        f"process id '{pid}' is also defined in {owner[pid]}",
-                                        "Give each process its own id", line, filename))
+                problems.append(Problem.of(pid, pid, "process_id_collision",
+                                           N_("process id '%(id)s' is also defined in %(file)s"),
+                                           N_("Give each process its own id"), line, filename,
+                                           id=pid, file=owner[pid]))
             owner.setdefault(pid, filename)
     return problems
 
