@@ -64,6 +64,7 @@ test-postgres:
 
 # Every row of issue 12's table on SQLite and PostgreSQL; BENCH_SCALE=quick for the small run.
 bench: setup
+	$(BIN)/python -m bench.validation
 	$(BIN)/python -m bench.run
 
 clean:
