@@ -16,6 +16,7 @@ from cases.models import Loan
 from cases.operations import register_loan
 from cases.staging import run_daily
 from extensions import db
+from ledger.repayments import post_repayment
 from tests.conftest import PASSWORD, ROOT, login
 from tests.test_browser import (  # noqa: F401  (fixture)
     CHROMIUM, CHROMIUM_ARGS, browser_login, live_server, require_chromium,
@@ -55,7 +56,8 @@ def ready(loan_id, bpmn_id):
 @pytest.fixture
 def collection_cases(deployed, users):
     """Three collection cases whose litigation check saw different DPDs: A only 2 (at the
-    start), B 2 then 45 (20 June), C 2 then 96 (10 August: litigation proposed)."""
+    start; a partial repayment on 21 June), B 2 then 45 (20 June), C 2 then 96 (10 August:
+    litigation proposed)."""
     users["leader"] = create_user("leader", PASSWORD, ["dept_head"])
     loans = {}
     for name in "ABC":
@@ -70,6 +72,11 @@ def collection_cases(deployed, users):
     fire_due_timers()  # B's retry: DPD 45, phone collection again; everyone's monthly notice
     at(dt.date(2026, 6, 21), 10)
     complete_task(ready(loans["C"], "phone_collection").id, collector, data=CALL)
+    # A partial repayment on A: the message `repayment`, noted by the event subprocess.
+    post_repayment(db.session.get(Loan, loans["A"]), {
+        "amount": "1000.00", "paid_at": "2026-06-21", "external_ref": "R-A1"}, users["admin"])
+    db.session.commit()
+    assert AuditEvent.query.filter_by(action="message.delivered").count() == 1
     at(dt.date(2026, 8, 10), 10)
     run_daily(dt.date(2026, 8, 10))
     fire_due_timers()  # C's retry: DPD 96, litigation proposed
@@ -90,7 +97,8 @@ def outcomes(report):
 
 def test_the_same_diagram_replays_every_case_identically(collection_cases):
     report = run(COLLECTION)
-    assert outcomes(report) == {"S-A": "identical", "S-B": "identical", "S-C": "identical"}
+    assert outcomes(report) == {"S-A": "identical", "S-B": "identical", "S-C": "identical"}, \
+        [r["reason"] for r in report["cases"]]
     assert (report["total"], report["identical"], report["diverges"], report["fails"]) == (
         3, 3, 0, 0)
     assert all(row["live_services"] == [] for row in report["cases"])
@@ -98,7 +106,8 @@ def test_the_same_diagram_replays_every_case_identically(collection_cases):
 
 def test_a_lower_litigation_threshold_diverges_exactly_the_cases_above_it(collection_cases):
     report = run(with_threshold(40))
-    assert outcomes(report) == {"S-A": "identical", "S-B": "diverges", "S-C": "identical"}
+    assert outcomes(report) == {"S-A": "identical", "S-B": "diverges", "S-C": "identical"}, \
+        [r["reason"] for r in report["cases"]]
     reason = next(r["reason"] for r in report["cases"] if r["loan_no"] == "S-B")
     assert reason["code"] == "gateway" and reason["gateway"] == "litigation_check"
     assert reason["expected"] == ["phone_collection"]

@@ -32,7 +32,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from SpiffWorkflow.bpmn.specs.mixins import ExclusiveGatewayMixin, InclusiveGatewayMixin
+from SpiffWorkflow.bpmn.specs.mixins import (ExclusiveGatewayMixin, InclusiveGatewayMixin,
+                                             StartEventMixin)
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
 from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
 from SpiffWorkflow.bpmn.util import BpmnEvent
@@ -292,10 +293,17 @@ def _service_effects(workflow):
 
 
 def _open(workflow):
-    """(READY user tasks, WAITING events) as sets of BPMN ids."""
+    """(READY user tasks, WAITING events: timers, messages, signals) as sets of BPMN ids.
+    Joins waiting for their branches are the engine's bookkeeping, and start events of event
+    subprocesses are left out: SpiffWorkflow starts a message-started event subprocess when
+    its first message arrives and then connects it to the spec's start for good (the spec
+    objects are shared), so whether one already listens, and which joins wait for it,
+    depends on what the server process ran before, not on the diagram."""
     ready = {t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.READY,
                                                              manual=True)}
-    waiting = {_node_id(t) for t in workflow.get_tasks(state=TaskState.WAITING)}
+    waiting = {_node_id(t) for t in workflow.get_tasks(state=TaskState.WAITING)
+               if hasattr(t.task_spec, "event_definition")
+               and not isinstance(t.task_spec, StartEventMixin)}
     return ready, waiting
 
 
