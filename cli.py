@@ -211,6 +211,7 @@ def bpmn_validate(files):
     """Check FILES (or every .bpmn file in bpmn/) as deploy would, without deploying: one line
     per problem (file, process, element, message, hint) and exit status 1, or "ok"."""
     from sqlalchemy.exc import SQLAlchemyError
+    from workflows import hygiene
     from workflows.encoding import to_utf8
     from workflows.validation import CallLibrary, deployed_owners, format_problem, load_forms, \
         validate_files
@@ -229,6 +230,14 @@ def bpmn_validate(files):
     items = [(to_utf8(p.read_bytes()), p.name) for p in paths]
     library = None if deployed else CallLibrary(items, database=False)
     problems = validate_files(items, load_forms(bpmn_dir / "forms"), deployed, library=library)
+    for xml, name in items:
+        # As deploy does: warnings refuse a process whose owner chose so; others are shown.
+        refusing, others = hygiene.review(xml)
+        for found in refusing + others:
+            found.filename = name
+        problems += refusing
+        for warning in others:
+            click.echo(f"warning: {format_problem(warning)}")
     for problem in problems:
         click.echo(format_problem(problem))
     if problems:

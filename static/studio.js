@@ -18,6 +18,7 @@
   var S = config.strings;
   var csrf = root.getAttribute("data-csrf");
   var forms = JSON.parse(JSON.stringify(config.forms || {}));
+  window.studioForms = forms;  // the replay section sends the unsaved form edits too
   var dirty = false;
   // What the last check found, by kind: the markers on the canvas and the lists.
   var found = { problems: [], warnings: [] };
@@ -297,6 +298,17 @@
       exprInput = textInput(current, apply);
       body.appendChild(field(S.timer_kind, kindSelect, "prop-timerKind"));
       body.appendChild(field(S.timer_expression, exprInput, "prop-timerExpression"));
+    }
+    if (bo.$type === "bpmn:SequenceFlow" && bo.sourceRef &&
+        /Gateway$/.test(bo.sourceRef.$type) && bo.sourceRef.default !== bo) {
+      // The condition a gateway tests on this path (a Python expression on the task data),
+      // e.g. the litigation threshold of the collection process.
+      var condition = bo.conditionExpression ? bo.conditionExpression.body || "" : "";
+      body.appendChild(field(S.condition, textInput(condition, function (v) {
+        modeling.updateProperties(element, { conditionExpression: v.trim() ?
+          moddle.create("bpmn:FormalExpression", { body: v.trim() }) : undefined });
+      }), "prop-condition"));
+      body.appendChild(el("p", { "class": "muted", text: S.condition_help }));
     }
   }
 

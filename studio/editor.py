@@ -281,6 +281,9 @@ def edit_draft(draft_id):
         "timer_kind": _("Timer"), "time_date": _("Date (timeDate)"),
         "time_duration": _("Duration (timeDuration)"), "time_cycle": _("Cycle (timeCycle)"),
         "timer_expression": _("Timer expression"),
+        "condition": _("Condition of this path"),
+        "condition_help": _("A Python expression on the case's data, e.g. dpd >= 90. The "
+                            "gateway takes this path when it is true."),
         "unknown_role": _("Not a role: %(name)s"), "import_warnings": _("Diagram warnings"),
         "import_failed": _("The diagram could not be opened: %(error)s"),
         "new_form_key": _("Key of the new form (letters, digits, underscores)"),

@@ -340,3 +340,15 @@ def test_bpmn_deploy_on_the_command_line_refuses_them_too(app, tmp_path):
     path.write_bytes(WARNED)
     result = runner.invoke(args=["bpmn", "deploy", str(path)])
     assert result.exit_code == 0 and "handover: version 1" in result.output
+
+
+def test_bpmn_validate_shows_warnings_and_refuses_as_deploy_would(app, tmp_path):
+    path = tmp_path / "handover.bpmn"
+    path.write_bytes(WARNED)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["bpmn", "validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "warning: " in result.output and "element check_file" in result.output
+    path.write_bytes(flagged(WARNED))
+    result = runner.invoke(args=["bpmn", "validate", str(path)])
+    assert result.exit_code == 1 and "[warnings_block_deploy]" in result.output

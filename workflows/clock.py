@@ -1,14 +1,19 @@
 """The one source of "now". Tests and `--as-of` runs move it; the engine reads it too."""
 import contextlib
+import contextvars
 import datetime as dt
 
 import SpiffWorkflow.bpmn.specs.event_definitions.timer as _spiff_timer
 
 _frozen: dt.datetime | None = None
+# A clock moved for one thread or task only (a replay in one web request must not move "now"
+# for the other requests of the same process); it wins over the process-wide one.
+_local: contextvars.ContextVar[dt.datetime | None] = contextvars.ContextVar("clock_local",
+                                                                          default=None)
 
 
 def now() -> dt.datetime:
-    return _frozen or dt.datetime.now(dt.timezone.utc)
+    return _local.get() or _frozen or dt.datetime.now(dt.timezone.utc)
 
 
 def today() -> dt.date:
@@ -30,6 +35,18 @@ def frozen_at(value: dt.datetime):
         yield
     finally:
         set_now(previous)
+
+
+@contextlib.contextmanager
+def local_at(value: dt.datetime):
+    """Move "now" to `value` for the current thread (context) only."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    token = _local.set(value)
+    try:
+        yield
+    finally:
+        _local.reset(token)
 
 
 class _EngineDatetime(dt.datetime):
