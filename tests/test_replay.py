@@ -427,12 +427,11 @@ def test_migration_preview_shows_each_cases_replay_on_the_target(app, collection
 
 # ---------------------------------------------------------------- in a browser
 
-SET_THRESHOLD = """(days) => {
+# Select the litigation gateway's "yes" path on the canvas (clicking a thin flow line in a
+# large diagram is brittle); its condition is then edited in the side panel as a person would.
+SELECT_THRESHOLD = """() => {
   const modeler = window.studioModeler;
-  const flow = modeler.get("elementRegistry").get("f_dpd_over");
-  const expression = modeler.get("moddle").create("bpmn:FormalExpression",
-                                                  { body: "dpd > " + days });
-  modeler.get("modeling").updateProperties(flow, { conditionExpression: expression });
+  modeler.get("selection").select(modeler.get("elementRegistry").get("f_dpd_over"));
 }"""
 
 
@@ -461,7 +460,11 @@ def test_owner_sees_which_running_cases_take_another_path_before_deploying(
             browser_login(page, "owner")
             page.goto("/studio/processes/collection/edit")
             page.wait_for_selector("#studio.is-ready")
-            page.evaluate(SET_THRESHOLD, 40)
+            page.evaluate(SELECT_THRESHOLD)
+            condition = page.locator("#prop-condition")
+            assert condition.input_value() == "dpd > 90"
+            condition.fill("dpd > 40")
+            condition.press("Enter")
             page.fill("#studio-replay-completed", "0")
             page.click("#studio-replay-run")
             page.wait_for_selector("#studio-replay-result:not([hidden])")
