@@ -130,6 +130,8 @@ PROBLEM_TITLES = {
     "no_process": _l("No executable process"),
     "bpmn_invalid": _l("Invalid BPMN"),
     "duplicate_id": _l("The same id is used twice"),
+    "id_missing": _l("An element without an id"),
+    "id_whitespace": _l("An id with spaces around it"),
     "broken_flow": _l("A sequence flow points at a missing element"),
     "process_id_collision": _l("The process id is already taken"),
     "too_long": _l("An id or name is too long"),
@@ -171,6 +173,28 @@ PROBLEM_TITLES = {
     "blank_start_events": _l("More than one start event without a trigger"),
     "event_definitions": _l("An event with more than one trigger"),
     "warnings_block_deploy": _l("Warnings block the deploy of this process"),
+    "script_not_python": _l("A script not written in Python"),
+    "script_missing": _l("A script task without a script"),
+    "lane_reference_spaces": _l("A lane reference with spaces around the id"),
+    "called_element_spaces": _l("A called process id with spaces around it"),
+    "multi_instance_stuck": _l("A sequential multi-instance that stops after its first "
+                               "instance"),
+    "message_flow_between_processes": _l("A message flow between two executable processes"),
+    "process_id_missing": _l("A process without an id"),
+    "chain_too_long": _l("Too many elements in a row"),
+    "data_association_unresolved": _l("A data association to something that is not data"),
+    "task_multiple_outgoing": _l("Several flows leave an element without a gateway"),
+    "event_reference_missing": _l("An event refers to an undefined message, signal, error or "
+                                  "escalation"),
+    "multi_instance_no_input": _l("A multi-instance without a clear number of instances"),
+    "multi_instance_io_missing": _l("A multi-instance collection that is not declared"),
+    "loop_unbounded": _l("A loop that never ends"),
+    "cancel_outside_transaction": _l("A cancel event outside a transaction"),
+    "element_unsupported": _l("An element the engine does not support"),
+    "data_store_unknown": _l("An unknown data store"),
+    "definition_id_missing": _l("A definition without an id"),
+    "correlation_incomplete": _l("An incomplete message correlation"),
+    "condition_missing": _l("An event without its condition"),
 }
 
 

@@ -210,9 +210,15 @@ def test_problem_titles_are_translated(app):
     from studio.editor import PROBLEM_TITLES, problem_dict
     from workflows.validation import validate
     # Every code the checker can produce has a title in the user's language.
-    source = (Path(__file__).resolve().parent.parent / "workflows" / "validation.py").read_text()
-    codes = set(re.findall(r'\.add\([^,()]+,\s*[^,()]+,\s*"([a-z_]+)"', source))
-    assert len(codes) > 15 and codes <= set(PROBLEM_TITLES), codes - set(PROBLEM_TITLES)
+    workflows = Path(__file__).resolve().parent.parent / "workflows"
+    codes = set()
+    for name in ("validation.py", "code_checks.py", "traps.py"):
+        source = (workflows / name).read_text(encoding="utf-8")
+        codes |= set(re.findall(r'\.add\(\s*[^,()]+,\s*[^,()]+,\s*"([a-z_]+)"', source))
+    # The engine's messages: (pattern, code, …) rows of engine_messages._KNOWN.
+    source = (workflows / "engine_messages.py").read_text(encoding="utf-8")
+    codes |= set(re.findall(r'\n\s+"([a-z][a-z_]+)",\s*(?:\n\s*)?N_\(', source))
+    assert len(codes) > 30 and codes <= set(PROBLEM_TITLES), codes - set(PROBLEM_TITLES)
     problem = validate(b"not xml", {})[0]
     with app.test_request_context(headers={"Accept-Language": "en"}):
         assert problem_dict(problem)["title"] == "Not an XML file"

@@ -285,7 +285,12 @@ class _Checker(CodeChecks):
         return resolution.documents
 
     def check_with_engine(self, xml, called=()):
-        """What SpiffWorkflow itself refuses (it stops at its first problem per process)."""
+        """What SpiffWorkflow itself refuses (it stops at its first problem per process); in a
+        deep thread, as deploy parses, so a long chain of elements does not overflow."""
+        from workflows.engine import deeply
+        deeply(self._check_with_engine, xml, called)
+
+    def _check_with_engine(self, xml, called):
         from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser, VALIDATOR
         parser = SpiffBpmnParser(validator=VALIDATOR)
         try:
