@@ -119,6 +119,7 @@ def create_app(config=None):
     import ledger.writeoff  # noqa: F401
     import collection.contact_rules  # noqa: F401  (the phone call's contact rules hook)
     import collection.guarantors, collection.plans  # noqa: E401,F401  (tables too)
+    import guarantees.models, notices.models  # noqa: E401,F401  (issue 16 tables)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))

@@ -118,6 +118,14 @@ class Guarantor(db.Model):
     id_number = db.Column(db.String(40), nullable=False, default="")
     phone = db.Column(db.String(40), nullable=False, default="")
     address = db.Column(db.String(300), nullable=False, default="")
+    # The guarantor's status now, as the last check found it (guarantees.models.GuarantorCheck
+    # keeps every check); None until a first check.
+    reachable = db.Column(db.Boolean)
+    capacity = db.Column(db.String(20))  # adequate | weakened | insufficient
+    capacity_note = db.Column(db.Text, nullable=False, default="", server_default="")
+    court_enforcement = db.Column(db.Boolean)  # listed as a person subject to enforcement
+    licence_status = db.Column(db.String(20))  # a company's: normal | abnormal | revoked | cancelled
+    checked_at = db.Column(db.DateTime(timezone=True))
 
 
 class Collateral(db.Model):
@@ -131,6 +139,19 @@ class Collateral(db.Model):
     valuation = db.Column(db.Numeric(18, 2))
     registration_no = db.Column(db.String(80), nullable=False, default="")
     released_at = db.Column(db.DateTime(timezone=True))
+    # What the watch needs (issue 16): the asset's type sets its revaluation interval.
+    asset_type = db.Column(db.String(20), nullable=False, default="other",
+                           server_default="other")  # guarantees.models.ASSET_TYPES
+    registration_office = db.Column(db.String(120), nullable=False, default="",
+                                    server_default="")
+    registered_on = db.Column(db.Date)
+    registration_expires_on = db.Column(db.Date)
+    insurance_policy = db.Column(db.String(80), nullable=False, default="", server_default="")
+    insurer = db.Column(db.String(120), nullable=False, default="", server_default="")
+    insurance_expires_on = db.Column(db.Date)
+    # Written by the closure's release step, from the deregistration record.
+    deregistration_no = db.Column(db.String(80), nullable=False, default="", server_default="")
+    deregistered_on = db.Column(db.Date)
 
 
 class ContactLogEntry(db.Model):
