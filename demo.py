@@ -153,7 +153,10 @@ def load_demo(if_empty=False):
         _walk(loan, stage)
         created += 1
     created += _servicing_stories(admin, today)
+    from guarantees import collateral_demo, guarantor_demo
+    collateral_demo.load(today, admin)
     run_daily(today)
+    guarantor_demo.load(today, admin)
     overdue = Loan.query.filter(Loan.dpd > 0).count()
     return f"demo data loaded: {User.query.count()} users, {created} loans, " \
            f"{sum(kinds.values())} loans of history, {overdue} overdue " \
