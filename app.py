@@ -120,6 +120,7 @@ def create_app(config=None):
     import collection.contact_rules  # noqa: F401  (the phone call's contact rules hook)
     import collection.guarantors, collection.plans  # noqa: E401,F401  (tables too)
     import guarantees.models, notices.models  # noqa: E401,F401  (issue 16 tables)
+    import guarantees.watch, guarantees.guarantors, notices.operations  # noqa: E401,F401  (hooks)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
@@ -162,6 +163,10 @@ def create_app(config=None):
         app.register_blueprint(blueprint)
     from admin.teams import bp as admin_teams_bp  # teams (issue 14)
     app.register_blueprint(admin_teams_bp)
+    from guarantees.views import bp as guarantees_bp  # collateral and guarantors (issue 16)
+    from notices.views import bp as notices_bp  # the template library (issue 16)
+    app.register_blueprint(guarantees_bp)
+    app.register_blueprint(notices_bp)
     from home.views import register as register_home  # "/", /notifications and their hooks
     register_home(app)
     from web_assets import bp as assets_bp  # Bootstrap from node_modules, the favicon

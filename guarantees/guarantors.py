@@ -1,0 +1,1 @@
+"""Guarantor status checks (issue 16): on each inspection and by staff."""

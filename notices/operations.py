@@ -1,0 +1,1 @@
+"""The template library: render, save a version, send (issue 16)."""
