@@ -72,5 +72,5 @@ clean:
 
 # Re-extract the messages after changing user-facing strings, then translate the zh_CN catalog.
 extract: $(BIN)/activate
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_pgettext:1c,2 -o translations/messages.pot --no-location --sort-output --project Daihou accounts admin api audit calendars cases collection compliance extension_requests forms ledger management monitoring notifications studio workflows templates home search pii portfolio scoring scorecards app.py web.py web_assets.py formatting.py demo.py cli.py i18n.py
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_pgettext:1c,2 -o translations/messages.pot --no-location --sort-output --project Daihou accounts admin api audit calendars cases collection compliance extension_requests forms ledger management monitoring notifications studio workflows templates home search pii portfolio scoring scorecards guarantees notices app.py web.py web_assets.py formatting.py demo.py cli.py i18n.py
 	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
