@@ -163,6 +163,7 @@ def create_app(config=None):
         app.register_blueprint(blueprint)
     from admin.teams import bp as admin_teams_bp  # teams (issue 14)
     app.register_blueprint(admin_teams_bp)
+    from admin.collateral import bp as admin_collateral_bp; app.register_blueprint(admin_collateral_bp)  # noqa: E702 (issue 16)
     from guarantees.views import bp as guarantees_bp  # collateral and guarantors (issue 16)
     from notices.views import bp as notices_bp  # the template library (issue 16)
     app.register_blueprint(guarantees_bp)

@@ -8,6 +8,7 @@ bounds here are the parsers' bounds, documented, not a second implementation of 
 """
 from cases.intake import (BORROWER_KEYS, COLLATERAL_KEYS, CONTACT_KEYS, GUARANTOR_KEYS,
                           INSTALLMENT_KEYS, LOAN_KEYS, MAX_DATE, MIN_DATE, PRODUCTS)
+from guarantees.models import ASSET_TYPES
 
 
 def nullable(schema):
@@ -194,7 +195,13 @@ LOAN_INPUT = obj({
         "description": {"type": "string", "maxLength": 300},
         "location": {"type": "string", "maxLength": 300},
         "area": MONEY_IN, "valuation": MONEY_IN,
-        "registration_no": {"type": "string", "maxLength": 80}},
+        "registration_no": {"type": "string", "maxLength": 80},
+        # issue 16: what the collateral watch needs
+        "asset_type": {"type": "string", "enum": list(ASSET_TYPES)},
+        "registration_office": {"type": "string", "maxLength": 120},
+        "registered_on": DATE_IN, "registration_expires_on": DATE_IN,
+        "insurance_policy": {"type": "string", "maxLength": 80},
+        "insurer": {"type": "string", "maxLength": 120}, "insurance_expires_on": DATE_IN},
         required=["kind", "description"], closed=True)},
     "schedule": {"type": "array", "minItems": 1, "items": obj({
         "due_on": DATE_IN, "principal": MONEY_IN, "interest": MONEY_IN},

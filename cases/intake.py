@@ -37,7 +37,13 @@ LOAN_KEYS = ("loan_no", "product", "principal", "interest_rate", "disbursed_on",
 BORROWER_KEYS = ("kind", "name", "id_number", "phones", "addresses")
 CONTACT_KEYS = ("name", "relationship", "phone", "address", "knows_about_loan")
 GUARANTOR_KEYS = ("kind", "name", "id_number", "phone", "address")
-COLLATERAL_KEYS = ("kind", "description", "location", "area", "valuation", "registration_no")
+COLLATERAL_KEYS = ("kind", "description", "location", "area", "valuation", "registration_no",
+                   "asset_type", "registration_office", "registered_on",
+                   "registration_expires_on", "insurance_policy", "insurer",
+                   "insurance_expires_on")
+# Issue 16: the registration and insurance of an item. In the canonical form only when given,
+# so a loan registered before them compares equal when it is sent again.
+COLLATERAL_DATES = ("registered_on", "registration_expires_on", "insurance_expires_on")
 INSTALLMENT_KEYS = ("due_on", "principal", "interest")
 
 # Bounds: no amount above a trillion (principal, valuation, installments), dates within
@@ -337,6 +343,33 @@ def _collateral(r, payload):
                     "registration_no": r.text(raw.get("registration_no"),
                                               p + ".registration_no", max_len=80,
                                               identifier=True)})
+        out[-1].update(_collateral_records(r, raw, p))
+    return out
+
+
+def _collateral_records(r, raw, p):
+    """The asset type, registration and insurance of one item (issue 16), only those given."""
+    from guarantees.models import ASSET_TYPES
+    out = {}
+    if raw.get("asset_type") not in (None, ""):
+        out["asset_type"] = r.choice(raw.get("asset_type"), p + ".asset_type", ASSET_TYPES)
+    for name, max_len, identifier in (("registration_office", 120, False),
+                                      ("insurance_policy", 80, True), ("insurer", 120, False)):
+        if raw.get(name) not in (None, ""):
+            out[name] = r.text(raw.get(name), f"{p}.{name}", max_len=max_len,
+                               identifier=identifier)
+    days = {}
+    for name in COLLATERAL_DATES:
+        if raw.get(name) not in (None, ""):
+            days[name] = r.date(raw.get(name), f"{p}.{name}")
+            out[name] = days[name].isoformat() if days[name] else None
+    registered, expires = days.get("registered_on"), days.get("registration_expires_on")
+    if registered and expires and expires <= registered:
+        r.error(p + ".registration_expires_on", N_("Must be after the registration date."))
+    if expires and not (raw.get("registration_no") or "").strip():
+        r.error(p + ".registration_no", N_("Enter the registration number with its expiry."))
+    if days.get("insurance_expires_on") and not out.get("insurance_policy"):
+        r.error(p + ".insurance_policy", N_("Enter the policy number with its expiry."))
     return out
 
 

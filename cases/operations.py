@@ -3,18 +3,20 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, literal, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from audit.operations import record
-from cases.intake import LoanIntake, differences, parse_flat, parse_intake
+from cases.intake import (COLLATERAL_DATES, LoanIntake, differences, parse_flat,
+                          parse_intake)
 from cases.models import Borrower, Collateral, Contact, Guarantor, Loan
 from extensions import commit_keeping, db
 from ledger.models import Installment
 from ledger.schedule import charge_schedules, open_schedule, schedule_rows
 from search.keys import add_written
+from workflows import clock
 from workflows.errors import Conflict, InvalidData, NotFound
 from workflows.service import start_processes
 from workflows.services import service
@@ -53,7 +55,27 @@ def _new_loan(intake):
 
 
 def _collateral(item):
-    return item | {"area": _decimal(item["area"]), "valuation": _decimal(item["valuation"])}
+    """An item's row: every item the same keys (one INSERT for many), the issue-16 records
+    at their defaults when the intake did not give them."""
+    dates = {name: dt.date.fromisoformat(item[name]) if item.get(name) else None
+             for name in COLLATERAL_DATES}
+    return {"asset_type": "other", "registration_office": "", "insurance_policy": "",
+            "insurer": ""} | item | {"area": _decimal(item["area"]),
+                                     "valuation": _decimal(item["valuation"])} | dates
+
+
+def _intake_valuations(loan_ids):
+    """Each item's intake valuation becomes the first row of its valuation history, dated
+    the disbursement day (as migration 0019 did for the loans before it): one INSERT … SELECT."""
+    from guarantees.models import CollateralValuation
+    table, c, loans = CollateralValuation.__table__, Collateral.__table__, Loan.__table__
+    db.session.connection().execute(table.insert().from_select(
+        ["collateral_id", "loan_id", "value", "valued_on", "method", "valuer", "source", "note",
+         "created_at"],
+        select(c.c.id, c.c.loan_id, c.c.valuation, loans.c.disbursed_on, literal("market"),
+               literal(""), literal("intake"), literal(""), literal(clock.now()))
+        .join(loans, loans.c.id == c.c.loan_id)
+        .where(c.c.loan_id.in_(loan_ids), c.c.valuation.is_not(None))))
 
 
 def add_loan(intake, actor):
@@ -147,6 +169,9 @@ def _write_loans(intakes, keep_ids=False):
                 [shape(item) for item in c[key]]
             w[key] = [row | {"loan_id": w["loan"]["id"]} for row in items]
         _insert(model, [row for w in written for row in w[key]], keep_ids, keep_ids)
+        if model is Collateral and any(row["valuation"] is not None for w in written
+                                       for row in w[key]):
+            _intake_valuations([w["loan"]["id"] for w in written])
     add_written(written)  # the header search's keys (search.keys), from these rows
     return written
 
