@@ -86,10 +86,39 @@ def _payload(i, borrower, disbursed, maturity, schedule=None):
                  "phone": f"1370013{i:04d}", "knows_about_loan": False}],
             "collateral": [{"kind": "mortgage", "description": "厂房",
                             "location": "杭州市余杭区", "registration_no": f"浙(2026)余杭不动产第{i:05d}号"}]
-            if company else []}
+            if company else [],
+            "guarantors": _guarantors(i, company)}
     if schedule:
         body["schedule"] = schedule
     return body
+
+
+# The legal representatives who guarantee their companies' loans, and the guarantors of two
+# of the people's loans (issue 16: the guarantor watch and the guarantor demand).
+GUARANTOR_NAMES = {1: "陈明远", 3: "徐海丰", 5: "沈恒信", 7: "林瑞达", 9: "褚华创", 11: "金诚",
+                   13: "邵绿源", 15: "潘东升", 17: "葛万通", 19: "蒋山泉", 21: "钱多多",
+                   22: "蔡宏达"}
+
+
+def resident_id(i, born="19750315"):
+    """A resident ID number of Hangzhou with its GB 11643 check digit (demo people only)."""
+    body = f"330106{born}{i:03d}"
+    total = sum(int(d) * w for d, w in zip(body, (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5,
+                                                   8, 4, 2)))
+    return body + "10X98765432"[total % 11]
+
+
+def _guarantors(i, company):
+    """A company's legal representative guarantees its loan; DH2026-0022 also has a guarantee
+    company, DH2026-0021 (a person's loan, overdue) a guarantor."""
+    if i not in GUARANTOR_NAMES:
+        return []
+    people = [{"kind": "person", "name": GUARANTOR_NAMES[i], "id_number": resident_id(i),
+               "phone": f"1350013{i:04d}", "address": f"浙江省杭州市拱墅区湖墅南路{i}号"}]
+    if i == 22:
+        people.append({"kind": "company", "name": "衢州信诚融资担保有限公司",
+                       "phone": "0570-3088022", "address": "浙江省衢州市柯城区荷花中路22号"})
+    return people
 
 
 def _schedule(principal, dates):
