@@ -106,6 +106,13 @@ def create_app(config=None):
         LOGIN_LOCK_MINUTES=15,  # …for this long
         TRUSTED_PROXIES=int(os.environ.get("TRUSTED_PROXIES", "0")),  # X-Forwarded-For hops
         TOKEN_DAYS=90,
+        # The lender on letters and in notices (notices/): demo values unless set.
+        LENDER_NAME=os.environ.get("LENDER_NAME", "杭州示范小额贷款有限公司"),
+        LENDER_NAME_EN=os.environ.get("LENDER_NAME_EN", "Hangzhou Demo Microcredit Co., Ltd."),
+        LENDER_ADDRESS=os.environ.get("LENDER_ADDRESS", "浙江省杭州市西湖区文三路100号"),
+        LENDER_ADDRESS_EN=os.environ.get("LENDER_ADDRESS_EN",
+                                         "100 Wensan Road, Xihu District, Hangzhou"),
+        LENDER_PHONE=os.environ.get("LENDER_PHONE", "0571-8888 6666"),
     )
     app.config.update(config or {})
 

@@ -59,15 +59,21 @@ def yuan(amount):
     return f"¥{Decimal(str(amount)):,.2f}"
 
 
-def notice_text(loan, guarantor, amount, as_of, deadline):
-    """The written demand (催收函 to the guarantor), in Chinese and English."""
-    return (f"致保证人{guarantor.name}：借款人{loan.borrower_name}在我公司的借款（贷款编号"
-            f"{loan.loan_no}）已逾期，截至{as_of.isoformat()}逾期未还金额为{yuan(amount)}。"
-            f"根据您签署的保证合同，请于{deadline.isoformat()}前代借款人偿还上述款项。\n"
-            f"To the guarantor {guarantor.name}: the loan {loan.loan_no} of "
-            f"{loan.borrower_name} is overdue; the amount overdue on {as_of.isoformat()} is "
-            f"{yuan(amount)}. Under the guarantee you signed, please pay it on the borrower's "
-            f"behalf by {deadline.isoformat()}.")
+TEMPLATE = "guarantor_demand"  # the default; the diagram's service task names it
+
+
+def demand_values(guarantor, amount, as_of, deadline):
+    return {"guarantor_name": guarantor.name, "amount": amount, "today": as_of,
+            "deadline": deadline}
+
+
+def notice_text(loan, guarantor, amount, as_of, deadline, template=TEMPLATE):
+    """The written demand (催收函 to the guarantor) from the template in use, in Chinese and
+    English."""
+    from notices.operations import render
+    values = demand_values(guarantor, amount, as_of, deadline)
+    return "\n".join(render(template, loan, values, language)["body"]
+                     for language in ("zh_CN", "en"))
 
 
 def _demand(data):
@@ -85,7 +91,7 @@ def _finish(demand, data, result, actor=None, **values):
 
 
 @service("guarantor_demand_prepare")
-def prepare(data):
+def prepare(data, template=TEMPLATE):
     """The case's guarantors, the amount overdue now and each guarantor's notice text, which
     names the response deadline the diagram set (demand_deadline_on)."""
     loan = _loan(data)
@@ -101,7 +107,7 @@ def prepare(data):
         f"{i}. {g.name}（{g.phone or '—'}；{g.address or '—'}）"
         for i, g in enumerate(guarantors, start=1))
     data["guarantor_notices"] = "\n\n".join(
-        f"[{i}] " + notice_text(loan, g, amount, today, deadline)
+        f"[{i}] " + notice_text(loan, g, amount, today, deadline, template)
         for i, g in enumerate(guarantors, start=1))
     return {"guarantors": len(guarantors), "amount": str(amount)}
 
@@ -113,8 +119,10 @@ def no_guarantor(data):
 
 
 @service("guarantor_demand_record_notice")
-def record_notice(data):
-    """The notice was sent: the demand row, a contact-log note and the audit event."""
+def record_notice(data, template=TEMPLATE):
+    """The notice was sent: the demand row, the letter as sent (from the template the
+    diagram names, with its version), a contact-log note and the audit event."""
+    from notices.operations import letter_recipient, send
     loan = _loan(data)
     actor = _actor(data, "send_demand_notice")
     task_id = _task_id(loan, "send_demand_notice")
@@ -141,9 +149,14 @@ def record_notice(data):
                  "sent_on": demand.sent_on.isoformat(), "channel": demand.channel,
                  "receipt": demand.receipt, "deadline_on": demand.deadline_on.isoformat(),
                  "entry_id": entry.id})
+    notice = send(template, loan, demand_values(guarantor, demand.demanded_amount,
+                                                demand.sent_on, demand.deadline_on),
+                  letter_recipient(guarantor.name, guarantor.address), actor=actor,
+                  instance_id=demand.instance_id, task_id=task_id)
     data["guarantor_demand_id"] = demand.id
     data["demand_guarantor_name"] = guarantor.name
-    return {"demand_id": demand.id}
+    return {"demand_id": demand.id, "notice_id": notice.id,
+            "version": notice.template_version.version}
 
 
 @service("guarantor_demand_record_response")

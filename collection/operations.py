@@ -467,7 +467,8 @@ def notice_refresh(data):
 
 @service("collection_log_notice")
 def log_notice(data):
-    """The written notice sent and its signed receipt, in the contact log."""
+    """The written notice sent and its signed receipt, in the contact log (the letter itself
+    was issued from its template by the step before, `issue_notice`)."""
     loan = _loan(data)
     actor = _actor(data, "written_notice")
     task_id = _task_id(loan, "written_notice")
@@ -483,7 +484,8 @@ def log_notice(data):
            data={"entry_id": entry.id, "sent_on": data.get("notice_sent_on"),
                  "channel": data.get("notice_channel"), "receipt": receipt,
                  "signed_by": data.get("receipt_signed_by"),
-                 "signed_on": data.get("receipt_signed_on")})
+                 "signed_on": data.get("receipt_signed_on"),
+                 "notice_id": (data.get("notices_sent") or {}).get("collection_notice")})
     return {"entry_id": entry.id}
 
 

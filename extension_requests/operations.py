@@ -143,8 +143,18 @@ def extension_history(data):
             else None}
 
 
+def _decision_notice(template, loan, values, actor):
+    """The decision letter to the borrower, from the template the diagram names."""
+    if not template:
+        return None
+    from notices.operations import borrower_address, letter_recipient, send
+    notice = send(template, loan, values,
+                  letter_recipient(loan.borrower_name, borrower_address(loan)), actor=actor)
+    return notice.id
+
+
 @service("approve_extension")
-def approve_extension(data):
+def approve_extension(data, notice=None):
     """The general manager approved: change the loan, its final installment (due date and the
     interest of the extended term at the approved rate) and its reminder."""
     loan = lock_loan(_loan(data).id)
@@ -197,12 +207,15 @@ def approve_extension(data):
     if loan.status == "servicing":
         from cases.staging import restage_loan
         restage_loan(loan, None)
+    notice_id = _decision_notice(notice, loan, {
+        "old_maturity_date": old_maturity, "new_maturity_date": new_maturity,
+        "new_rate": new_rate}, approver)
     return {"extension_id": extension.id, "new_maturity_on": new_maturity.isoformat(),
-            "installments_moved": moved}
+            "installments_moved": moved, "notice_id": notice_id}
 
 
 @service("reject_extension")
-def reject_extension(data):
+def reject_extension(data, notice=None):
     """Refused (a second extension) or rejected: nothing changes; the requester is told."""
     loan = _loan(data)
     if data.get("approval_decision") == "reject":
@@ -216,5 +229,10 @@ def reject_extension(data):
         "requested_by": data.get("requested_by"), "decided_by": by, "comment": comment,
         "new_maturity_on": data.get("new_maturity_on"),
         "proposed_rate": data.get("proposed_rate")})
+    done = data.get("completed_by", {})
+    decider = {"general_manager": "gm_approval", "dept_head": "dept_review"}.get(by)
+    actor_id = _user_id(done.get(decider)) if decider else None
+    notice_id = _decision_notice(notice, loan, {"decision_comment": comment},
+                                 db.session.get(User, actor_id) if actor_id else None)
     return {"outcome": "refused" if action == "extension.refused" else "rejected",
-            "decided_by": by, "comment": comment}
+            "decided_by": by, "comment": comment, "notice_id": notice_id}

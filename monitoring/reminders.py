@@ -118,18 +118,19 @@ def cancel_reminder(loan, installment, reason, actor=None):
 @service("send_due_sms")
 def send_due_sms(data, template):
     """The reminder SMS, written to the notification outbox in the instance's transaction."""
-    from notifications.outbox import enqueue
+    from notices.operations import send
     loan = Loan.query.filter_by(loan_no=data["loan_no"]).one()
     phone = data.get("borrower_phone")
     if not phone:
         record("notification.skipped", case_id=loan.id, data={"reason": "no phone"})
         return {"queued": False, "reason": "no phone"}
-    body = (f"【贷后提醒】尊敬的{data['borrower_name']}：您的贷款{data['loan_no']}将于"
-            f"{data['due_on']}到期，应还{data['amount']}元，请确保还款账户"
-            f"{data.get('repayment_account') or ''}余额充足。如已还款请忽略。")
-    notification = enqueue(loan.id, phone, body, channel="sms")
-    db.session.flush()
-    return {"queued": True, "notification_id": notification.id, "template": template}
+    # The reminder confirms the date, the account and the amount (DOMAIN.md §5.2).
+    notice = send(template, loan, {"due_date": data["due_on"], "amount": data["amount"],
+                                   "installment_seq": data.get("installment_seq"),
+                                   "repayment_account": data.get("repayment_account")
+                                   or loan.repayment_account}, phone)
+    return {"queued": True, "notification_id": notice.notification_id, "template": template,
+            "notice_id": notice.id, "version": notice.template_version.version}
 
 
 def apply_new_phone(row, user):

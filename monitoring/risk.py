@@ -371,13 +371,12 @@ def _recall(loan, signal, actor):
 def _notify_recall(loan, signal):
     """Early recall: the account manager is told through the outbox (when a phone is known
     for the borrower, the recall notice is queued to the borrower as well)."""
+    from notices.operations import send
     from notifications.outbox import enqueue
     sent = []
     phones = loan.borrower.phones if loan.borrower and loan.borrower.phones else []
     if phones:
-        enqueue(loan.id, phones[0], (
-            f"【贷款提前收回通知】尊敬的{loan.borrower_name}：根据借款合同约定，贷款{loan.loan_no}"
-            f"将提前收回，客户经理将与您联系，请做好还款安排。"), channel="sms")
+        send("early_recall", loan, {}, phones[0])
         sent.append("borrower")
     enqueue(loan.id, loan.account_manager.username, (
         f"贷款{loan.loan_no}（{loan.borrower_name}）已决定提前收回（风险信号{signal.id}）。"),
