@@ -176,7 +176,7 @@ def record_check(guarantor, values, actor, source, task=None, commit=True):
            instance_id=check.instance_id, task_id=check.task_id, data={
                "check_id": check.id, "guarantor_id": guarantor.id,
                "guarantor": guarantor.name, "source": source, **cleaned,
-               "previous": previous, "weaker": [e for _z, e in found],
+               "previous": previous, "weaker": [f"{z}（{e}）" for z, e in found],
                "signal_id": check.signal_id})
     if commit:
         db.session.commit()

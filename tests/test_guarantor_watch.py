@@ -23,6 +23,8 @@ from tests.test_collection import (CALL, collection, db_loan, do, overdue,  # no
                                    overdue_now, ready, staff)
 from tests.test_guarantor_demand import GUARANTORS
 from tests.test_inspection_risk import FIRST, REPORT, fire_at
+from tests.test_browser import live_server  # noqa: F401 (fixture)
+from tests.test_browser_pages import open_page  # noqa: F401 (fixture)
 from tests.test_servicing import serviced, three_installment_payload  # noqa: F401 (fixture)
 from workflows import clock
 from workflows.errors import InvalidData
@@ -334,3 +336,28 @@ def test_the_demo_demands_payment_from_the_guarantor_of_a_lost_borrower(app, dep
     other = Loan.query.filter_by(loan_no="DH2026-0021").one()
     assert other.guarantors and HumanTask.query.filter_by(
         case_id=other.id, state="ready", bpmn_id="phone_collection").count() == 1
+
+
+# ---------------------------------------------------------------- in the browser
+
+def test_the_guarantor_section_and_form_in_a_phone_browser(capsys, app, people, open_page):
+    from tests.test_browser import browser_login, require_chromium
+    from tests.test_browser_pages import check
+    require_chromium(capsys)
+    loan = guaranteed(people)
+    person, company = loan.guarantors
+    ops.record_check(person, dict(OK, capacity="weakened", capacity_note="房产已抵押"),
+                     people["am"], "staff")
+    ops.record_check(company, dict(COMPANY_OK, licence_status="abnormal"), people["plo"],
+                     "staff")
+    page = open_page("phone", "zh-CN")
+    problems = []
+    browser_login(page, "am")
+    page.goto(f"/cases/{loan.loan_no}")
+    page.evaluate("document.querySelectorAll('#guarantors details').forEach(d => d.open = true)")
+    check(page, "guarantors-case", problems, "phone")
+    page.click(f"#guarantor-{company.id}-check button[type=submit]")
+    page.wait_for_selector(".invalid-feedback")
+    check(page, "guarantors-form-errors", problems, "phone")
+    assert page.locator(".invalid-feedback").count() == 4  # reachable, capacity, court, licence
+    assert not problems, problems
