@@ -280,12 +280,17 @@ def _step(loan, data, bpmn_id):
 
 
 @service("send_notice")
-def send_notice(data, template, recipient="borrower", values=None, after=None):
+def send_notice(data, template, recipient="borrower", values=None, fields=None, after=None):
     """A BPMN service task sends the template it names: `template="closure_invitation"`,
     `recipient` "borrower" (an SMS to the first phone, a letter to the name and address),
-    `values` a dict of placeholder values from the task data, `after` the user task whose
-    completer sends it. No phone for an SMS: skipped, audited."""
-    loan = Loan.query.filter_by(loan_no=data["loan_no"]).one()
+    `fields` {placeholder: task-data name} read from the task data (a name missing there
+    leaves the placeholder empty, never fails the step), `values` placeholder values the
+    diagram computes, `after` the user task whose completer sends it. No phone for an SMS:
+    skipped, audited."""
+    loan = Loan.query.filter_by(loan_no=data.get("loan_no")).first() \
+        if data.get("loan_no") else None
+    if loan is None:  # an instance without a case (a diagram tried on its own): nobody to tell
+        return {"sent": False, "reason": "no case", "template": template}
     actor, task_id = _step(loan, data, after)
     channel = current_version(template).template.channel
     if recipient != "borrower":
@@ -298,7 +303,9 @@ def send_notice(data, template, recipient="borrower", values=None, after=None):
             return {"sent": False, "reason": "no phone", "template": template}
     else:
         to = letter_recipient(loan.borrower_name, borrower_address(loan))
-    notice = send(template, loan, dict(values or {}), to, actor=actor, task_id=task_id)
+    given = {name: data.get(str(source)) for name, source in (fields or {}).items()}
+    given.update(values or {})
+    notice = send(template, loan, given, to, actor=actor, task_id=task_id)
     data.setdefault("notices_sent", {})[template] = notice.id
     return {"sent": True, "notice_id": notice.id, "template": template,
             "version": notice.template_version.version}

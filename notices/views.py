@@ -134,8 +134,10 @@ def _masked(text, loan):
 def _placeholder_rows(key):
     language = current_language()
     need = set(ph.required(key))
+    configured = ph.lender(language)  # the lender's own name, phone and address
     return [{"name": name, "label": ph.label(name, language), "required": name in need,
-             "sample": ph.format_value(name, ph.PLACEHOLDERS[name][3], language)}
+             "sample": configured.get(name) or ph.format_value(name, ph.PLACEHOLDERS[name][3],
+                                                               language)}
             for name in ph.allowed(key)]
 
 

@@ -16,6 +16,8 @@ from notices import placeholders as ph
 from notices.defaults import DEFAULTS
 from notices.models import NoticeTemplate, NoticeTemplateVersion, SentNotice
 from tests.conftest import PASSWORD, login
+from tests.test_browser import live_server  # noqa: F401 (fixture)
+from tests.test_browser_pages import open_page  # noqa: F401 (fixture)
 from workflows.errors import Conflict, InvalidData
 
 REMINDER = DEFAULTS["due_reminder"]
@@ -297,3 +299,34 @@ def test_letter_pdf_opens_for_who_may_see_the_case_only(app, users, new_loan):
     other = app.test_client()
     login(other, "am2")
     assert other.get(f"/cases/N-3/notices/{notice.id}.pdf").status_code == 403
+
+
+# ---------------------------------------------------------------- in a browser
+
+@pytest.mark.parametrize("viewport, locale", [("desktop", "zh-CN"), ("phone", "en-US")])
+def test_pages_are_accessible_in_a_browser(capsys, app, owner, new_loan, live_server,  # noqa: F811
+                                           open_page, viewport, locale):
+    from tests.test_browser import browser_login, require_chromium
+    from tests.test_browser_pages import check
+    require_chromium(capsys)
+    create_user("ownrisk", PASSWORD, ["process_owner", "risk_manager"])  # sees cases too
+    loan = new_loan("N-9")
+    ops.send("collection_notice", loan, {}, "杭州明远贸易有限公司")
+    db.session.commit()
+    problems = []
+    if True:
+        page = open_page(viewport, locale)
+        browser_login(page, "ownrisk")
+        for name, url in (("list", "/notices"),
+                          ("edit", "/notices/collection_notice?loan_no=N-9"),
+                          ("version", "/notices/due_reminder/versions/1?loan_no=N-9"),
+                          ("case", "/cases/N-9")):
+            page.goto(url)
+            check(page, f"notices-{name}-{viewport}", problems, viewport)
+        page.goto("/notices/due_reminder")
+        page.fill("#body_zh", "{amount")
+        page.fill("#comment", "try")
+        page.click("button[value=save]")
+        assert page.locator("#body_zh[aria-invalid=true]").count() == 1
+        check(page, f"notices-error-{viewport}", problems, viewport)
+    assert problems == []
