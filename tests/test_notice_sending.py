@@ -17,7 +17,7 @@ from notices import operations as ops
 from notices.defaults import DEFAULTS
 from notices.models import SentNotice
 from notifications.models import Notification
-from tests.test_collection import CALL, at, db_loan, do, overdue, ready, staff  # noqa: F401
+from tests.test_collection import CALL, at, do, overdue, ready, staff  # noqa: F401
 from tests.test_extension import REQUEST, approve, bosses, open_task, review  # noqa: F401
 from tests.test_guarantor_demand import GUARANTORS, send_notice, start_demand
 from tests.test_guarantor_demand import ready as demand_ready
