@@ -129,6 +129,15 @@ ACTION_LABELS = {
     "scoring.model_fitted": _l("Propensity-to-pay model fitted"),
     "scoring.model_activated": _l("Propensity-to-pay model put in use"),
     "scoring.run": _l("Overdue loans scored"),
+    "collateral.records_changed": _l("Collateral records changed"),
+    "collateral.revaluation_started": _l("Collateral revaluation started"),
+    "collateral.revalued": _l("Collateral revalued"),
+    "collateral.warning_raised": _l("Collateral warning raised"),
+    "collateral.policy_changed": _l("Collateral policy changed"),
+    "guarantor.checked": _l("Guarantor checked"),
+    "notice.sent": _l("Notice sent"),
+    "notice.template_saved": _l("Notice template saved"),
+    "notice.previewed": _l("Notice previewed on a case"),
 }
 
 

@@ -11,11 +11,9 @@ import datetime as dt
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from audit.labels import ACTION_LABELS
 from audit.operations import record
 from cases.models import Loan
 from extensions import db
-from flask_babel import lazy_gettext as _l
 
 from i18n import N_
 from notices import placeholders as ph
@@ -31,10 +29,6 @@ SUBJECT_MAX = 200
 BODY_MAX = 20000
 COMMENT_MAX = 2000
 BEIJING = dt.timezone(dt.timedelta(hours=8))
-
-# Readable names of this package's audit actions (audit/labels.py should carry them too).
-ACTION_LABELS.setdefault("notice.sent", _l("Notice sent"))
-ACTION_LABELS.setdefault("notice.template_saved", _l("Notice template saved"))
 
 
 def beijing_today():

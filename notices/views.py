@@ -11,7 +11,6 @@ from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import Optional
 
 from accounts.auth import deny
-from audit.labels import ACTION_LABELS
 from audit.operations import record
 from cases.access import can_view_case
 from cases.models import Loan
@@ -25,9 +24,6 @@ from workflows.errors import Conflict, InvalidData, NotFound
 
 bp = Blueprint("notices", __name__)
 EDITOR = "process_owner"
-
-# Audited: a preview shows a real case's data to someone who may not otherwise see it.
-ACTION_LABELS.setdefault("notice.previewed", _l("Notice previewed on a case"))
 
 
 class VersionForm(FlaskForm):
@@ -159,6 +155,8 @@ def _editor(key, form, status=200, preview=None, preview_error=None):
 @login_required
 def edit(key):
     _staff_only()
+    if request.method == "POST" and not _may_edit():
+        deny(current_user, "role")  # before the lookup: no probing of keys by saving
     template = _template_or_404(key)
     db.session.commit()
     current = ops.current_version(key)
@@ -169,8 +167,6 @@ def edit(key):
         form.loan_no.data = request.args.get("loan_no", "")
         preview, error = _preview(key, form.loan_no.data)
         return _editor(key, form, preview=preview, preview_error=error)
-    if not _may_edit():
-        deny(current_user, "role")
     form = VersionForm()
     if not form.validate():
         return _editor(key, form, 400)

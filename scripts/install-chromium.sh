@@ -3,7 +3,7 @@
 # The pinned version is tried first; Debian's security archive keeps only the latest build, so
 # when it has moved on, the current build is installed and reported.
 set -uo pipefail
-PINNED="156.0.8078.108-1~deb12u1"
+PINNED="156.0.8078.114-1~deb12u1"
 CHROMIUM_BIN="${CHROMIUM_BIN:-/usr/bin/chromium}"  # another path only in tests/test_setup.py
 [ -x "$CHROMIUM_BIN" ] && exit 0
 if ! command -v apt-get >/dev/null; then

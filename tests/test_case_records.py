@@ -13,6 +13,7 @@ from audit.models import AuditEvent
 from cases.models import (CaseProblem, Collateral, Contact, ContactLogEntry, Document,
                           Guarantor, Loan, StageChange)
 from extensions import db
+from guarantees.models import CollateralValuation
 from ledger.models import Repayment
 from tests.conftest import login
 
@@ -64,9 +65,6 @@ def test_case_page_shows_the_case_in_full(app, new_loan, users):
         Contact(loan_id=loan.id, name="李四", relationship="brother", phone="13900000000",
                 knows_about_loan=False),
         Guarantor(loan_id=loan.id, name="担保人甲", id_number="330100199001011234"),
-        Collateral(loan_id=loan.id, kind="mortgage", description="厂房", location="萧山",
-                   area=Decimal("1200.50"), valuation=Decimal("3000000"),
-                   registration_no="浙(2024)萧山不动产权第001号"),
         Repayment(loan_id=loan.id, external_ref="CB-0001", amount=Decimal("1234.56"),
                   paid_at=dt.datetime(2026, 2, 27, 2, tzinfo=dt.timezone.utc),
                   interest=Decimal("1234.56")),
@@ -78,6 +76,15 @@ def test_case_page_shows_the_case_in_full(app, new_loan, users):
         CaseProblem(loan_id=loan.id, kind="calendar_year_missing", year=2031,
                     resolved_at=dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)),
     ])
+    # Collateral as intake writes it: the item and its first valuation.
+    item = Collateral(loan_id=loan.id, kind="mortgage", description="厂房", location="萧山",
+                      area=Decimal("1200.50"), valuation=Decimal("3000000"),
+                      registration_no="浙(2024)萧山不动产权第001号")
+    db.session.add(item)
+    db.session.flush()
+    db.session.add(CollateralValuation(collateral_id=item.id, loan_id=loan.id,
+                                       value=item.valuation, valued_on=dt.date(2026, 1, 5),
+                                       source="intake"))
     db.session.commit()
     response = client_for(app, "plo").get(f"/cases/{loan.loan_no}", headers=EN)
     assert response.status_code == 200

@@ -63,7 +63,10 @@ def test_rule_lost_contact_demands_payment_from_the_guarantor(app, overdue, staf
     assert task.context["demand_amount_text"] == "¥101,035.75"
     notices = task.context["guarantor_notices"]
     assert "[1] 致保证人李强" in notices and "[2] 致保证人杭州信达担保有限公司" in notices
-    assert loan.loan_no in notices and "¥101,035.75" in notices and deadline in notices
+    # The notice writes the deadline as a Chinese reader expects it (from the template library).
+    day = dt.date.fromisoformat(deadline)
+    assert loan.loan_no in notices and "¥101,035.75" in notices
+    assert f"{day.year}年{day.month}月{day.day}日" in notices
     assert "1. 李强" in task.context["guarantor_list"]
 
     # A guarantor the case does not have, or a notice dated tomorrow, is a field error.

@@ -5,6 +5,8 @@ import pytest
 
 from accounts.operations import create_user
 from audit.models import AuditEvent
+from cases.models import Guarantor
+from extensions import db
 from tests.conftest import HANDOVER_DATA, PASSWORD, login
 from workflows.inbox import open_tasks_of_case
 from workflows.service import complete_task
@@ -24,12 +26,16 @@ def world(app, new_loan, users):
     create_user("auditor", PASSWORD, ["compliance"])
     loan = new_loan()
     complete_task(open_tasks_of_case(loan.id)[0].id, users["am"], data=HANDOVER_DATA)
+    guarantor = Guarantor(loan_id=loan.id, name="担保人甲")
+    db.session.add(guarantor)
+    db.session.commit()
     return {"loan_no": loan.loan_no, "task_id": open_tasks_of_case(loan.id)[0].id,
             "draft_id": 1, "late_id": 1, "notification_id": 1, "day": "2026-10-01",
             "key": "handover", "process_key": "handover", "version": 1,
             "repayment_id": 1, "reversal_id": 1, "external_ref": "R-1",
             "code": "term", "year": 2027, "user_id": 1, "grant_id": 1, "token_id": 1,
-            "team_id": 1, "username": "auditor"}
+            "team_id": 1, "username": "auditor", "asset_type": "real_estate",
+            "collateral_id": 1, "guarantor_id": guarantor.id, "number": 1, "notice_id": 1}
 
 
 def state_changing_rules(app):
@@ -60,6 +66,10 @@ def test_compliance_is_refused_on_every_state_changing_route(app, world, token_f
     assert len(checked) >= 25
     # replay before deploy changes nothing, yet is for process owners only
     assert "/studio/drafts/1/replay" in checked
+    # the collateral and guarantor watch and the template library (issue 16)
+    for url in ("/admin/collateral/real_estate", "/notices/handover",
+                "/cases/L-001/collateral/1/revaluation", f"/cases/L-001/guarantors/{world['guarantor_id']}/check"):
+        assert url in checked, url
     assert AuditEvent.query.filter_by(action="permission.denied").count() >= len(checked)
 
 

@@ -88,7 +88,7 @@ def test_reminders_land_on_chinese_working_days(app, serviced):
     assert task.context["due_on"] == "2026-05-06" and task.context["amount"] == "101000.00"
     from notifications.models import Notification
     sms = Notification.query.filter_by(loan_id=loan.id).one()
-    assert sms.recipient == "13800138000" and "2026-05-06" in sms.body
+    assert sms.recipient == "13800138000" and "2026年5月6日" in sms.body
 
 
 def test_rule_reminder_confirms_the_essentials_and_a_new_phone_updates_the_borrower(app, serviced, users):

@@ -53,8 +53,11 @@ def test_demo_load(app, deployed):
     assert Loan.query.count() == 23
     assert {"handover", "servicing", "closing"} == {loan.status for loan in Loan.query}
     bpmn_ids = {t.bpmn_id for t in HumanTask.query.filter_by(state="ready")}
+    # issue 16's story: a revaluation to enter, the risk manager's opinion on a collateral
+    # warning, the guarantor's response to a demand
     assert bpmn_ids == {"handover_file", "check_file", "register_loan", "phone_collection",
-                        "verify_settlement"}
+                        "verify_settlement", "enter_valuation", "opinion",
+                        "record_guarantor_response"}
     overdue = Loan.query.filter(Loan.dpd > 0).all()
     assert len(overdue) == 2 and {loan.stage for loan in overdue} == {"dpd_8_30"}
     # No false fines: nobody is fined without the leader's finding (issue 11 rule 3).
