@@ -68,17 +68,12 @@ def _phone(rng):
     return f"1{rng.choice('3578')}{rng.randrange(10)}{rng.randrange(10 ** 8):08d}"
 
 
-# An inspection report is refused until each guarantor of the loan is checked (issue 16,
-# guarantees.guarantors); the history's inspections (demo_work) do not check guarantors yet,
-# so the history loans have none until they do (guarantees.guarantor_demo.check_before_report).
-HISTORY_GUARANTORS = False
 
 
 def borrower_party(rng, taken, n):
     """Borrower, contacts, guarantors and collateral of the n-th history loan: a third are
     companies (a mortgage, a guarantor), the others people (two contacts, sometimes a
-    guarantor; kept only when HISTORY_GUARANTORS). `taken`: names used so far (kept
-    unique)."""
+    guarantor). `taken`: names used so far (kept unique)."""
     company = rng.random() < 0.35
     while True:
         name = (rng.choice(CITIES) + rng.choice(BRANDS) + rng.choice(TRADES) + "有限公司"
@@ -91,7 +86,7 @@ def borrower_party(rng, taken, n):
              "borrower": {"kind": "company" if company else "person", "name": name,
                           "phones": [_phone(rng)], "addresses": [address]},
              "contacts": [], "guarantors": [], "collateral": []}
-    guarantors = []
+    guarantors = party["guarantors"]
     if company:
         guarantors.append({"kind": "person", "name": person_name(rng), "phone": _phone(rng),
                            "address": address})
@@ -106,6 +101,4 @@ def borrower_party(rng, taken, n):
         if rng.random() < 0.3:
             guarantors.append({"kind": "person", "name": person_name(rng),
                                "phone": _phone(rng)})
-    if HISTORY_GUARANTORS:  # drawn either way: the same seed gives the same history
-        party["guarantors"] = guarantors
     return party

@@ -5,6 +5,7 @@ import datetime as dt
 from decimal import Decimal
 
 from demo_history import HANDOVER, _money, do, ready
+from guarantees.guarantor_demo import check_before_report
 from workflows.inbox import open_tasks_of_case
 
 # The share of a stage's open phone tasks worked on a given day: the early days get most calls.
@@ -181,4 +182,7 @@ class Work:
                     data = dict(data, licence_status="not_applicable",
                                 enforcement_company="not_applicable") \
                         if bpmn_id == "inspect" else data
-                do(task, self.world.staff(story, role), data)
+                actor = self.world.staff(story, role)
+                if bpmn_id == "inspect":  # the report needs each guarantor checked first
+                    check_before_report(task, actor)
+                do(task, actor, data)

@@ -9,7 +9,9 @@ from workflows.labels import PROCESS_LABELS as _PROCESS_LABELS
 HIDDEN = frozenset({"sha256", "bpmn_id", "hash", "nonce", "draft", "based_on", "business_key"})
 # Hidden for these actions only: a task's BPMN name (the row shows its title).
 HIDDEN_FOR = {"task.created": {"name"}, "task.completed": {"name"}, "task.claimed": {"name"},
-              "task.unclaimed": {"name"}, "task.overdue": {"name"}, "timer.fired": {"name"}}
+              "task.unclaimed": {"name"}, "task.overdue": {"name"}, "timer.fired": {"name"},
+              # the watch's once-only key ("12:2027-01-11"); the reason and dates say it
+              "collateral.warning_raised": {"key"}}
 
 # Code values of the intake payload without a table elsewhere.
 PARTY_KIND_LABELS = {"person": _l("Person"), "company": _l("Company"),
@@ -108,4 +110,30 @@ FIELD_LABELS = {
     "replaced": _l("Replaced"), "entered_days": _l("Days entered"),
     "attempts": _l("Attempts"), "last_error": _l("Last error"), "period": _l("Period"),
     "points": _l("Points"), "field": _l("Value shown"),
+    # collateral watch
+    "changed": _l("Changed"), "asset_type": _l("Asset type"),
+    "registration_office": _l("Registration office"), "registered_on": _l("Registered on"),
+    "registration_expires_on": _l("Registration expires on"),
+    "insurance_policy": _l("Insurance policy"), "insurer": _l("Insurer"),
+    "insurance_expires_on": _l("Insurance expires on"), "valued_on": _l("Valued on"),
+    "valuer": _l("Valuer"), "entered_by": _l("Entered by"),
+    "ltv": _l("Loan-to-value"), "ltv_before": _l("Loan-to-value before"),
+    "ltv_after": _l("Loan-to-value after"), "threshold": _l("Threshold"),
+    "ltv_threshold": _l("Loan-to-value threshold"), "expires_on": _l("Expires on"),
+    "horizon": _l("Warned until"), "months": _l("Months"),
+    "revaluation_months": _l("Months between revaluations"),
+    "expiry_warning_days": _l("Working days of warning before an expiry"),
+    "collateral_warnings": _l("Collateral warnings"),
+    "collateral_revaluations": _l("Collateral revaluations started"),
+    "collateral_calendar_problems": _l("Collateral dates past the calendar"),
+    "demo": _l("Demo data"),
+    # guarantor watch
+    "reachable": _l("Reachable"), "capacity": _l("Capacity to pay"),
+    "capacity_note": _l("Capacity to pay: what changed"),
+    "court_enforcement": _l("Court enforcement"), "enforcement_note": _l("Court enforcement: details"),
+    "licence_status": _l("Business licence status"), "previous": _l("Previous status"),
+    "weaker": _l("Weaker than before"),
+    # notices
+    "key": _l("Template"), "template": _l("Template"), "recipient": _l("Recipient"),
+    "subject": _l("Subject"), "body": _l("Text"), "notices_sent": _l("Notices sent"),
 }

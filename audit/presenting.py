@@ -21,10 +21,11 @@ MONEY_KEYS = {"amount", "principal", "interest", "penalty", "outstanding", "outs
               "outstanding_total", "recovered_amount", "promised_amount", "overdue_amount",
               "total", "paid", "fine", "valuation", "current_outstanding"}
 RATE_KEYS = {"interest_rate", "new_interest_rate", "old_interest_rate", "lpr_one_year",
-             "current_rate", "proposed_rate"}
+             "current_rate", "proposed_rate", "ltv", "ltv_before", "ltv_after", "ltv_threshold",
+             "threshold"}
 USER_KEYS = {"approved_by", "proposed_by", "requested_by", "reviewed_by", "decided_by",
              "opinion_by", "holder", "user", "approver", "inspector", "reviewer", "signed_by",
-             "username", "account_manager"}
+             "username", "account_manager", "entered_by"}
 CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 
@@ -37,10 +38,16 @@ def _code_tables():
     from cases.records import CONTACT_KIND_LABELS, DOCUMENT_KIND_LABELS, OUTCOME_LABELS
     from pii.rules import KIND_LABELS as PII_KIND_LABELS
     from compliance.timeline import KIND_LABELS
+    from guarantees import collateral, guarantors
+    from notices.defaults import CHANNEL_LABELS, NAMES as NOTICE_NAMES
     return (PII_KIND_LABELS, STAGE_LABELS, STATUS_LABELS, PRODUCT_LABELS, RISK_GROUP_LABELS,
             FREQUENCY_LABELS,
             OUTCOME_LABELS, CONTACT_KIND_LABELS, DOCUMENT_KIND_LABELS, ROLES, PROCESS_LABELS,
-            KIND_LABELS, PARTY_KIND_LABELS)
+            KIND_LABELS, PARTY_KIND_LABELS,
+            # issue 16, after the older tables so that their words for a shared code stay
+            collateral.ASSET_TYPE_LABELS, collateral.METHOD_LABELS, collateral.REASON_LABELS,
+            collateral.SOURCE_LABELS, guarantors.CAPACITY_LABELS, guarantors.LICENCE_LABELS,
+            CHANNEL_LABELS, NOTICE_NAMES)
 
 
 def _form_choices():
@@ -131,7 +138,7 @@ def format_value(key, value, action=""):
         parts = [format_value(key, v, action) for v in value]
         separator = " | " if any(isinstance(v, dict) for v in value) else ", "
         return separator.join(p for p in parts if p)
-    if key in MONEY_KEYS:
+    if key in MONEY_KEYS or (key == "value" and action.startswith("collateral.")):
         return _money(value)
     if key in RATE_KEYS:
         return _rate(value)

@@ -81,9 +81,8 @@ def _lost_contact(loan, today):
 def check_before_report(task, actor):
     """The demo's account manager checks each guarantor of an inspection report task (all
     well: reachable, able to pay, no court enforcement, licence normal) before sending the
-    report, as the report requires (guarantees.guarantors.check_inspection_report). For the
-    demo history's inspections (demo_work.Work.inspections), which do not check yet: the
-    history loans have no guarantors until they do (demo_people.HISTORY_GUARANTORS)."""
+    report, as the report requires (guarantees.guarantors.check_inspection_report); the demo
+    history's inspections (demo_work.Work.inspections) do the same."""
     for guarantor in unchecked(task):
         values = dict(ADEQUATE, licence_status="normal") \
             if guarantor.kind == "company" else ADEQUATE
