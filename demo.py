@@ -185,6 +185,7 @@ def load_demo(if_empty=False):
     from guarantees import collateral_demo, guarantor_demo
     collateral_demo.load(today, admin)
     run_daily(today)
+    collateral_demo.after_daily_run()
     guarantor_demo.load(today, admin)
     overdue = Loan.query.filter(Loan.dpd > 0).count()
     return f"demo data loaded: {User.query.count()} users, {created} loans, " \

@@ -11,11 +11,17 @@ HIDDEN = frozenset({"sha256", "bpmn_id", "hash", "nonce", "draft", "based_on", "
 HIDDEN_FOR = {"task.created": {"name"}, "task.completed": {"name"}, "task.claimed": {"name"},
               "task.unclaimed": {"name"}, "task.overdue": {"name"}, "timer.fired": {"name"},
               # the watch's once-only key ("12:2027-01-11"); the reason and dates say it
-              "collateral.warning_raised": {"key"}}
+              "collateral.warning_raised": {"key"},
+              # the category's number: its name follows
+              "risk.signal_raised": {"category"}}
 
 # Code values of the intake payload without a table elsewhere.
 PARTY_KIND_LABELS = {"person": _l("Person"), "company": _l("Company"),
                      "mortgage": _l("Mortgage"), "pledge": _l("Pledge")}
+
+# Kinds of a case's open problem (cases.models.CaseProblem).
+PROBLEM_KIND_LABELS = {"calendar_year_missing": _l("Working-day calendar not entered"),
+                       "ledger_invariant": _l("Ledger check failed")}
 
 # Process names come from the BPMN of the deployed versions (workflows/labels.py).
 PROCESS_LABELS = _PROCESS_LABELS

@@ -12,7 +12,7 @@ from flask import g, has_request_context
 from flask_babel import gettext as _
 
 from audit.field_labels import (FIELD_LABELS, HIDDEN, HIDDEN_FOR, PARTY_KIND_LABELS,
-                                PROCESS_LABELS)
+                                PROBLEM_KIND_LABELS, PROCESS_LABELS)
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 TECHNICAL_READERS = frozenset({"compliance"})
@@ -43,11 +43,11 @@ def _code_tables():
     return (PII_KIND_LABELS, STAGE_LABELS, STATUS_LABELS, PRODUCT_LABELS, RISK_GROUP_LABELS,
             FREQUENCY_LABELS,
             OUTCOME_LABELS, CONTACT_KIND_LABELS, DOCUMENT_KIND_LABELS, ROLES, PROCESS_LABELS,
-            KIND_LABELS, PARTY_KIND_LABELS,
+            KIND_LABELS, PARTY_KIND_LABELS, PROBLEM_KIND_LABELS,
             # issue 16, after the older tables so that their words for a shared code stay
+            guarantors.SOURCE_LABELS, guarantors.CAPACITY_LABELS, guarantors.LICENCE_LABELS,
             collateral.ASSET_TYPE_LABELS, collateral.METHOD_LABELS, collateral.REASON_LABELS,
-            collateral.SOURCE_LABELS, guarantors.CAPACITY_LABELS, guarantors.LICENCE_LABELS,
-            CHANNEL_LABELS, NOTICE_NAMES)
+            collateral.SOURCE_LABELS, CHANNEL_LABELS, NOTICE_NAMES)
 
 
 def _form_choices():

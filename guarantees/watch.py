@@ -348,7 +348,7 @@ def watch(today, actor=None):
             day = getattr(item, column.key)
             policy = rules.get(item.asset_type, rules["other"])
             _warn(loan_of(item.loan_id), item.id, reason, f"{item.id}:{day.isoformat()}", today,
-                  {"expires_on": day.isoformat(), "days": policy.expiry_warning_days,
+                  {"expires_on": day.isoformat(), "expiry_warning_days": policy.expiry_warning_days,
                    "horizon": horizon.isoformat()},
                   _expiry_text(reason, item, day, today), actor)
             counts["collateral_warnings"] += 1

@@ -37,7 +37,7 @@ def task(loan, bpmn_id):
     return next(t for t in open_tasks_of_case(loan.id) if t.bpmn_id == bpmn_id)
 
 
-def test_four_eyes_approval_updates_the_ltv(case, users, staff):
+def test_four_eyes_approval_updates_the_ltv(app, case, users, staff):
     loan = db.session.get(Loan, case.id)
     assert ltv(loan)[0] == Decimal("0.5000")
     start_revaluation(loan, loan.collateral[0].id, users["plo"])
@@ -54,6 +54,12 @@ def test_four_eyes_approval_updates_the_ltv(case, users, staff):
     with pytest.raises(WorkflowError):  # four eyes: not the one who entered it
         claim_task(review.id, staff["both"])
     claim_task(review.id, staff["rm"])
+    # the reviewer reads the sums with separators: the latest valuation, the principal, the new
+    client = app.test_client()
+    login(client, "rm")
+    page = client.get(f"/tasks/{review.id}", headers={"Accept-Language": "en"})
+    html = page.get_data(as_text=True)
+    assert "1,000,000.00" in html and "500,000.00" in html and "400,000.00" in html, html
     complete_task(review.id, staff["rm"], data={"review_result": "approved"})
     row = CollateralValuation.query.filter_by(source="revaluation").one()
     assert (row.value, row.entered_by_id, row.reviewed_by_id, row.method) == (
@@ -96,7 +102,8 @@ def test_staff_start_from_the_case_page(app, case, users):
     answer = client.post(url, data={"csrf_token": csrf_from(page)})
     assert answer.status_code == 302
     assert task(case, "enter_valuation").lane == "post_loan_officer"
-    assert "Revaluation under way" in client.get("/cases/R-1").get_data(as_text=True)
+    assert "Revaluation under way" in client.get(
+        "/cases/R-1", headers={"Accept-Language": "en"}).get_data(as_text=True)
 
 
 def test_only_editors_start_a_revaluation(case, users):

@@ -53,11 +53,16 @@ def test_demo_load(app, deployed):
     assert Loan.query.count() == 23
     assert {"handover", "servicing", "closing"} == {loan.status for loan in Loan.query}
     bpmn_ids = {t.bpmn_id for t in HumanTask.query.filter_by(state="ready")}
-    # issue 16's story: a revaluation to enter, the risk manager's opinion on a collateral
-    # warning, the guarantor's response to a demand
+    # issue 16's story: a revaluation to enter, the leader's opinions on the collateral and
+    # guarantor warnings, the risk manager's decision on the registration expiring next month,
+    # the guarantor's response to a demand
     assert bpmn_ids == {"handover_file", "check_file", "register_loan", "phone_collection",
-                        "verify_settlement", "enter_valuation", "opinion",
+                        "verify_settlement", "enter_valuation", "opinion", "decide",
                         "record_guarantor_response"}
+    decide = HumanTask.query.filter_by(bpmn_id="decide", state="ready").one()
+    assert decide.lane == "risk_manager" and decide.case_id == Loan.query.filter_by(
+        loan_no="DH2026-0019").one().id
+    assert "抵押登记" in decide.context["signal_description"]
     overdue = Loan.query.filter(Loan.dpd > 0).all()
     assert len(overdue) == 2 and {loan.stage for loan in overdue} == {"dpd_8_30"}
     # No false fines: nobody is fined without the leader's finding (issue 11 rule 3).

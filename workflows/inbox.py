@@ -387,9 +387,11 @@ _AMOUNT = re.compile(r"-?\d+(\.\d+)?")
 
 
 def _is_amount(field, value):
-    """Process data holding a sum of money (…amount, amount_…): shown with separators."""
+    """Process data holding a sum of money (…amount, amount_…, or a field marked
+    "format": "money"): shown with separators."""
     name = field.get("name") or ""
-    return ((name == "amount" or name.endswith("_amount") or name.startswith("amount_"))
+    return ((name == "amount" or name.endswith("_amount") or name.startswith("amount_")
+             or field.get("format") == "money")
             and not isinstance(value, bool) and value is not None
             and _AMOUNT.fullmatch(str(value)) is not None)
 
