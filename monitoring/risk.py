@@ -289,7 +289,7 @@ def _raise(loan, actor, category, description, source):
                                      "signal_id": signal.id, "category": category,
                                      "category_name": _both(category),
                                      "signal_description": description, "source": source,
-                                     "raised_by": getattr(actor, "username", None) or ""})
+                                     "raised_by": getattr(actor, "label", None) or ""})
         signal.instance_id = instance.id
         db.session.flush()
     return signal

@@ -182,6 +182,18 @@ def raw_values(loan, values=None, today=None):
     return raw
 
 
+def preview_values(key, loan):
+    """The case's values for a preview, and the placeholders only a sending step can give
+    (a guarantor's name, an amount, a deadline) filled with their examples; (raw, the names
+    shown as examples)."""
+    raw = raw_values(loan)
+    samples = ph.sample_values()
+    examples = [name for name in ph.allowed(key)
+                if raw.get(name) is None and not name.startswith("lender_")]
+    raw.update({name: samples[name] for name in examples})
+    return raw, examples
+
+
 def render_version(version, raw, language):
     """(subject, body, formatted values) of one version for `language`."""
     key = version.template.key

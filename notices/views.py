@@ -111,7 +111,7 @@ def _preview(key, loan_no, version=None, texts=None):
     if texts is not None:
         # An unsaved draft: not a row (it must not join the template's versions).
         version = SimpleNamespace(template=version.template, version=version.version, **texts)
-    raw = ops.raw_values(loan)
+    raw, examples = ops.preview_values(key, loan)
     out = {}
     for language in ops.LANGUAGES:
         subject, body, _values = ops.render_version(version, raw, language)
@@ -119,7 +119,8 @@ def _preview(key, loan_no, version=None, texts=None):
     record("notice.previewed", actor=current_user, case_id=loan.id,
            data={"template": key, "version": version.version, "draft": texts is not None})
     db.session.commit()
-    return {"loan": loan, "texts": out}, None
+    return {"loan": loan, "texts": out,
+            "examples": [ph.label(name, current_language()) for name in examples]}, None
 
 
 def _masked(text, loan):
@@ -269,7 +270,8 @@ def preview_pdf(key):
     row = ops.get_version(key, number) if number else ops.current_version(key)
     language = request.args.get("language") if request.args.get("language") in ops.LANGUAGES \
         else "zh_CN"
-    subject, body, _values = ops.render_version(row, ops.raw_values(loan), language)
+    subject, body, _values = ops.render_version(row, ops.preview_values(key, loan)[0],
+                                                language)
     record("notice.previewed", actor=current_user, case_id=loan.id,
            data={"template": key, "version": row.version, "format": "pdf"})
     db.session.commit()

@@ -163,7 +163,7 @@ def test_four_eyes_returns_and_signals_reach_the_risk_manager(app, staff):
     opinions = HumanTask.query.filter_by(case_id=loan.id, bpmn_id="opinion", state="ready").all()
     assert len(opinions) == 2 and {t.lane for t in opinions} == {"dept_head"}
     opinion = next(t for t in opinions if t.instance_id == signals[0].instance_id)
-    assert "现金流异常" in opinion.context["category_name"]
+    assert opinion.context["category"] == 2  # shown by the form as "2. 现金流异常"
     assert opinion.context["signal_description"] == "账户流水骤减，客户询问展期"
     # Both must weigh in: whoever gave the opinion may not decide.
     complete_task(opinion.id, staff["both"], data={"assessment": "资金链紧张",
@@ -285,6 +285,18 @@ def test_staff_raise_a_signal_from_the_case_page(app, staff):
     assert HumanTask.query.filter_by(instance_id=signal.instance_id, bpmn_id="opinion").one()
     page = client.get(f"/cases/{loan.loan_no}", headers={"Accept-Language": "en"})
     assert "同行反映拖欠货款" in page.get_data(as_text=True)
+    # The leader's task names the category, the source and the reporter in words.
+    boss = app.test_client()
+    login(boss, "boss")
+    opinion = HumanTask.query.filter_by(instance_id=signal.instance_id, bpmn_id="opinion").one()
+    for lang, words in (("zh-CN", ("3. 外部声誉不佳", "人工上报", staff["am"].label)),
+                        ("en", ("3. Poor external reputation", "Raised by staff"))):
+        html = boss.get(f"/tasks/{opinion.id}", headers={"Accept-Language": lang}).get_data(
+            as_text=True)
+        for word in words:
+            assert word in html, (lang, word)
+    assert "Poor external reputation" not in boss.get(
+        f"/tasks/{opinion.id}", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
 
     auditor = app.test_client()
     login(auditor, "compliance")

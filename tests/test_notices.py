@@ -228,6 +228,11 @@ def test_pages_list_edit_preview_and_restore(app, owner, new_loan):
         "/notices/due_reminder", "")
     page = client.get("/notices/due_reminder?loan_no=N-1").get_data(as_text=True)
     assert "王五" in page and "N-1" in page
+    # What only the sending step knows (the installment's date and amount) shows as examples,
+    # said so, never as a gap in the text.
+    page = client.get("/notices/due_reminder?loan_no=N-1",
+                      headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert 'id="preview-examples"' in page and "Due date" in page and "¥8,650.00" in page
     # A bad text: field errors, the text kept, nothing saved.
     bad = client.post("/notices/due_reminder", data={
         "body_zh": "请还款{amount}", "body_en": REMINDER[5], "comment": "shorter",
