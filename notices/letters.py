@@ -23,10 +23,20 @@ _SMALL = ParagraphStyle("small", fontName=FONT, fontSize=7, leading=9)
 
 WORDS = {
     "zh_CN": {"to": "收件人：", "date": "日期：", "phone": "电话：", "address": "地址：",
-              "seal": "（盖章）", "ref": "贷款编号：", "draft": "预览（未发出）"},
+              "seal": "（盖章）", "ref": "贷款编号：", "draft": "预览（未发出）",
+              "number": "文书编号：{number}", "version": "模板第{version}版"},
     "en": {"to": "To: ", "date": "Date: ", "phone": "Phone: ", "address": "Address: ",
-           "seal": "(seal)", "ref": "Loan: ", "draft": "Preview (not sent)"},
+           "seal": "(seal)", "ref": "Loan: ", "draft": "Preview (not sent)",
+           "number": "Notice no. {number}", "version": "template version {version}"},
 }
+
+
+def reference(language, version, number=None):
+    """The small print of a letter in its own language: the notice's number (none on a
+    preview) and the template version it came from, which traces the letter."""
+    words = WORDS.get(language, WORDS["en"])
+    parts = [words["number"].format(number=f"{number:06d}")] if number is not None else []
+    return " · ".join(parts + [words["version"].format(version=version)])
 
 
 def _p(text, style=_BODY):
@@ -35,8 +45,8 @@ def _p(text, style=_BODY):
 
 def letter_pdf(subject, body, recipient, day, language="zh_CN", loan_no="", footer="",
                draft=False):
-    """One letter as PDF bytes. `day`: the date printed on it; `footer`: small print (the
-    template and version it came from)."""
+    """One letter as PDF bytes. `day`: the date printed on it; `footer`: small print
+    (`reference`)."""
     words = WORDS.get(language, WORDS["en"])
     who = lender(language)
     buffer = io.BytesIO()

@@ -256,7 +256,7 @@ def restore(key, number):
 @login_required
 def preview_pdf(key):
     """A letter template on a case as PDF, marked as a preview (nothing is sent)."""
-    from notices.letters import letter_pdf
+    from notices.letters import letter_pdf, reference
     _staff_only()
     template = _template_or_404(key)
     if template.channel != "letter":
@@ -278,7 +278,7 @@ def preview_pdf(key):
     pdf = letter_pdf(subject, body, ops.letter_recipient(loan.borrower_name,
                                                          ops.borrower_address(loan)),
                      ops.beijing_today(), language, loan.loan_no,
-                     footer=f"{key} v{row.version}", draft=True)
+                     footer=reference(language, row.version), draft=True)
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'inline; filename="{key}-v{row.version}-preview.pdf"'})
 
@@ -287,7 +287,7 @@ def preview_pdf(key):
 @login_required
 def notice_pdf(loan_no, notice_id):
     """A letter as it was sent, as PDF: whoever may see the case."""
-    from notices.letters import letter_pdf
+    from notices.letters import letter_pdf, reference
     loan = Loan.query.filter_by(loan_no=loan_no).first()
     if loan is None:
         abort(404)
@@ -299,8 +299,8 @@ def notice_pdf(loan_no, notice_id):
     from accounts.models import utc
     day = utc(notice.sent_at).astimezone(ops.BEIJING).date()
     pdf = letter_pdf(notice.subject, notice.body, notice.recipient, day, notice.language,
-                     loan.loan_no, footer=f"{notice.template_key} "
-                     f"v{notice.template_version.version} · #{notice.id}")
+                     loan.loan_no, footer=reference(notice.language,
+                                                    notice.template_version.version, notice.id))
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'inline; filename="{loan.loan_no}-{notice.template_key}-'
                                f'{notice.id}.pdf"'})

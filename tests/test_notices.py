@@ -306,6 +306,13 @@ def test_letter_pdf_opens_for_who_may_see_the_case_only(app, users, new_loan):
     assert other.get(f"/cases/N-3/notices/{notice.id}.pdf").status_code == 403
 
 
+def test_a_letter_is_traced_in_its_own_words():
+    from notices.letters import reference
+    assert reference("zh_CN", 3, 41) == "文书编号：000041 · 模板第3版"
+    assert reference("en", 3, 41) == "Notice no. 000041 · template version 3"
+    assert reference("zh_CN", 2) == "模板第2版"  # a preview has no number
+
+
 # ---------------------------------------------------------------- in a browser
 
 @pytest.mark.parametrize("viewport, locale", [("desktop", "zh-CN"), ("phone", "en-US")])
