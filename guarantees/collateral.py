@@ -27,7 +27,7 @@ from ledger.models import Installment
 from workflows import clock
 from workflows.definitions import latest_definition
 from workflows.errors import Conflict, InvalidData, NotAllowed, NotFound
-from workflows.service import BEFORE_COMPLETE, running_instances, start_process
+from workflows.service import BEFORE_COMPLETE, lock_case, running_instances, start_process
 from workflows.services import service
 
 PROCESS = "collateral_revaluation"
@@ -244,6 +244,7 @@ def start_revaluation(loan, collateral_id, actor, reason="staff", commit=True):
     due). Refused while one of the item runs. Returns the instance."""
     if actor is not None and not may_edit(actor, loan):
         raise NotAllowed("may not revalue this loan's collateral", code="wrong_role")
+    lock_case(loan.id)  # two people starting at once: the second sees the first's instance
     item = _item(loan, collateral_id)
     if item.released_at is not None:
         raise Conflict("the item is released", code="collateral_released")
