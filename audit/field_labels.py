@@ -12,8 +12,8 @@ HIDDEN_FOR = {"task.created": {"name"}, "task.completed": {"name"}, "task.claime
               "task.unclaimed": {"name"}, "task.overdue": {"name"}, "timer.fired": {"name"},
               # the watch's once-only key ("12:2027-01-11"); the reason and dates say it
               "collateral.warning_raised": {"key"},
-              # the category's number: its name follows
-              "risk.signal_raised": {"category"}}
+              # the category's name in both languages: the category is shown in the reader's
+              "risk.signal_raised": {"category_name"}}
 
 # Code values of the intake payload without a table elsewhere.
 PARTY_KIND_LABELS = {"person": _l("Person"), "company": _l("Company"),
@@ -132,7 +132,10 @@ FIELD_LABELS = {
     "collateral_warnings": _l("Collateral warnings"),
     "collateral_revaluations": _l("Collateral revaluations started"),
     "collateral_calendar_problems": _l("Collateral dates past the calendar"),
-    "demo": _l("Demo data"),
+    "demo": _l("Demo data"), "released": _l("Items released"),
+    "released_on": _l("Released on"), "deregistration_no": _l("Deregistration number"),
+    "deregistered_on": _l("Deregistered on"),
+    "deregistration_office": _l("Deregistration office"),
     # guarantor watch
     "reachable": _l("Reachable"), "capacity": _l("Capacity to pay"),
     "capacity_note": _l("Capacity to pay: what changed"),

@@ -46,6 +46,7 @@ def _code_tables():
             KIND_LABELS, PARTY_KIND_LABELS, PROBLEM_KIND_LABELS,
             # issue 16, after the older tables so that their words for a shared code stay
             guarantors.SOURCE_LABELS, guarantors.CAPACITY_LABELS, guarantors.LICENCE_LABELS,
+            guarantors.WEAKER_LABELS,
             collateral.ASSET_TYPE_LABELS, collateral.METHOD_LABELS, collateral.REASON_LABELS,
             collateral.SOURCE_LABELS, CHANNEL_LABELS, NOTICE_NAMES)
 
@@ -147,6 +148,11 @@ def format_value(key, value, action=""):
         return describe_field(value)
     if key == "process":
         return str(PROCESS_LABELS.get(value, value))
+    if key == "category" and action.startswith("risk.") and isinstance(value, int):
+        from i18n import current_language
+        from monitoring.risk import RISK_CATEGORIES
+        names = RISK_CATEGORIES.get(value)
+        return f"{value}. {names[current_language()]}" if names else str(value)
     if key in USER_KEYS or (action == "task.reassigned" and key in ("from", "to")):
         return user_label(value) or str(value)
     if isinstance(value, str):

@@ -46,11 +46,20 @@ SOURCE_LABELS = {"staff": _l("Case page"), "inspection": _l("Inspection")}
 CAPACITY_RANK = {None: 0, "adequate": 0, "weakened": 1, "insufficient": 2}
 LICENCE_RANK = {None: 0, "normal": 0, "abnormal": 1, "revoked": 2, "cancelled": 2}
 # (Chinese, English) of each finding, for the risk signal's description.
-CAPACITY_WORDS = {"weakened": ("代偿能力减弱", "capacity to pay weakened"),
-                  "insufficient": ("代偿能力不足", "capacity to pay insufficient")}
-LICENCE_WORDS = {"abnormal": ("营业执照列入经营异常名录", "business licence listed as abnormal"),
-                 "revoked": ("营业执照被吊销", "business licence revoked"),
-                 "cancelled": ("营业执照已注销", "business licence cancelled")}
+# What a check can find weaker than before: its code (kept in the audit event, read through
+# WEAKER_LABELS) and the Chinese words of the risk signal's description.
+WEAKER_LABELS = {
+    "unreachable": _l("Unreachable"),
+    "capacity_weakened": _l("Capacity to pay weakened"),
+    "capacity_insufficient": _l("Capacity to pay insufficient"),
+    "court_enforcement": _l("Listed as subject to court enforcement"),
+    "licence_abnormal": _l("Business licence listed as abnormal"),
+    "licence_revoked": _l("Business licence revoked"),
+    "licence_cancelled": _l("Business licence cancelled")}
+WEAKER_ZH = {"unreachable": "无法联系", "capacity_weakened": "代偿能力减弱",
+             "capacity_insufficient": "代偿能力不足", "court_enforcement": "被列为被执行人",
+             "licence_abnormal": "营业执照列入经营异常名录",
+             "licence_revoked": "营业执照被吊销", "licence_cancelled": "营业执照已注销"}
 
 
 # ---------------------------------------------------------------- validation
@@ -111,24 +120,23 @@ def clean(guarantor, values):
 # ---------------------------------------------------------------- weaker than before?
 
 def findings(previous, now):
-    """[(Chinese, English)] of what got worse from `previous` (the guarantor's status before
-    the check; None values: never checked) to `now`."""
+    """The codes (WEAKER_LABELS) of what got worse from `previous` (the guarantor's status
+    before the check; None values: never checked) to `now`."""
     found = []
     if now["reachable"] is False and previous["reachable"] is not False:
-        found.append(("无法联系", "unreachable"))
+        found.append("unreachable")
     if CAPACITY_RANK[now["capacity"]] > CAPACITY_RANK[previous["capacity"]]:
-        found.append(CAPACITY_WORDS[now["capacity"]])
+        found.append(f"capacity_{now['capacity']}")
     if now["court_enforcement"] and previous["court_enforcement"] is not True:
-        found.append(("被列为被执行人", "listed as subject to court enforcement"))
+        found.append("court_enforcement")
     if LICENCE_RANK[now["licence_status"]] > LICENCE_RANK[previous["licence_status"]]:
-        found.append(LICENCE_WORDS[now["licence_status"]])
+        found.append(f"licence_{now['licence_status']}")
     return found
 
 
 def signal_description(guarantor, found, values):
-    zh = "；".join(z for z, _e in found)
-    en = "; ".join(e for _z, e in found)
-    lines = [f"保证人{guarantor.name}状况变差：{zh}（guarantor {guarantor.name} weaker: {en}）"]
+    """The signal's text, in Chinese as the staff's own signals are written."""
+    lines = [f"保证人{guarantor.name}状况变差：{'；'.join(WEAKER_ZH[code] for code in found)}"]
     lines += [note for note in (values["capacity_note"], values["enforcement_note"]) if note]
     return "\n".join(lines)
 
@@ -176,7 +184,7 @@ def record_check(guarantor, values, actor, source, task=None, commit=True):
            instance_id=check.instance_id, task_id=check.task_id, data={
                "check_id": check.id, "guarantor_id": guarantor.id,
                "guarantor": guarantor.name, "source": source, **cleaned,
-               "previous": previous, "weaker": [f"{z}（{e}）" for z, e in found],
+               "previous": previous, "weaker": found,
                "signal_id": check.signal_id})
     if commit:
         db.session.commit()

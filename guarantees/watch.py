@@ -275,18 +275,13 @@ def _money(value):
 
 
 def _expiry_text(reason, item, day, today):
+    """The signal's text, in Chinese as the staff's own signals are written."""
     gone = day < today
     if reason == "registration_expiring":
-        zh = (f"抵押登记{'已于' if gone else '将于'}{day.isoformat()}到期：{item.description}，"
-              f"登记证号{item.registration_no or '—'}，登记机关{item.registration_office or '—'}")
-        en = (f"collateral registration {'expired' if gone else 'expires'} on "
-              f"{day.isoformat()}: {item.description}, no. {item.registration_no or '-'}")
-    else:
-        zh = (f"抵押物保险{'已于' if gone else '将于'}{day.isoformat()}到期：{item.description}，"
-              f"保单号{item.insurance_policy or '—'}，保险公司{item.insurer or '—'}")
-        en = (f"collateral insurance {'expired' if gone else 'expires'} on {day.isoformat()}: "
-              f"policy {item.insurance_policy or '-'}, {item.insurer or '-'}")
-    return f"{zh}（{en}）"
+        return (f"抵押登记{'已于' if gone else '将于'}{day.isoformat()}到期：{item.description}，"
+                f"登记证号{item.registration_no or '—'}，登记机关{item.registration_office or '—'}")
+    return (f"抵押物保险{'已于' if gone else '将于'}{day.isoformat()}到期：{item.description}，"
+            f"保单号{item.insurance_policy or '—'}，保险公司{item.insurer or '—'}")
 
 
 def _warn(loan, item_id, reason, key, today, detail, description, actor):
@@ -366,9 +361,7 @@ def watch(today, actor=None):
                         {"valuation_id": valuation_id, "valued_on": valued_on.isoformat(),
                          "months": months},
                         f"抵押物需重新评估：{item.description}，上次评估日{valued_on.isoformat()}，"
-                        f"评估值{_money(value)}，评估周期{months}个月"
-                        f"（collateral revaluation due: last valued on {valued_on.isoformat()} "
-                        f"at {_money(value)}, every {months} months）", actor)
+                        f"评估值{_money(value)}，评估周期{months}个月", actor)
         counts["collateral_warnings"] += 1
         if deployed and business_key(item.id) not in running:
             instance = start_revaluation(loan, item.id, None, reason="due", commit=False)
@@ -382,8 +375,7 @@ def watch(today, actor=None):
               {"ltv": str(ratio.quantize(Decimal("0.0001"))), "threshold": str(threshold),
                "principal": str(principal), "value": str(value)},
               f"抵押率{_pct(ratio)}超过警戒线{_pct(threshold)}：贷款本金余额{_money(principal)}，"
-              f"抵押物最新评估值合计{_money(value)}"
-              f"（loan-to-value {_pct(ratio)} over the {_pct(threshold)} threshold）", actor)
+              f"抵押物最新评估值合计{_money(value)}", actor)
         counts["collateral_warnings"] += 1
     db.session.flush()
     return counts

@@ -262,7 +262,7 @@ def raise_inspection_signals(data):
 def raise_extension_signal(loan, actor, reason):
     """Issue 11 rule 9: an extension request is itself a warning signal of category 7 (tight
     funding chain: 贷款到期后要求展期), with its risk warning started at once; flushes."""
-    return _raise(loan, actor, 7, f"客户申请展期（extension requested）：{reason}", "extension")
+    return _raise(loan, actor, 7, f"客户申请展期：{reason}", "extension")
 
 
 def _user(username):

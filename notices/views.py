@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import _, lazy_gettext as _l
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import Optional
@@ -52,8 +53,11 @@ def notice_helpers():
     def notice_masked(text, loan):
         from pii.rules import mask_text
         return mask_text(text, current_user, loan)
+    def notice_code(text):
+        """Template syntax inside a sentence, as code."""
+        return Markup('<code class="text-body-emphasis">{}</code>').format(text)
     return {"notices_section": notices_section, "notice_template_name": template_name,
-            "notice_masked": notice_masked,
+            "notice_masked": notice_masked, "notice_code": notice_code,
             "notice_channel_label": lambda code: CHANNEL_LABELS.get(code, code)}
 
 

@@ -97,7 +97,7 @@ def test_registration_warns_on_the_working_day_once_and_again_after_renewal(
     assert warning.key.endswith(":2026-10-12") and warning.raised_on == dt.date(2026, 9, 29)
     signal = db.session.get(RiskSignal, warning.signal_id)
     assert (signal.category, signal.source) == (8, "collateral")
-    assert "2026-10-12" in signal.description and "（" in signal.description
+    assert signal.description.startswith("抵押登记将于2026-10-12到期")
     # The risk warning runs: the leader's opinion, then the risk manager decides.
     assert signal.instance_id is not None
     assert HumanTask.query.filter_by(instance_id=signal.instance_id).count() == 1

@@ -83,7 +83,8 @@ def test_a_check_records_the_status_now_and_raises_only_when_weaker(app, people)
     event = AuditEvent.query.filter_by(action="guarantor.checked").one()
     assert event.case_id == loan.id and event.data["guarantor"] == "李强"
 
-    # Unreachable and weakened: one signal of category 8 naming both, in both languages.
+    # Unreachable and weakened: one signal of category 8 naming both (in Chinese, as staff
+    # write theirs); the audit event keeps the codes, read in the reader's language.
     weaker = ops.record_check(person, dict(OK, reachable=False, capacity="weakened",
                                            capacity_note="名下房产已被查封"),
                               people["plo"], "staff")
@@ -91,9 +92,10 @@ def test_a_check_records_the_status_now_and_raises_only_when_weaker(app, people)
     assert (signal.category, signal.source, signal.raised_by_id) == (
         8, "guarantor", people["plo"].id)
     assert weaker.signal_id == signal.id
-    assert signal.description.startswith("保证人李强状况变差：无法联系；代偿能力减弱（"
-                                         "guarantor 李强 weaker: unreachable; capacity to "
-                                         "pay weakened）")
+    assert signal.description.startswith("保证人李强状况变差：无法联系；代偿能力减弱\n")
+    checked = AuditEvent.query.filter_by(action="guarantor.checked").order_by(
+        AuditEvent.id.desc()).first()
+    assert checked.data["weaker"] == ["unreachable", "capacity_weakened"]
     assert "名下房产已被查封" in signal.description
     assert ProcessInstance.query.filter_by(id=signal.instance_id).one().status == "running"
 
@@ -105,7 +107,7 @@ def test_a_check_records_the_status_now_and_raises_only_when_weaker(app, people)
     # contact once more raises.
     ops.record_check(person, dict(OK, reachable=False, capacity="insufficient",
                                   capacity_note="已无代偿能力"), people["am"], "staff")
-    assert len(signals(loan)) == 2 and "insufficient" in signals(loan)[-1].description
+    assert len(signals(loan)) == 2 and "代偿能力不足" in signals(loan)[-1].description
     ops.record_check(person, OK, people["am"], "staff")
     assert len(signals(loan)) == 2
     ops.record_check(person, dict(OK, reachable=False), people["am"], "staff")
@@ -119,7 +121,7 @@ def test_a_check_records_the_status_now_and_raises_only_when_weaker(app, people)
     ops.record_check(company, dict(COMPANY_OK, licence_status="abnormal"), people["am"],
                      "staff")
     assert len(signals(loan)) == 5
-    assert "business licence revoked" in signals(loan)[-1].description
+    assert "营业执照被吊销" in signals(loan)[-1].description
     assert GuarantorCheck.query.filter_by(guarantor_id=company.id).count() == 4
 
 

@@ -18,6 +18,8 @@ from cases.operations import register_loan
 from cases.records import CONTACT_KIND_LABELS, DOCUMENT_KIND_LABELS, OUTCOME_LABELS
 from cases.staging import run_daily
 from extensions import db
+from guarantees.guarantors import record_check
+from notices.operations import send as send_notice
 from tests.conftest import HANDOVER_DATA, PASSWORD, login
 from tests.test_collection import CALL, at, do, staff  # noqa: F401 (fixture)
 from tests.test_servicing import three_installment_payload
@@ -85,9 +87,12 @@ def split_untranslated(text):
 
 
 def visible_text(page):
-    """The text a reader sees: no script or style, no attribute values."""
+    """The text a reader sees: no script or style, no attribute values. Left out too: what a
+    page marks as English on purpose (lang="en": the English text of a notice template beside
+    its Chinese one), text being edited (textarea) and syntax shown as code ({loan_no})."""
     tree = html.fromstring(page)
-    for bad in tree.xpath("//script|//style|//template|//noscript"):
+    for bad in tree.xpath("//script|//style|//template|//noscript|//*[@lang='en']"
+                          "|//textarea|//code"):
         bad.drop_tree()
     main = tree.xpath("//body") or [tree]
     return " ".join(t.strip() for t in main[0].itertext() if t.strip())
@@ -113,7 +118,17 @@ def walked(app, staff, new_loan):  # noqa: F811 (fixtures)
     staff["owner"] = create_user("owner", PASSWORD, ["process_owner"])
     handover = dict(HANDOVER_DATA, purpose="流动资金", repayment_source="销售回款",
                     risk_points="客户集中")
-    loan = register_loan(three_installment_payload(borrower_name="张伟"), staff["admin"])
+    # Issue 16: a guarantor and a mortgage whose registration expires within the warning days
+    security = {
+        "guarantors": [{"kind": "company", "name": "杭州信达担保有限公司", "phone": "057188886666"}],
+        "collateral": [{"kind": "mortgage", "description": "厂房", "location": "杭州市余杭区",
+                        "valuation": "600000", "registration_no": "浙(2026)余杭不动产第00001号",
+                        "asset_type": "real_estate", "registration_office": "杭州市余杭区不动产登记中心",
+                        "registered_on": "2026-01-05", "registration_expires_on": "2026-05-20",
+                        "insurance_policy": "PQYC000001", "insurer": "某财产保险公司",
+                        "insurance_expires_on": "2027-01-05"}]}
+    loan = register_loan(three_installment_payload(borrower_name="张伟", **security),
+                         staff["admin"])
     for user, data in ((staff["am"], handover), (staff["plo"], {"check_result": "complete"}),
                        (staff["plo"], {"ledger_no": "台账-1", "risk_group": "normal",
                                        "inspection_frequency": "monthly"})):
@@ -128,12 +143,20 @@ def walked(app, staff, new_loan):  # noqa: F811 (fixtures)
     do(loan, "visit_report", collector, visit_address="杭州市西湖区", visit_met="借款人妻子",
        visit_findings="店铺关门，货物已搬空", visit_situation="wilful_default",
        visit_photos_note="空店铺照片四张")
+    # …its guarantor found weaker at a check, a written notice from the template library
+    record_check(loan.guarantors[0], {"reachable": True, "capacity": "weakened",
+                                      "capacity_note": "担保余额已超上限",
+                                      "court_enforcement": False, "licence_status": "abnormal"},
+                 staff["am"], "staff")
+    send_notice("collection_notice", loan, {}, "张伟（杭州市西湖区）")
+    db.session.commit()
     fresh = new_loan("L-002", purpose="流动资金")
     complete_task(open_tasks_of_case(fresh.id)[0].id, staff["am"], data=handover)
     for user in User.query:
         user.display_name, user.locale = NAMES.get(user.username, user.username), "zh_CN"
     db.session.commit()
-    return {"collection_loan": loan.loan_no, "handover_loan": fresh.loan_no}
+    return {"collection_loan": loan.loan_no, "handover_loan": fresh.loan_no,
+            "guarantor_id": loan.guarantors[0].id}
 
 
 def pages_of(client, username, walked):
@@ -149,11 +172,14 @@ def pages_of(client, username, walked):
 def test_pages_in_chinese_show_no_codes_and_no_english(app, walked, mark_untranslated):
     ids, codes = shipped_ids(), code_values()
     visits = {
-        "am": [f"/cases/{walked['handover_loan']}"],
+        "am": [f"/cases/{walked['handover_loan']}", f"/cases/{walked['collection_loan']}",
+               f"/cases/{walked['collection_loan']}/guarantors/{walked['guarantor_id']}/check"],
         "plo": [f"/cases/{walked['handover_loan']}"],
         "collector": [f"/cases/{walked['collection_loan']}"],
         "leader": [f"/cases/{walked['collection_loan']}", "/manage"],
-        "owner": ["/studio/"],
+        "owner": ["/studio/", "/notices",
+                  f"/notices/guarantor_demand?loan_no={walked['collection_loan']}"],
+        "admin": ["/admin/collateral", "/admin/problems"],
     }
     seen, problems, catalog = 0, {}, set()
     assert HumanTask.query.filter_by(state="ready", process_key="handover").count() == 1
