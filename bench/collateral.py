@@ -19,11 +19,11 @@ days ago, 2 % at 0.9 to 1.3 times: over the threshold), then times the watch
 Prints seconds per run (not scaled: the warnings raised, not the book, drive the first run),
 the warnings and processes started, and the rule queries alone. Figures only, no assertions.
 """
-import argparse
 import datetime as dt
 import random
 import time
 
+from bench.dataset import analyze, book_main
 from bench.staging import D, SIZES, _at
 
 SHARE = 0.4  # loans with collateral
@@ -93,9 +93,7 @@ def run(scale="full", loans=None):
         build_loans(n, as_of=D)
         db.session.commit()
         items = _collateral()
-        if database == "postgresql":
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(db.text("VACUUM ANALYZE"))
+        analyze(database)
         rules = watch.policies()
         start = time.perf_counter()
         for column, reason in ((watch.Collateral.registration_expires_on,
@@ -125,12 +123,7 @@ def run(scale="full", loans=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m bench.collateral", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--loans", type=int, metavar="N")
-    parser.add_argument("--quick", action="store_true", help="5 000 loans")
-    args = parser.parse_args(argv)
-    run("quick" if args.quick else "full", args.loans)
+    book_main("collateral", __doc__, run, argv)
 
 
 if __name__ == "__main__":

@@ -128,3 +128,26 @@ def build_loans(n, seed=7, as_of=None, prefix="BK"):
             raise RuntimeError(f"bench loans refused: {report.errors[:3]}")
         counts["loans"] += len(report.imported) + len(report.unchanged)
     return counts
+
+
+def analyze(database):
+    """PostgreSQL: VACUUM ANALYZE after loading a book, as autovacuum would (fresh statistics
+    for the planner). Inside an app context."""
+    if database != "postgresql":
+        return
+    from extensions import db
+    db.session.commit()  # VACUUM sees what the session wrote
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(db.text("VACUUM ANALYZE"))
+
+
+def book_main(module, doc, run, argv=None):
+    """The command line of a bench on a book of loans: `python -m bench.<module> [--loans N]
+    [--quick]` calls run(scale, loans)."""
+    import argparse
+    parser = argparse.ArgumentParser(prog=f"python -m bench.{module}", description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--loans", type=int, metavar="N")
+    parser.add_argument("--quick", action="store_true", help="5 000 loans")
+    args = parser.parse_args(argv)
+    run("quick" if args.quick else "full", args.loans)

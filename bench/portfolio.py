@@ -15,10 +15,10 @@ then times:
 
 Figures only, no assertions.
 """
-import argparse
 import datetime as dt
 import time
 
+from bench.dataset import analyze, book_main
 from bench.staging import D, SIZES, _at
 
 
@@ -41,9 +41,7 @@ def run(scale="full", loans=None):
         clock.set_now(_at(D - dt.timedelta(days=2)))
         build_loans(n, as_of=D)
         db.session.commit()
-        if database == "postgresql":
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(db.text("VACUUM ANALYZE"))
+        analyze(database)
         per = 100_000 / n
         for day, label in ((D - dt.timedelta(days=1), "first run"), (D, "a regular day")):
             clock.set_now(_at(day))
@@ -73,12 +71,7 @@ def run(scale="full", loans=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m bench.portfolio", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--loans", type=int, metavar="N")
-    parser.add_argument("--quick", action="store_true", help="5 000 loans")
-    args = parser.parse_args(argv)
-    run("quick" if args.quick else "full", args.loans)
+    book_main("portfolio", __doc__, run, argv)
 
 
 if __name__ == "__main__":

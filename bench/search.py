@@ -59,7 +59,7 @@ def percentiles(times):
 
 
 def run(scale="full", loans=None):
-    from bench.dataset import bench_app
+    from bench.dataset import analyze, bench_app
     n = loans or SIZES[scale]
     rounds = ROUNDS[scale]
     app, database = bench_app("search")
@@ -86,9 +86,7 @@ def run(scale="full", loans=None):
                             n / built, "loans/s")))
         run_daily(D)
         db.session.commit()
-        if database == "postgresql":
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(db.text("VACUUM ANALYZE"))
+        analyze(database)
         reader = create_user("bench_reader", "bench-password-1", ["dept_head"])
         manager = db.session.scalar(db.select(User).where(User.username == "bench_am1"))
         db.session.commit()

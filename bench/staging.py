@@ -17,10 +17,11 @@ first tasks: service tasks, conditions in the sandbox), the penalty accrual, the
 itself and the ledger invariant check, and collections started per second.
 Figures only, no assertions.
 """
-import argparse
 import datetime as dt
 import statistics
 import time
+
+from bench.dataset import analyze, book_main
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 D = dt.date(2026, 6, 15)  # a Monday in a year the statutory calendar knows
@@ -72,13 +73,10 @@ def run(scale="full", loans=None):
         counts = build_loans(n, as_of=D)
         built = time.perf_counter() - start
         show(f"{database}: bulk import building the book ({n:,} loans)", n / built, "loans/s")
-        if database == "postgresql":
-            # The freshly loaded tables vacuumed and analyzed, as autovacuum leaves them in
-            # production: without statistics the planner guesses 200 groups and spills
-            # aggregates to disk; without the visibility map no index-only scan.
-            db.session.commit()
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(db.text("VACUUM ANALYZE"))
+        # The freshly loaded tables vacuumed and analyzed, as autovacuum leaves them in
+        # production: without statistics the planner guesses 200 groups and spills
+        # aggregates to disk; without the visibility map no index-only scan.
+        analyze(database)
         per = 100_000 / n
         spent = _time_parts(staging)
         starting = spent["starting collections"]
@@ -124,12 +122,7 @@ def run(scale="full", loans=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m bench.staging", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--loans", type=int, metavar="N")
-    parser.add_argument("--quick", action="store_true", help="5 000 loans")
-    args = parser.parse_args(argv)
-    run("quick" if args.quick else "full", args.loans)
+    book_main("staging", __doc__, run, argv)
 
 
 if __name__ == "__main__":
