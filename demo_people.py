@@ -68,8 +68,6 @@ def _phone(rng):
     return f"1{rng.choice('3578')}{rng.randrange(10)}{rng.randrange(10 ** 8):08d}"
 
 
-
-
 def borrower_party(rng, taken, n):
     """Borrower, contacts, guarantors and collateral of the n-th history loan: a third are
     companies (a mortgage, a guarantor), the others people (two contacts, sometimes a

@@ -45,7 +45,6 @@ SOURCE_LABELS = {"staff": _l("Case page"), "inspection": _l("Inspection")}
 # How bad each value is: a check is "weaker" when one of them goes up.
 CAPACITY_RANK = {None: 0, "adequate": 0, "weakened": 1, "insufficient": 2}
 LICENCE_RANK = {None: 0, "normal": 0, "abnormal": 1, "revoked": 2, "cancelled": 2}
-# (Chinese, English) of each finding, for the risk signal's description.
 # What a check can find weaker than before: its code (kept in the audit event, read through
 # WEAKER_LABELS) and the Chinese words of the risk signal's description.
 WEAKER_LABELS = {

@@ -36,6 +36,7 @@ from audit.operations import record
 from calendars.workdays import CalendarUnknown, is_working_day
 from cases.models import CaseProblem, Collateral, Loan
 from extensions import db
+from formatting import money, rate
 from guarantees import collateral as _collateral  # noqa: F401  (its BPMN service)
 from guarantees.models import (ASSET_TYPES, CollateralPolicy, CollateralValuation,
                                CollateralWarning)
@@ -266,14 +267,6 @@ def _ltv_rule(rules):
 
 # ---------------------------------------------------------------- raising
 
-def _pct(fraction):
-    return f"{Decimal(fraction) * 100:.2f}%"
-
-
-def _money(value):
-    return f"¥{Decimal(value):,.2f}"
-
-
 def _expiry_text(reason, item, day, today):
     """The signal's text, in Chinese as the staff's own signals are written."""
     gone = day < today
@@ -361,7 +354,7 @@ def watch(today, actor=None):
                         {"valuation_id": valuation_id, "valued_on": valued_on.isoformat(),
                          "months": months},
                         f"抵押物需重新评估：{item.description}，上次评估日{valued_on.isoformat()}，"
-                        f"评估值{_money(value)}，评估周期{months}个月", actor)
+                        f"评估值{money(value)}，评估周期{months}个月", actor)
         counts["collateral_warnings"] += 1
         if deployed and business_key(item.id) not in running:
             instance = start_revaluation(loan, item.id, None, reason="due", commit=False)
@@ -374,8 +367,8 @@ def watch(today, actor=None):
         _warn(loan_of(loan_id), None, "ltv_high", f"v{newest}", today,
               {"ltv": str(ratio.quantize(Decimal("0.0001"))), "threshold": str(threshold),
                "principal": str(principal), "value": str(value)},
-              f"抵押率{_pct(ratio)}超过警戒线{_pct(threshold)}：贷款本金余额{_money(principal)}，"
-              f"抵押物最新评估值合计{_money(value)}", actor)
+              f"抵押率{rate(ratio)}超过警戒线{rate(threshold)}：贷款本金余额{money(principal)}，"
+              f"抵押物最新评估值合计{money(value)}", actor)
         counts["collateral_warnings"] += 1
     db.session.flush()
     return counts
