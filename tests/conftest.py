@@ -138,6 +138,43 @@ def token_for(app):
     return make
 
 
+def simultaneous_posts(app, username, url, body, clients):
+    """`clients` sessions of `username`, each logged in over real HTTP (bench.ledger_races
+    .serve), POST the form `body` to `url` at the same moment; their statuses, in order."""
+    import http.client
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.parse import urlencode
+    from bench.ledger_races import serve
+
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    with serve(app) as address:
+        def session_cookie():
+            conn = http.client.HTTPConnection(*address, timeout=60)
+            conn.request("POST", "/login", urlencode({"username": username,
+                                                      "password": PASSWORD}), form)
+            response = conn.getresponse()
+            response.read()
+            cookie = response.getheader("Set-Cookie").split(";")[0]
+            conn.close()
+            return cookie
+
+        cookies = [session_cookie() for _ in range(clients)]
+        barrier = threading.Barrier(clients)
+
+        def post(cookie):
+            conn = http.client.HTTPConnection(*address, timeout=120)
+            conn.connect()
+            barrier.wait()
+            conn.request("POST", url, urlencode(body), dict(form, Cookie=cookie))
+            status = conn.getresponse().status
+            conn.close()
+            return status
+
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            return list(pool.map(post, cookies))
+
+
 def csrf_from(html):
     found = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or \
         re.search(r'name="csrf_token" value="([^"]+)"', html)

@@ -11,7 +11,7 @@ from cases.models import Loan
 from extensions import db
 from guarantees.collateral import business_key, ltv, start_revaluation
 from guarantees.models import CollateralValuation
-from tests.conftest import PASSWORD, csrf_from, login
+from tests.conftest import PASSWORD, csrf_from, login, simultaneous_posts
 from workflows.errors import InvalidData, NotAllowed, WorkflowError
 from workflows.inbox import open_tasks_of_case
 from workflows.service import claim_task, complete_task
@@ -116,44 +116,13 @@ def test_only_editors_start_a_revaluation(case, users):
 def test_simultaneous_starts_run_one_revaluation(app, case, users):
     """Six officers press "Start a revaluation" at the same moment over real HTTP: one
     process, the others told one is under way (never a 500), on SQLite and PostgreSQL."""
-    import http.client
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-    from urllib.parse import urlencode
-    from bench.ledger_races import serve
     from workflows.models import ProcessInstance
 
     loan_id, item_id = case.id, case.collateral[0].id
     db.session.commit()
-    with serve(app) as address:
-        def session_cookie():
-            conn = http.client.HTTPConnection(*address, timeout=60)
-            conn.request("POST", "/login", urlencode({"username": "plo",
-                                                      "password": PASSWORD}),
-                         {"Content-Type": "application/x-www-form-urlencoded"})
-            response = conn.getresponse()
-            response.read()
-            cookie = response.getheader("Set-Cookie").split(";")[0]
-            conn.close()
-            return cookie
-
-        cookies = [session_cookie() for _ in range(6)]
-        barrier = threading.Barrier(len(cookies))
-
-        def start(cookie):
-            conn = http.client.HTTPConnection(*address, timeout=120)
-            conn.connect()
-            barrier.wait()
-            conn.request("POST", f"/cases/R-1/collateral/{item_id}/revaluation", "",
-                         {"Content-Type": "application/x-www-form-urlencoded",
-                          "Cookie": cookie})
-            status = conn.getresponse().status
-            conn.close()
-            return status
-
-        with ThreadPoolExecutor(max_workers=len(cookies)) as pool:
-            statuses = list(pool.map(start, cookies))
-    assert statuses == [302] * len(cookies)
+    statuses = simultaneous_posts(app, "plo", f"/cases/R-1/collateral/{item_id}/revaluation",
+                                  {}, 6)
+    assert statuses == [302] * 6
     db.session.rollback()
     assert ProcessInstance.query.filter_by(
         case_id=loan_id, business_key=business_key(item_id)).count() == 1

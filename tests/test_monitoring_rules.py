@@ -14,7 +14,7 @@ from cases.models import Loan, RiskSignal
 from extension_requests.operations import request_extension
 from extensions import db
 from monitoring.inspection_plan import propose_frequency_change, start_emergency_revisit
-from tests.conftest import ROOT, login
+from tests.conftest import ROOT, login, simultaneous_posts
 from tests.test_servicing import reminder_instances, serviced  # noqa: F401  (fixture)
 from tests.test_inspection_risk import (FIRST, REPORT, SECOND_AFTER_QUARTER, fire_at,
                                         inspection_instance, served_by, staff, task)  # noqa: F401
@@ -343,45 +343,12 @@ def test_a_failed_closure_check_goes_back_to_its_step(app, deployed):
 def test_simultaneous_frequency_proposals_start_one_approval(app, staff):
     """Eight officers propose at the same moment over real HTTP: one approval process, the
     others refused with a message (never a 500), on SQLite and PostgreSQL alike."""
-    import http.client
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-    from urllib.parse import urlencode
-    from bench.ledger_races import serve
-
     loan = served_by("am", staff)
     loan_id, loan_no = loan.id, loan.loan_no
     db.session.commit()
-    with serve(app) as address:
-        def session_cookie():
-            conn = http.client.HTTPConnection(*address, timeout=60)
-            conn.request("POST", "/login", urlencode({"username": "plo", "password":
-                                                      "secret-pass"}),
-                         {"Content-Type": "application/x-www-form-urlencoded"})
-            response = conn.getresponse()
-            response.read()
-            cookie = response.getheader("Set-Cookie").split(";")[0]
-            conn.close()
-            return cookie
-
-        cookies = [session_cookie() for _ in range(8)]
-        barrier = threading.Barrier(len(cookies))
-
-        def propose(cookie):
-            conn = http.client.HTTPConnection(*address, timeout=120)
-            conn.connect()
-            barrier.wait()
-            conn.request("POST", f"/cases/{loan_no}/inspection-frequency",
-                         urlencode({"plan-frequency": "quarterly", "plan-reason": "经营稳定"}),
-                         {"Content-Type": "application/x-www-form-urlencoded",
-                          "Cookie": cookie})
-            status = conn.getresponse().status
-            conn.close()
-            return status
-
-        with ThreadPoolExecutor(max_workers=len(cookies)) as pool:
-            statuses = list(pool.map(propose, cookies))
-    assert statuses == [302] * len(cookies)  # each back to the case page, with its message
+    statuses = simultaneous_posts(app, "plo", f"/cases/{loan_no}/inspection-frequency",
+                                  {"plan-frequency": "quarterly", "plan-reason": "经营稳定"}, 8)
+    assert statuses == [302] * 8  # each back to the case page, with its message
     db.session.rollback()
     assert ProcessInstance.query.filter_by(case_id=loan_id,
                                            business_key="inspection_frequency").count() == 1
