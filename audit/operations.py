@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from audit.keys import mac, subkeys
 from audit.models import AuditEvent
+from bulk import insert_rows
 from extensions import db
 from workflows.clock import now
 
@@ -123,7 +124,7 @@ def _write_pending(session):
         rows.append(dict(values, nonce=nonce, prev_hash=None,
                          hash=event_mac(nonce, key=key, **values)))
     session.flush()
-    session.execute(AuditEvent.__table__.insert(), rows)  # one statement per transaction
+    insert_rows(AuditEvent.__table__, rows, connection=session.connection())  # one statement
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -3,12 +3,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import insert, literal, select
+from sqlalchemy import literal, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from audit.operations import record
+from bulk import insert_rows
 from cases.intake import (COLLATERAL_DATES, LoanIntake, differences, parse_flat,
                           parse_intake)
 from cases.models import Borrower, Collateral, Contact, Guarantor, Loan
@@ -99,26 +100,13 @@ def add_loans(intakes, actor):
     return [w["loan"]["id"] for w in written]
 
 
-# Core statements built once, so SQLAlchemy computes their cache keys once per process.
-_INSERTS = {}
-
-
 def _insert(model, rows, returning=True, complete=False):
-    """INSERT the rows in one statement (per 1000 rows) through the session's connection,
-    without the ORM's bulk layer; with `returning`, set each row's "id"; with `complete`, put
-    every column's value in the rows first (_complete)."""
-    if not rows:
-        return
-    if complete:
+    """INSERT the rows (bulk.insert_rows) without the ORM's bulk layer; with `returning`, set
+    each row's "id"; with `complete`, put every column's value in the rows first
+    (_complete)."""
+    if rows and complete:
         _complete(model, rows)
-    table = model.__table__
-    if (table, returning) not in _INSERTS:
-        _INSERTS[table, returning] = insert(table).returning(
-            table.c.id, sort_by_parameter_order=True) if returning else insert(table)
-    result = db.session.connection().execute(_INSERTS[table, returning], rows)
-    if returning:
-        for row, new_id in zip(rows, result.scalars().all()):
-            row["id"] = new_id
+    insert_rows(model.__table__, rows, ids=returning)
 
 
 _DEFAULTS = {}

@@ -13,8 +13,9 @@ import datetime as dt
 from collections import namedtuple
 from decimal import Decimal
 
-from sqlalchemy import Date, Numeric, bindparam, exists, false, func, insert, select, update
+from sqlalchemy import Date, Numeric, bindparam, exists, false, func, select, update
 
+from bulk import insert_rows
 from cases.models import Loan, Product
 from extensions import db
 from workflows import clock
@@ -163,7 +164,7 @@ def accrue_all(through):
                         "paid_off": today if outstanding <= 0 else None})
     if rows:
         # Core, not the ORM's bulk insert: the rows are complete, nothing to track.
-        db.session.execute(insert(Charge.__table__), rows)
+        insert_rows(Charge.__table__, rows)
         table = Installment.__table__
         db.session.execute(
             update(table).where(table.c.id == bindparam("iid"))

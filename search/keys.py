@@ -7,8 +7,9 @@ Two ways in, so that no write path is missed:
   borrower, a guarantor) is caught by a flush listener that rewrites the keys of the loans it
   touched, in the same transaction.
 """
-from sqlalchemy import delete, event, insert, inspect, select
+from sqlalchemy import delete, event, inspect, select
 
+from bulk import insert_rows
 from cases.models import Borrower, Contact, Guarantor, Loan
 from extensions import db
 from search.models import SearchKey
@@ -28,12 +29,8 @@ def _rows(loan_id, keys):
     return [{"loan_id": loan_id, "key": key, "kind": kind} for key, kind in sorted(keys)]
 
 
-_INSERT = insert(SearchKey.__table__)
-
-
 def _write(connection, rows):
-    if rows:
-        connection.execute(_INSERT, rows)
+    insert_rows(SearchKey.__table__, rows, connection=connection)
 
 
 def add_written(written):
