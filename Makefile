@@ -50,9 +50,9 @@ worker: setup
 browser:
 	@bash scripts/install-chromium.sh
 
+# Both databases at once (scripts/test-both.sh); `make test-sqlite` runs one.
 test: setup browser
-	$(MAKE) --no-print-directory test-sqlite
-	@bash scripts/with-postgres.sh $(MAKE) --no-print-directory test-postgres
+	@bash scripts/test-both.sh
 
 test-sqlite:
 	@echo "== test suite on SQLite =="
