@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
 
 import bulk
@@ -110,3 +110,20 @@ def test_copy_is_seen_as_a_statement_and_fails_as_an_insert(app, monkeypatch):
         event.remove(db.engine, "before_cursor_execute", statement)
         db.session.rollback()
     assert any(sql.startswith("COPY search_keys") for sql in seen)
+
+
+def test_events_copied_in_bulk_chain_and_verify(app, deployed, users, monkeypatch):
+    """A batch of loans written by COPY (audit events included): the chainer links every
+    event and the audit verification finds nothing wrong."""
+    from audit.chaining import chain_pending
+    from audit.verification import verify
+    from cases.operations import import_loans
+    from tests.test_bulk_intake import row
+    monkeypatch.setattr(bulk, "COPY_FROM", 1)
+    report = import_loans([(i + 2, row(f"C-{i:03d}")) for i in range(60)], users["admin"])
+    assert len(report.imported) == 60 and not report.errors
+    events = db.session.scalar(select(func.count()).select_from(AuditEvent))
+    assert events >= 180
+    assert chain_pending() == events
+    result = verify()
+    assert result.check.ok and not result.findings, result.findings
