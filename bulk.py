@@ -19,7 +19,7 @@ from extensions import db
 
 COPY_FROM = 50  # rows: below this, one INSERT costs less than a sequence read and a COPY
 _STATEMENTS = {}  # (table, ids) -> INSERT, built once: SQLAlchemy caches its compilation
-_COPY = {}  # table -> (sequence, {column: (default, bind processor)})
+_COPY = {}  # table -> _columns(table)
 
 
 def insert_rows(table, rows, ids=False, connection=None):
@@ -28,8 +28,7 @@ def insert_rows(table, rows, ids=False, connection=None):
     if not rows:
         return
     connection = connection or db.session.connection()
-    if connection.dialect.name == "postgresql" and len(rows) >= COPY_FROM \
-            and _columns(connection, table) is not None:
+    if _copies(connection, table, len(rows), ids):
         _copy(connection, table, rows, ids)
         return
     if (table, ids) not in _STATEMENTS:
@@ -41,19 +40,29 @@ def insert_rows(table, rows, ids=False, connection=None):
             row["id"] = new_id
 
 
+def _copies(connection, table, n, ids):
+    """Whether n rows go by COPY: PostgreSQL, enough of them, no SQL default to evaluate,
+    and a sequence to take the ids from when they are wanted."""
+    if connection.dialect.name != "postgresql" or n < COPY_FROM:
+        return False
+    columns = _columns(connection, table)
+    return columns is not None and (not ids or columns[0] is not None)
+
+
 def _columns(connection, table):
-    """(sequence of the id, {column: (default, bind processor)}); None when a default is SQL
-    (only the INSERT can evaluate it)."""
+    """(sequence of the id, {column key: (quoted name, default, bind processor)}); None when
+    a default is SQL (only the INSERT can evaluate it)."""
     if table not in _COPY:
-        dialect = connection.dialect
+        dialect, quote = connection.dialect, connection.dialect.identifier_preparer.quote
         if any(c.default is not None and c.default.is_clause_element for c in table.columns):
             _COPY[table] = None
             return None
         sequence = connection.scalar(text("SELECT pg_get_serial_sequence(:t, 'id')"),
                                      {"t": table.name}) if "id" in table.c else None
         _COPY[table] = (sequence, {
-            column.key: (column.default, column.type.dialect_impl(dialect).bind_processor(
-                dialect)) for column in table.columns})
+            column.key: (quote(column.name), column.default,
+                         column.type.dialect_impl(dialect).bind_processor(dialect))
+            for column in table.columns})
     return _COPY[table]
 
 
@@ -64,21 +73,22 @@ def _copy(connection, table, rows, ids):
                                         {"s": sequence, "n": len(rows)}))
         for row, new_id in zip(rows, new):
             row["id"] = new_id
-    names = list(rows[0])
-    defaults = [(name, default) for name, (default, _p) in columns.items()
-                if name not in rows[0] and default is not None]
-    names += [name for name, _default in defaults]
-    processors = [columns[name][1] for name in names]
-    statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
+    given = list(rows[0])
+    defaults = [(key, default) for key, (_name, default, _p) in columns.items()
+                if key not in rows[0] and default is not None]
+    keys = given + [key for key, _default in defaults]
+    processors = [columns[key][2] for key in keys]
+    statement = (f"COPY {connection.dialect.identifier_preparer.format_table(table)} "
+                 f"({', '.join(columns[key][0] for key in keys)}) FROM STDIN")
     dispatch, dbapi = connection.dispatch, connection.dialect.loaded_dbapi
     with connection.connection.driver_connection.cursor() as cursor:
         dispatch.before_cursor_execute(connection, cursor, statement, rows, None, True)
         try:
             with cursor.copy(statement) as copy:
                 for row in rows:
-                    values = [row[name] for name in rows[0]] + [
+                    values = [row[key] for key in given] + [
                         default.arg if default.is_scalar else default.arg(None)
-                        for _name, default in defaults]
+                        for _key, default in defaults]
                     copy.write_row([value if value is None or process is None
                                     else process(value)
                                     for value, process in zip(values, processors)])
