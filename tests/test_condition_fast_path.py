@@ -1,5 +1,6 @@
-"""Plain conditions are evaluated in-process (workflows.plain_eval) with the sandbox's results;
-everything else still goes to the sandbox worker and its limits (workflows.limits)."""
+"""Plain conditions, and scripts of plain assignments, are evaluated in-process
+(workflows.plain_eval) with the sandbox's results; everything else still goes to the sandbox
+worker and its limits (workflows.limits)."""
 import copy
 import math
 import re
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from tests.test_collection import overdue, staff  # noqa: F401 (fixtures)
 from tests.test_servicing import serviced  # noqa: F401 (fixture)
-from workflows import limits, plain_eval
+from workflows import limits, plain_eval, scripting
 from workflows.limits import ScriptError, ScriptLimitError
 from workflows.scripting import HELPERS, RestrictedEnvironment
 
@@ -92,6 +93,59 @@ def test_the_fast_path_answers_as_the_sandbox(app, source, data):
     else:
         assert got == expected or got[0] == "ok" and type(got[1]) is type(expected[1]) \
             and got[1] == expected[1], (source, data, got, expected)
+
+
+def sandbox_script(source, data):
+    """("ok", task data) or ("raise", type, str) from the sandbox worker alone."""
+    try:
+        return "ok", limits.run("exec", source, copy.deepcopy(data), None, HELPERS)
+    except Exception as exc:  # noqa: BLE001
+        return "raise", type(exc), str(exc)
+
+
+# Assignments to task-data names, to a new name, and to a name the sandbox keeps (today).
+scripts = st.lists(st.tuples(st.sampled_from(NAMES[:3] + ("e", "today")), expressions),
+                   min_size=0, max_size=3).map(
+    lambda lines: "\n".join(f"{target} = {source}" for target, source in lines))
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(source=scripts, data=task_data)
+def test_a_plain_script_leaves_the_data_the_sandbox_leaves(app, source, data):
+    try:
+        limits.compile_script(source)
+    except (ScriptError, SyntaxError):
+        return  # refused before either path runs
+    expected = sandbox_script(source, data)
+    fast = plain_eval.run_script(source, data, scripting._RESERVED)
+    context = copy.deepcopy(data)
+    try:
+        RestrictedEnvironment().execute(source, context)
+        got = ("ok", context)
+    except Exception as exc:  # noqa: BLE001
+        got = ("raise", type(exc), str(exc))
+    if fast is not plain_eval.MISS:
+        assert expected[0] == "ok", (source, data, expected)
+        assert list(fast.items()) == list(expected[1].items()), (source, data)
+        assert [type(v) for v in fast.values()] == [type(v) for v in expected[1].values()]
+    if expected[0] == "ok" and any(isinstance(v, float) and math.isnan(v)
+                                   for v in expected[1].values()):
+        return  # NaN is not equal to itself; the types and keys were compared above
+    assert got == expected, (source, data, got, expected)
+
+
+def test_the_stage_scripts_of_the_collection_diagram_are_plain():
+    stages = re.findall(r"<bpmn:script>(stage = [^<]*)</bpmn:script>",
+                        (BPMN / "collection.bpmn").read_text(encoding="utf-8"))
+    assert len(stages) == 7
+    for source in stages:
+        assert plain_eval.run_script(source, {"dpd": 5}, scripting._RESERVED) == \
+            {"dpd": 5, "stage": source.split('"')[1]}
+    # a script naming a helper, or data shadowing one, is left to the sandbox
+    for source, data in (("stage = today", {}), ("today = 1", {}), ("a = 1", {"date": 1}),
+                         ("a = b + 1", {"b": 1}), ("a = 1\nfor x in a: pass", {})):
+        assert plain_eval.run_script(source, data, scripting._RESERVED) is plain_eval.MISS
 
 
 def test_plain_expressions_are_taken():

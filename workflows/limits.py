@@ -487,6 +487,17 @@ def _pickle_result(value, limit):
     return writer.buffer.getvalue()
 
 
+def storable_result(value, limits=None):
+    """Whether the sandbox would hand `value` back as a script's result: within the result
+    size limit and of types the instance's JSON can hold (as _pickle_result checks)."""
+    limits = limits or current_limits()
+    try:
+        _pickle_result(value, int(limits.result_mb * MB))
+    except (_Limit, ScriptError, RecursionError):
+        return False
+    return True
+
+
 def _line_of(tb):
     line = 0
     for frame in traceback.extract_tb(tb):

@@ -19,6 +19,10 @@ returns MISS and goes to the sandbox exactly as before:
 
 `is`/`is not` are taken only against None/True/False (identity of other values may differ
 between this process and the sandbox's unpickled copies).
+
+A script made only of assignments of such expressions to names (`stage = "dpd_4_7"`, one per
+line) is run here the same way (run_script), each line on the data the lines before it left;
+the caller still checks that the whole task data is what the sandbox would hand back.
 """
 import ast
 import functools
@@ -201,3 +205,55 @@ def evaluate(source, context):
     except Exception:  # noqa: BLE001 - the sandbox raises it with its usual message
         return MISS
     return value if _small_result(value) else MISS
+
+
+@functools.lru_cache(maxsize=2048)
+def plain_script(source):
+    """[(name, evaluator, names)] for a script of plain assignments, one `name = <plain
+    expression>` per statement, else None. Cached per source."""
+    if not isinstance(source, str) or len(source) > MAX_SOURCE:
+        return None
+    try:
+        tree = ast.parse(source, mode="exec")  # as RestrictedPython parses it
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
+        return None
+    steps = []
+    for statement in tree.body:
+        if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+                and isinstance(statement.targets[0], ast.Name)
+                and not statement.targets[0].id.startswith("_")):
+            return None
+        names = set()
+        try:
+            evaluator = _build(statement.value, names)
+        except _NotPlain:
+            return None
+        steps.append((statement.targets[0].id, evaluator, frozenset(names)))
+    return steps
+
+
+def run_script(source, context, reserved):
+    """The task data a plain script leaves (a new dict; `context` is not changed), or MISS
+    (use the sandbox). `reserved`: the names the sandbox binds for itself (its helpers and
+    guards), which it would drop from the data afterwards: a script or data naming one is
+    left to it."""
+    steps = plain_script(source)
+    if steps is None or not reserved.isdisjoint(context):
+        return MISS
+    data = dict(context)
+    for target, evaluator, names in steps:
+        if target in reserved:
+            return MISS
+        for name in names:
+            if name not in data or not _json_like(data[name]):
+                return MISS
+        try:
+            value = evaluator(data)
+        except Exception:  # noqa: BLE001 - the sandbox raises it with its usual message
+            return MISS
+        if not _small_result(value):
+            return MISS
+        data[target] = value
+    return data
