@@ -132,23 +132,32 @@ def _build(node, names):
     raise _NotPlain
 
 
-@functools.lru_cache(maxsize=2048)
-def plain(source):
-    """(evaluator, names) for a plain expression, else None. Cached per source."""
+def _parse(source, mode):
+    """The syntax tree of a short source (as RestrictedPython parses it), else None."""
     if not isinstance(source, str) or len(source) > MAX_SOURCE:
         return None
     try:
-        tree = ast.parse(source, mode="eval")  # as RestrictedPython parses it
+        tree = ast.parse(source, mode=mode)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
-    if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
-        return None
+    return tree if sum(1 for _ in ast.walk(tree)) <= MAX_NODES else None
+
+
+def _compiled(node):
+    """(evaluator, names) of a plain expression's node, else None."""
     names = set()
     try:
-        evaluator = _build(tree.body, names)
+        evaluator = _build(node, names)
     except _NotPlain:
         return None
     return evaluator, frozenset(names)
+
+
+@functools.lru_cache(maxsize=2048)
+def plain(source):
+    """(evaluator, names) for a plain expression, else None. Cached per source."""
+    tree = _parse(source, "eval")
+    return None if tree is None else _compiled(tree.body)
 
 
 def _json_like(value):
@@ -194,14 +203,16 @@ def _small_result(value):
 def evaluate(source, context):
     """The expression's value on the task data `context`, or MISS (use the sandbox)."""
     compiled = plain(source)
-    if compiled is None:
-        return MISS
-    evaluator, names = compiled
+    return MISS if compiled is None else _value(*compiled, context)
+
+
+def _value(evaluator, names, data):
+    """A plain expression's value on the data, or MISS (use the sandbox)."""
     for name in names:
-        if name not in context or not _json_like(context[name]):
+        if name not in data or not _json_like(data[name]):
             return MISS
     try:
-        value = evaluator(context)
+        value = evaluator(data)
     except Exception:  # noqa: BLE001 - the sandbox raises it with its usual message
         return MISS
     return value if _small_result(value) else MISS
@@ -209,15 +220,10 @@ def evaluate(source, context):
 
 @functools.lru_cache(maxsize=2048)
 def plain_script(source):
-    """[(name, evaluator, names)] for a script of plain assignments, one `name = <plain
+    """[(name, (evaluator, names))] for a script of plain assignments, one `name = <plain
     expression>` per statement, else None. Cached per source."""
-    if not isinstance(source, str) or len(source) > MAX_SOURCE:
-        return None
-    try:
-        tree = ast.parse(source, mode="exec")  # as RestrictedPython parses it
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return None
-    if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
+    tree = _parse(source, "exec")
+    if tree is None:
         return None
     steps = []
     for statement in tree.body:
@@ -225,12 +231,10 @@ def plain_script(source):
                 and isinstance(statement.targets[0], ast.Name)
                 and not statement.targets[0].id.startswith("_")):
             return None
-        names = set()
-        try:
-            evaluator = _build(statement.value, names)
-        except _NotPlain:
+        compiled = _compiled(statement.value)
+        if compiled is None:
             return None
-        steps.append((statement.targets[0].id, evaluator, frozenset(names)))
+        steps.append((statement.targets[0].id, compiled))
     return steps
 
 
@@ -243,17 +247,9 @@ def run_script(source, context, reserved):
     if steps is None or not reserved.isdisjoint(context):
         return MISS
     data = dict(context)
-    for target, evaluator, names in steps:
-        if target in reserved:
-            return MISS
-        for name in names:
-            if name not in data or not _json_like(data[name]):
-                return MISS
-        try:
-            value = evaluator(data)
-        except Exception:  # noqa: BLE001 - the sandbox raises it with its usual message
-            return MISS
-        if not _small_result(value):
+    for target, compiled in steps:
+        value = MISS if target in reserved else _value(*compiled, data)
+        if value is MISS:
             return MISS
         data[target] = value
     return data
