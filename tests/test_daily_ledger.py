@@ -239,3 +239,44 @@ def test_verify_finds_the_loan_breaks(app, manager):
     assert any(d.startswith("loan: principal 150.00 ≠ principal charged 200") for *_x, d in found)
     assert any(d.startswith("loan: status closing with 210") for *_x, d in found)
     db.session.rollback()
+
+
+# Penalty accruals of one installment: (first day, days) each, at most one ending on a day.
+PERIODS = st.lists(st.tuples(st.integers(0, 40), st.integers(0, 6)), max_size=8,
+                   unique_by=lambda p: p[0] + p[1])
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=PERIODS, second=PERIODS)
+def test_overlapping_penalty_accruals_are_found_whatever_their_order(app, manager, first,
+                                                                   second):
+    """verify reports an installment's penalty periods exactly when two of its accruals share a
+    day, and each pair it names does; the other installment's accruals never pair with these."""
+    try:
+        loan, one, two = _broken_book(manager)
+        start = THROUGH - dt.timedelta(days=60)
+        added = {}
+        for installment, periods in ((one, first), (two, second)):
+            for begin, days in periods:
+                charge = Charge(loan_id=loan.id, installment_id=installment.id, kind="penalty",
+                                source="penalty", amount=Decimal("0.01"),
+                                period_start=start + dt.timedelta(days=begin),
+                                period_end=start + dt.timedelta(days=begin + days))
+                db.session.add(charge)
+                installment.penalty_due += charge.amount
+                db.session.flush()
+                added[charge.id] = (installment.seq, charge.period_start, charge.period_end)
+        found = [b.detail for b in verify() if b.code == "penalty_periods"]
+        for seq, periods in ((1, first), (2, second)):
+            overlapping = any(a[0] <= b[0] + b[1] and b[0] <= a[0] + a[1]
+                              for i, a in enumerate(periods) for b in periods[i + 1:])
+            named = [d for d in found if d.startswith(f"installment {seq}:")]
+            assert bool(named) == overlapping, (seq, periods, found)
+        for detail in found:
+            a, b = (int(n) for n in detail.split("accruals ")[1].split(" overlap")[0]
+                    .split(" and "))
+            assert added[a][0] == added[b][0]  # the same installment
+            assert added[a][1] <= added[b][2] and added[b][1] <= added[a][2]  # sharing a day
+    finally:
+        db.session.rollback()
