@@ -1,4 +1,5 @@
-"""Many rows into one table, fast on both databases (issue 12's bulk paths).
+"""Many rows into one table, and many rows of one table changed, fast on both databases
+(issue 12's bulk paths).
 
 `insert_rows(table, rows, ids=False)` writes the rows (dicts of column values) in the
 current transaction. On SQLite, and for a few rows anywhere, it is one multi-row INSERT (with
@@ -12,7 +13,10 @@ Each row's missing columns get their Python-side defaults, as the INSERT gives t
 defaults and triggers apply as for an INSERT. The engine's cursor events see the COPY like
 any statement (the statement counts of the tests and benchmarks include it).
 """
-from sqlalchemy import insert, text
+from types import SimpleNamespace
+
+from sqlalchemy import Integer, bindparam, func, insert, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 
 from extensions import db
@@ -96,3 +100,27 @@ def _copy(connection, table, rows, ids):
             # As SQLAlchemy raises them for an INSERT (callers catch IntegrityError).
             raise DBAPIError.instance(statement, None, exc, dbapi.Error) from exc
         dispatch.after_cursor_execute(connection, cursor, statement, rows, None, True)
+
+
+def update_rows(table, rows, types, assignments):
+    """Change many rows of `table` (with an integer `id`), each as its dict in `rows` says:
+    `types` {key: SQL type} are the keys of each row besides "id", and `assignments(new)`
+    gives {column: expression} over the table's columns (their values before the change) and
+    `new.<key>` (the row's value). On PostgreSQL one UPDATE … FROM unnest(arrays): an
+    executemany there is a statement per row (about 60 µs each); elsewhere an executemany,
+    which costs SQLite little."""
+    if not rows:
+        return
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        arrays = [bindparam(f"new_{key}", [row[key] for row in rows], type_=ARRAY(type_))
+                  for key, type_ in {"id": Integer, **types}.items()]
+        new = func.unnest(*arrays).table_valued("id", *types).render_derived(name="new")
+        connection.execute(update(table).where(table.c.id == new.c.id)
+                           .values(assignments(new.c)))
+        return
+    new = SimpleNamespace(**{key: bindparam(f"new_{key}", type_=type_)
+                             for key, type_ in types.items()})
+    connection.execute(update(table).where(table.c.id == bindparam("new_id"))
+                       .values(assignments(new)),
+                       [{f"new_{key}": value for key, value in row.items()} for row in rows])

@@ -10,10 +10,11 @@ import datetime as dt
 from collections import namedtuple
 
 from flask import current_app
-from sqlalchemy import (bindparam, case, exists, func, insert, literal, literal_column, or_,
-                        select, text, union_all, update)
+from sqlalchemy import (Integer, String, case, exists, func, insert, literal, literal_column,
+                        or_, select, text, union_all)
 
 from audit.operations import record
+from bulk import update_rows
 from cases.models import OFF_CURRENT, DailyRun, Loan, StageChange
 from extensions import db
 from ledger.book import ZERO
@@ -89,13 +90,11 @@ def _stage(as_of, actor, loan_id=None):
         db.session.execute(insert(StageChange), [change._asdict() for change, _no in changes])
     if moved:
         table = Loan.__table__
-        # One executemany of the moved loans, not a second pass over the book.
-        db.session.execute(
-            update(table).where(table.c.id == bindparam("loan"))
-            .values(dpd=bindparam("to_dpd"), stage=bindparam("to_stage"),
-                    stage_since=case((table.c.stage != bindparam("to_stage"), as_of),
-                                     else_=table.c.stage_since)),
-            [{"loan": row.id, "to_dpd": row.dpd, "to_stage": row.to_stage} for row in moved])
+        # One statement for the moved loans, not a second pass over the book.
+        update_rows(table, [{"id": row.id, "dpd": row.dpd, "stage": row.to_stage}
+                            for row in moved], {"dpd": Integer, "stage": String},
+                    lambda new: {"dpd": new.dpd, "stage": new.stage, "stage_since": case(
+                        (table.c.stage != new.stage, as_of), else_=table.c.stage_since)})
     for change, _loan_no in changes:
         record("case.stage_changed", actor=actor, case_id=change.loan_id, data={
             "from": change.from_stage, "to": change.to_stage, "dpd": change.dpd,

@@ -13,9 +13,9 @@ import datetime as dt
 from collections import namedtuple
 from decimal import Decimal
 
-from sqlalchemy import Date, Numeric, bindparam, exists, false, func, select, update
+from sqlalchemy import Date, Numeric, exists, false, func, select, update
 
-from bulk import insert_rows
+from bulk import insert_rows, update_rows
 from cases.models import Loan, Product
 from extensions import db
 from workflows import clock
@@ -160,16 +160,15 @@ def accrue_all(through):
         outstanding = (row.principal_due + row.interest_due + row.penalty_due + added
                        - row.principal_paid - row.interest_paid - row.penalty_paid)
         # `_settle` after the last charge: paid off (today) exactly when nothing is left.
-        updates.append({"iid": row.id, "added": added,
+        updates.append({"id": row.id, "added": added,
                         "paid_off": today if outstanding <= 0 else None})
     if rows:
         # Core, not the ORM's bulk insert: the rows are complete, nothing to track.
         insert_rows(Charge.__table__, rows)
         table = Installment.__table__
-        db.session.execute(
-            update(table).where(table.c.id == bindparam("iid"))
-            .values(penalty_due=table.c.penalty_due + bindparam("added", type_=Numeric(18, 2)),
-                    paid_off_on=bindparam("paid_off", type_=Date)), updates)
+        update_rows(table, updates, {"added": Numeric(18, 2), "paid_off": Date},
+                    lambda new: {"penalty_due": table.c.penalty_due + new.added,
+                                 "paid_off_on": new.paid_off})
         # Installments already in the session were changed behind its back: read them again.
         for obj in list(db.session.identity_map.values()):
             if isinstance(obj, Installment):

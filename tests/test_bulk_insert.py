@@ -127,3 +127,32 @@ def test_events_copied_in_bulk_chain_and_verify(app, deployed, users, monkeypatc
     assert chain_pending() == events
     result = verify()
     assert result.check.ok and not result.findings, result.findings
+
+
+def test_update_rows_changes_each_row_as_its_dict_says(app, new_loan):
+    """bulk.update_rows: each row gets its own values, expressions read the row's values
+    before the change, NULLs are written as NULL, other rows stay as they were."""
+    from sqlalchemy import Date, Numeric
+    from ledger.models import Installment
+    loans = [new_loan(f"L-U{i}") for i in range(3)]
+    rows = db.session.scalars(select(Installment).where(Installment.loan_id.in_(
+        [loan.id for loan in loans])).order_by(Installment.id)).all()
+    before = {row.id: (row.penalty_due, row.paid_off_on) for row in rows}
+    changed = rows[::2]
+    day = dt.date(2026, 5, 4)
+    table = Installment.__table__
+    bulk.update_rows(table, [{"id": row.id, "added": Decimal(n) + Decimal("0.25"),
+                              "paid_off": day if n % 2 else None}
+                             for n, row in enumerate(changed)],
+                     {"added": Numeric(18, 2), "paid_off": Date},
+                     lambda new: {"penalty_due": table.c.penalty_due + new.added,
+                                  "paid_off_on": new.paid_off})
+    db.session.expire_all()
+    after = {row.id: (row.penalty_due, row.paid_off_on) for row in db.session.scalars(
+        select(Installment).where(Installment.id.in_(before)))}
+    for n, row_id in enumerate(r.id for r in changed):
+        assert after[row_id] == (before[row_id][0] + n + Decimal("0.25"),
+                                 day if n % 2 else None)
+    for row_id in set(before) - {r.id for r in changed}:
+        assert after[row_id] == before[row_id]
+    db.session.rollback()
