@@ -7,9 +7,10 @@ on the first run of a month they are also kept as that month's MonthScore rows f
 back-test. Same data, same scores: features are counted, the points are integers or fixed
 numbers, and every ranking breaks ties by loan id.
 """
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 
 from audit.operations import record
+from bulk import insert_rows
 from cases.staging import AFTER_DAILY_RUN
 from extensions import db
 from scoring.backtest import month_start
@@ -17,7 +18,6 @@ from scoring.features import current_bases, gather, overdue_scope
 from scoring.model import DEFAULT_WEIGHTS, expected_recovery, score
 from scoring.models import LoanScore, MonthScore, ScoringModel
 
-CHUNK = 2000  # rows per INSERT statement
 
 
 def active_model(actor=None):
@@ -47,17 +47,12 @@ def compute(as_of, weights):
     return rows
 
 
-def _insert(table, rows):
-    for at in range(0, len(rows), CHUNK):
-        db.session.execute(insert(table), rows[at:at + CHUNK])
-
-
 def score_all(as_of, actor=None):
     """Score every overdue open loan; no commit (the caller's transaction). Returns counts."""
     model = active_model(actor)
     rows = compute(as_of, model.weights)
     db.session.execute(delete(LoanScore.__table__))
-    _insert(LoanScore.__table__, [
+    insert_rows(LoanScore.__table__, [
         {"loan_id": loan_id, "model_id": model.id, "scored_on": as_of, "score": p,
          "amount_due": due, "expected_recovery": expected, "reasons": reasons}
         for loan_id, p, due, expected, reasons in rows])
@@ -66,7 +61,7 @@ def score_all(as_of, actor=None):
     first_of_month = db.session.scalar(
         select(MonthScore.loan_id).where(MonthScore.month == month).limit(1)) is None
     if first_of_month and rows:
-        _insert(MonthScore.__table__, [
+        insert_rows(MonthScore.__table__, [
             {"month": month, "loan_id": loan_id, "model_id": model.id, "score": p,
              "amount_due": due, "expected_recovery": expected}
             for loan_id, p, due, expected, _reasons in rows])
