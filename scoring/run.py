@@ -19,7 +19,6 @@ from scoring.model import DEFAULT_WEIGHTS, expected_recovery, score
 from scoring.models import LoanScore, MonthScore, ScoringModel
 
 
-
 def active_model(actor=None):
     """The active model; the documented default scorecard is created (audited) when none is."""
     model = db.session.scalar(select(ScoringModel).where(ScoringModel.active.is_(True))
