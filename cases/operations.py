@@ -90,8 +90,9 @@ def add_loan(intake, actor):
 
 
 def add_loans(intakes, actor):
-    """Register checked, new loans: one INSERT per table for all of them (RETURNING the ids
-    where later rows need them), their schedule charges, case.created events and handovers.
+    """Register checked, new loans: one statement per table for all of them (bulk.insert_rows,
+    with the ids where later rows need them), their schedule charges, case.created events and
+    handovers.
     Returns the loan ids; flushes, the caller commits."""
     if not intakes:
         return []

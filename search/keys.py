@@ -29,10 +29,6 @@ def _rows(loan_id, keys):
     return [{"loan_id": loan_id, "key": key, "kind": kind} for key, kind in sorted(keys)]
 
 
-def _write(connection, rows):
-    insert_rows(SearchKey.__table__, rows, connection=connection)
-
-
 def add_written(written):
     """The keys of loans just written by cases.operations._write_loans (its row dicts)."""
     rows = []
@@ -45,7 +41,7 @@ def add_written(written):
             list(borrower.get("phones") or ()) + [c.get("phone", "") for c in
                                                    w.get("contacts", ())]
             + [g.get("phone", "") for g in guarantors]))
-    _write(db.session.connection(), rows)
+    insert_rows(SearchKey.__table__, rows)
 
 
 def refresh(loan_ids, connection=None):
@@ -70,9 +66,10 @@ def refresh(loan_ids, connection=None):
         ids.setdefault(loan_id, []).append(id_number)
         phones.setdefault(loan_id, []).append(phone)
     connection.execute(delete(SearchKey.__table__).where(SearchKey.loan_id.in_(loan_ids)))
-    _write(connection, [row for loan_id, no, name, *_ in loans
-                        for row in _rows(loan_id, loan_keys(no, name, ids[loan_id],
-                                                            phones[loan_id]))])
+    insert_rows(SearchKey.__table__, [
+        row for loan_id, no, name, *_ in loans
+        for row in _rows(loan_id, loan_keys(no, name, ids[loan_id], phones[loan_id]))],
+        connection=connection)
 
 
 # The attributes each model's keys are made of.

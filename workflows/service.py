@@ -150,8 +150,8 @@ def _taken_as_written(instance):
 
 
 def _insert_started(items, states, base, started, actor):
-    """The instances of start_processes' items with their first states, in one INSERT …
-    RETURNING (per 1000 rows), each audited as started; their ids in the order of items."""
+    """The instances of start_processes' items with their first states, in one statement
+    (bulk.insert_rows), each audited as started; their ids in the order of items."""
     rows = [dict(base, case_id=item.get("case_id"), business_key=item.get("business_key"),
                  state_json=state) for item, state in zip(items, states)]
     insert_rows(ProcessInstance.__table__, rows, ids=True)
@@ -298,7 +298,7 @@ _EXCLUDE_COMPLETERS = insert(HumanTaskExclusion.__table__).from_select(
 
 
 def _insert_tasks(definition, instances, users=None, existing=False):
-    """Write the human_tasks rows of READY user tasks, all in one INSERT, with their four-eyes
+    """Write the human_tasks rows of READY user tasks, all in one statement, with their four-eyes
     exclusions and audit events: `instances` are (instance id, case id, [(task guid, task
     spec, task data)]). `existing`: the instances may have completed tasks (notSameUserAs
     then excludes their completers); a new instance has none. `users`: {user name: id} the
