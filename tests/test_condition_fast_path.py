@@ -32,6 +32,19 @@ def sandbox(source, data):
         return "raise", type(exc), str(exc)
 
 
+def _marked(value):
+    """The value with each NaN replaced by a marker: NaN is not equal to itself, and a value
+    back from the sandbox is a new object, where the fast path may hand back the same one
+    (lists compare their items by identity first)."""
+    if isinstance(value, float) and math.isnan(value):
+        return "<NaN>"
+    if isinstance(value, (list, tuple)):
+        return type(value)(_marked(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _marked(v) for k, v in value.items()}
+    return value
+
+
 # ---------------------------------------------------------------- random plain expressions
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20),
@@ -127,12 +140,10 @@ def test_a_plain_script_leaves_the_data_the_sandbox_leaves(app, source, data):
         got = ("raise", type(exc), str(exc))
     if fast is not plain_eval.MISS:
         assert expected[0] == "ok", (source, data, expected)
-        assert list(fast.items()) == list(expected[1].items()), (source, data)
+        assert _marked(list(fast.items())) == _marked(list(expected[1].items())), \
+            (source, data)
         assert [type(v) for v in fast.values()] == [type(v) for v in expected[1].values()]
-    if expected[0] == "ok" and any(isinstance(v, float) and math.isnan(v)
-                                   for v in expected[1].values()):
-        return  # NaN is not equal to itself; the types and keys were compared above
-    assert got == expected, (source, data, got, expected)
+    assert _marked(got) == _marked(expected), (source, data, got, expected)
 
 
 def test_the_stage_scripts_of_the_collection_diagram_are_plain():
