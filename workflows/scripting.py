@@ -20,6 +20,7 @@ from workflows import limits, plain_eval
 from workflows.clock import now
 from workflows.limits import (ScriptError, ScriptLimitError, compile_expression,  # noqa: F401
                               compile_script, sandbox_builtins)
+from workflows.sandbox_worker import storable_result
 
 MAX_ITERATIONS = limits.DEFAULTS["SCRIPT_MAX_ITERATIONS"]
 _to_date = limits.to_date
@@ -75,7 +76,7 @@ class RestrictedEnvironment(TaskDataEnvironment):
         result = plain_eval.MISS
         if not external_context:  # plain assignments (`stage = "dpd_4_7"`): no round trip
             result = plain_eval.run_script(script, context, _RESERVED)
-            if result is not plain_eval.MISS and not limits.storable_result(result):
+            if result is not plain_eval.MISS and not storable_result(result):
                 result = plain_eval.MISS  # the sandbox refuses it, with its own message
         if result is plain_eval.MISS:
             result = limits.run("exec", script, context, external_context, HELPERS)
