@@ -79,13 +79,7 @@ def empty_database(app):
     # Reference data seeded by migrations stays, as seeded.
     tables = [t.name for t in reversed(db.metadata.sorted_tables) if t.name != "products"]
     if is_postgres(app):
-        # DELETE, not TRUNCATE: TRUNCATE gives every table and index a new file (0.3 s a
-        # test). Replica mode turns off the triggers for this transaction: the append-only
-        # ones (TRUNCATE bypasses them) and the foreign keys' (every row goes anyway).
-        db.session.execute(text("SET LOCAL session_replication_role = replica"))
-        db.session.execute(text("; ".join(f"DELETE FROM {name}" for name in tables)))
-        db.session.execute(text(_restart_sequences(tables)))
-        db.session.execute(text("SET LOCAL session_replication_role = origin"))
+        db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     else:
         # users.team_id and teams.leader_id point at each other: unlink them first
         db.session.execute(text("UPDATE users SET team_id = NULL"))
@@ -99,25 +93,6 @@ def empty_database(app):
     db.session.commit()
     clear_calendar_cache()  # memoized per app, and this app lives for the whole session
     clear_latest_cache()  # the same (and the ids start again)
-
-
-_SEQUENCES = {}
-
-
-def _restart_sequences(tables):
-    """SQL restarting the sequences of the tables' columns (as TRUNCATE … RESTART IDENTITY)."""
-    key = tuple(tables)
-    if key not in _SEQUENCES:
-        names = db.session.scalars(text(
-            "SELECT DISTINCT s.relname FROM pg_class s "
-            "JOIN pg_depend d ON d.objid = s.oid AND d.deptype IN ('a', 'i') "
-            "JOIN pg_class t ON t.oid = d.refobjid "
-            "WHERE s.relkind = 'S' AND t.relname = ANY(:tables) ORDER BY 1"),
-            {"tables": list(tables)}).all()
-        # setval writes the sequence in place; ALTER SEQUENCE … RESTART gives it a new file
-        _SEQUENCES[key] = "SELECT " + ", ".join(f"setval('\"{name}\"', 1, false)"
-                                                for name in names)
-    return _SEQUENCES[key]
 
 
 @pytest.fixture
