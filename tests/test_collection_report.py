@@ -84,7 +84,8 @@ def test_target_rules(app, people):
     set_target(coll, DAY, 6, 3, 2, "500", head)  # the same day again: replaced
     (row,) = CollectionTarget.query.all()
     assert (row.calls, row.contacts, row.promises, row.amount) == (6, 3, 2, Decimal("500.00"))
-    events = AuditEvent.query.filter_by(action="collection_target.set").all()
+    events = AuditEvent.query.filter_by(action="collection_target.set") \
+        .order_by(AuditEvent.id).all()
     assert [e.data["calls"] for e in events] == [1, 6]
 
 

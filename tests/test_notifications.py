@@ -115,7 +115,8 @@ def test_a_collection_call_coming_round_again_is_nobodys_news(app, overdue, staf
     at(dt.date(2026, 5, 8), 12, 31)
     fire_due_timers()
     assert ready(loan) == ["phone_collection"]  # the next call, in the pool again
-    assert [n.context["process"] for n in UserNotification.query.all()[before:]] \
+    added = UserNotification.query.order_by(UserNotification.id).all()[before:]
+    assert [n.context["process"] for n in added] \
         in ([], ["inspection"])  # the inspection the timers also started is the manager's
 
 
@@ -361,4 +362,5 @@ def test_four_eyes_win_over_a_notification(app, new_loan, users):
     notify([{"user_id": who.id, "kind": "assigned", "case_id": loan.id, "task_id": task.id,
              "context": {}} for who in (users["am"], users["am2"])])
     db.session.commit()
-    assert [n.user_id for n in UserNotification.query.all()[before:]] == [users["am"].id]
+    added = UserNotification.query.order_by(UserNotification.id).all()[before:]
+    assert [n.user_id for n in added] == [users["am"].id]
