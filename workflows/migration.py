@@ -179,6 +179,7 @@ def _refresh_open_rows(instance, workflow, target):
                 User.username == task.data.get(props["candidateUserVariable"])))
         HumanTaskExclusion.query.filter_by(task_id=row.id).delete()
         others = [s.strip() for s in props.get("notSameUserAs", "").split(",") if s.strip()]
+        row.not_same_user_as = ",".join(others) or None  # as a new row of the version has it
         excluded = set()
         if others:
             excluded = set(db.session.scalars(

@@ -118,6 +118,10 @@ class HumanTask(db.Model):
     context = db.Column(db.JSON)
     # When the holder and the leader were told the task is past its due date.
     overdue_notified_at = db.Column(db.DateTime(timezone=True))
+    # Four eyes: the steps (bpmn ids, comma-separated) whose completers may not take this
+    # task. A trigger writes their human_task_exclusions rows when the row is inserted
+    # (migration 0020), so the application makes no second round trip for them.
+    not_same_user_as = db.Column(db.Text)
 
     # The case's loan number, when the query asked for it (workflows.service._LOAN_NO).
     loan_no = query_expression()

@@ -8,8 +8,7 @@ import contextvars
 import datetime as dt
 import uuid
 
-from sqlalchemy import (Integer, String, bindparam, case, exists, insert, literal_column, or_,
-                        select, text, update)
+from sqlalchemy import bindparam, case, exists, insert, literal_column, or_, select, text, update
 from sqlalchemy.orm import with_expression
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -286,23 +285,18 @@ _UNASSIGN_EXCLUDED = (
                           HumanTaskExclusion.user_id == HumanTask.claimed_by_id))
     .values(claimed_by_id=None, claimed_at=None)
     .execution_options(synchronize_session=False))
-# The completers of the named tasks of an instance may not take the new task (four eyes).
-_EXCLUDE_COMPLETERS = insert(HumanTaskExclusion.__table__).from_select(
-    ["task_id", "user_id", "reason_task"],
-    select(bindparam("task_id", type_=Integer), HumanTask.completed_by_id,
-           bindparam("reason", type_=String))
-    .where(HumanTask.instance_id == bindparam("instance_id"),
-           HumanTask.bpmn_id.in_(bindparam("others", expanding=True)),
-           HumanTask.state == "completed", HumanTask.completed_by_id.is_not(None))
-    .distinct())
 
 
 def _insert_tasks(definition, instances, users=None, existing=False):
     """Write the human_tasks rows of READY user tasks, all in one statement, with their four-eyes
     exclusions and audit events: `instances` are (instance id, case id, [(task guid, task
-    spec, task data)]). `existing`: the instances may have completed tasks (notSameUserAs
-    then excludes their completers); a new instance has none. `users`: {user name: id} the
-    caller already knows."""
+    spec, task data)]). `existing`: the instances may have completed tasks, so a task may
+    already have exclusions when notUserVariable adds its own; a new instance has none.
+    `users`: {user name: id} the caller already knows.
+
+    Four eyes, notSameUserAs: the row names the steps in `not_same_user_as`, and the
+    database's trigger (migration 0020) excludes whoever completed them in the instance as
+    the row is inserted, in the same statement (no round trip to read or write them)."""
     tasks = [(instance_id, case_id, guid, spec, data, task_properties(spec))
              for instance_id, case_id, ready in instances for guid, spec, data in ready]
     if not tasks:
@@ -340,20 +334,14 @@ def _insert_tasks(definition, instances, users=None, existing=False):
             due_at=due[days], priority=PRIORITIES.get(props.get("priority", "normal"), 2),
             form_key=form_key, form_definition_id=form_id, state="ready",
             context={name: to_json_value(data.get(name)) for name in shown if name in data},
+            not_same_user_as=",".join(_steps(props.get("notSameUserAs"))) or None,
             created_at=moment))
     insert_rows(HumanTask.__table__, rows, ids=True)
     ids = [row["id"] for row in rows]
     exclusions = []
     for task_id, (instance_id, case_id, _guid, spec, data, props), row in zip(ids, tasks, rows):
-        # Four eyes: whoever completed a task named in notSameUserAs may not take this one
-        # (one INSERT … SELECT: no round trip to read the users first)…
-        others = [s.strip() for s in props.get("notSameUserAs", "").split(",") if s.strip()]
-        if others and existing:
-            db.session.execute(_EXCLUDE_COMPLETERS, {
-                "task_id": task_id, "reason": ",".join(others), "instance_id": instance_id,
-                "others": others})
-        # …and neither may the user named in the task-data variable notUserVariable (a
-        # requester), unless that user is excluded already.
+        # Four eyes, besides notSameUserAs (the trigger's): the user named in the task-data
+        # variable notUserVariable (a requester) may not take it, unless excluded already.
         variable = props.get("notUserVariable")
         user_id = user_ids.get(str(data.get(variable))) if variable and data.get(variable) \
             else None
@@ -381,15 +369,17 @@ def _insert_tasks(definition, instances, users=None, existing=False):
             hook(created)
 
 
+def _steps(names):
+    """The step ids of a comma-separated property (notSameUserAs, sameUserAs)."""
+    return [name.strip() for name in (names or "").split(",") if name.strip()]
+
+
 def _same_user(props, data):
     """The user name a `sameUserAs` step stays with: whoever completed the named step (the
     first of a comma-separated list that was completed) in this instance."""
-    steps = props.get("sameUserAs")
-    if not steps:
-        return None
     completed = data.get("completed_by") or {}
-    return next((completed[s.strip()] for s in steps.split(",") if completed.get(s.strip())),
-                None)
+    return next((completed[step] for step in _steps(props.get("sameUserAs"))
+                 if completed.get(step)), None)
 
 
 # ---------------------------------------------------------------- tasks
