@@ -4,6 +4,7 @@ Every benchmark module has `run(scale)` (scale "quick" or "full") returning a li
 and printing them as it goes; `python -m bench.run` calls them all on SQLite and PostgreSQL
 and prints the summary table with the targets.
 """
+import http.client
 import json
 import os
 import signal
@@ -158,18 +159,32 @@ class Gunicorn:
         self.log.close()
 
 
-def run_clients(work, chunks):
-    """work(chunk) in one thread per chunk, all started together; the seconds until the last
-    one is done. A client's exception ends the bench with it."""
-    errors = []
+def run_clients(address, items, send, clients):
+    """`clients` threads, each on its own keep-alive connection to `address`, take the next
+    item from one shared queue and call send(conn, item) until none is left; the seconds
+    until the last one is done. Sharing the queue, a client whose connection landed on a
+    less busy server worker does more, as a person at a desk would: the round ends when the
+    work is done, not when the unluckiest client's fixed share is (with fixed shares the
+    last seconds ran on one worker while the others idled). A client's exception ends the
+    bench with it."""
+    errors, queue = [], iter(items)
+    lock = threading.Lock()
 
-    def client(chunk):
+    def client():
+        conn = http.client.HTTPConnection(*address, timeout=120)
         try:
-            work(chunk)
+            while not errors:
+                with lock:
+                    item = next(queue, _DONE)
+                if item is _DONE:
+                    return
+                send(conn, item)
         except BaseException as exc:  # noqa: BLE001 — reported below
             errors.append(exc)
+        finally:
+            conn.close()
 
-    threads = [threading.Thread(target=client, args=(chunk,)) for chunk in chunks]
+    threads = [threading.Thread(target=client) for _ in range(clients)]
     start = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -179,6 +194,9 @@ def run_clients(work, chunks):
     if errors:
         raise SystemExit(f"{len(errors)} client(s) failed, e.g. {errors[0]}")
     return elapsed
+
+
+_DONE = object()
 
 
 def post(conn, path, headers, body=None, expect=200):

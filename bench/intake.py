@@ -8,7 +8,8 @@ creates), else a fresh SQLite file. Migrates, deploys bpmn/, starts gunicorn as 
 does (gunicorn.conf.py; WEB_WORKERS and WEB_THREADS from the environment, their defaults
 otherwise) and, in R alternated rounds (default 3):
 
-- **API**: 8 client threads, each on its own keep-alive connection, POST new loans to
+- **API**: 8 client threads, each on its own keep-alive connection and taking the next loan
+  from one shared queue, POST new loans to
   /api/v1/loans (a bearer token of an account manager); loans per second over the round;
 - **CSV import**: a CSV file of new loans read and imported (`read_loan_csv` +
   `import_loans`, as `flask loans import` does, in-process); loans per second.
@@ -19,7 +20,6 @@ Prints each round and the medians. Figures only, no assertions.
 """
 import argparse
 import datetime as dt
-import http.client
 import io
 import os
 import random
@@ -52,14 +52,9 @@ def _api_round(address, token, payloads):
     """POST the payloads from CLIENTS threads; loans per second."""
     headers = {"Authorization": f"Bearer {token}"}
 
-    def client(chunk):
-        conn = http.client.HTTPConnection(*address, timeout=120)
-        try:
-            for body in chunk:
-                post(conn, "/api/v1/loans", headers, body, expect=201)
-        finally:
-            conn.close()
-    return len(payloads) / run_clients(client, [payloads[k::CLIENTS] for k in range(CLIENTS)])
+    def send(conn, body):
+        post(conn, "/api/v1/loans", headers, body, expect=201)
+    return len(payloads) / run_clients(address, payloads, send, CLIENTS)
 
 
 def _csv_round(data):

@@ -6,11 +6,11 @@ Uses DATABASE_URL when it is set (an empty database, e.g. the one scripts/with-p
 creates), else a fresh SQLite file. Starts `make serve`'s server (gunicorn.conf.py;
 WEB_WORKERS and WEB_THREADS from the environment, default 4 × 2 here), registers the loans by
 the bulk import while its workers boot and, in 3 rounds of fresh tasks, lets 8 clients claim
-and complete their own share of the handover tasks at once (two requests per completion).
+and complete the handover tasks at once, each taking the next from one shared queue (two
+requests per completion).
 Prints completions per second per round and the median. The clients share the machine with
 the server, as they would in a one-box test.
 """
-import http.client
 import os
 
 from bench.common import HANDOVER, Gunicorn, Row, database_name, make_app, median, post, \
@@ -22,15 +22,10 @@ SIZES = {"quick": (15, 3), "full": (60, 3)}  # tasks per client per round, round
 
 
 def one_round(address, headers, task_ids):
-    def client(chunk):
-        conn = http.client.HTTPConnection(*address, timeout=120)
-        try:
-            for task_id in chunk:
-                post(conn, f"/api/v1/tasks/{task_id}/claim", headers)
-                post(conn, f"/api/v1/tasks/{task_id}/complete", headers, {"data": HANDOVER})
-        finally:
-            conn.close()
-    return len(task_ids) / run_clients(client, [task_ids[i::CLIENTS] for i in range(CLIENTS)])
+    def send(conn, task_id):
+        post(conn, f"/api/v1/tasks/{task_id}/claim", headers)
+        post(conn, f"/api/v1/tasks/{task_id}/complete", headers, {"data": HANDOVER})
+    return len(task_ids) / run_clients(address, task_ids, send, CLIENTS)
 
 
 def run(scale="full"):
