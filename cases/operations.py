@@ -9,7 +9,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from audit.operations import record
-from bulk import insert_rows
+from bulk import insert_rows, refresh_statistics
 from cases.intake import (COLLATERAL_DATES, LoanIntake, differences, parse_flat,
                           parse_intake)
 from cases.models import Borrower, Collateral, Contact, Guarantor, Loan
@@ -32,6 +32,13 @@ def _decimal(value):
 
 # Loans written per transaction by the bulk import (and per flush by add_loans).
 BATCH = 500
+# An import of this many loans or more refreshes the statistics of the tables it filled
+# (bulk.refresh_statistics): traffic right after a large import is planned on the new sizes.
+ANALYZE_AFTER = 1000
+INTAKE_TABLES = ("loans", "borrowers", "contacts", "collateral", "collateral_valuations",
+                 "guarantors", "installments", "ledger_charges", "loan_balances", "search_keys",
+                 "process_instances", "human_tasks", "human_task_exclusions",
+                 "user_notifications", "audit_events", "audit_chain_queue")
 
 
 def _new_loan(intake):
@@ -356,6 +363,8 @@ def import_loans(rows, actor=None, skip_errors=False):
             raise Conflict("the loans could not be written: other writers kept registering "
                            "the same loan numbers", code="import_contended")
         report.imported.extend((line, intake.loan_no) for line, intake in batch)
+    if len(report.imported) >= ANALYZE_AFTER:
+        refresh_statistics(INTAKE_TABLES)
     return report
 
 

@@ -353,3 +353,22 @@ def test_a_batch_start_writes_each_instance_as_its_run_left_it(app, users):
     assert done.status == "completed" and done.error is None and done.completed_at is not None
     assert '"y": 2' in done.state_json
     assert AuditEvent.query.filter_by(action="process.error", instance_id=failed.id).count() == 1
+
+
+@pytest.mark.parametrize("threshold, analyzed", [(3, True), (4, False)])
+def test_a_large_import_refreshes_the_planners_statistics(app, deployed, users, monkeypatch,
+                                                          threshold, analyzed):
+    """From ANALYZE_AFTER loans on, the tables an import filled are analyzed (PostgreSQL):
+    the planner then knows the loans are there (pg_class.reltuples, -1 before any ANALYZE
+    of the emptied table)."""
+    if not is_postgres(app):
+        pytest.skip("SQLite keeps no planner statistics here")
+    monkeypatch.setattr(operations, "ANALYZE_AFTER", threshold)
+    report = import_loans([(n + 2, row(f"S-{n}")) for n in range(3)], users["admin"])
+    assert len(report.imported) == 3
+    counted = {name: db.session.scalar(select(func.count()).select_from(db.table(name)))
+               for name in ("loans", "installments", "human_tasks")}
+    estimates = dict(db.session.execute(db.text(
+        "SELECT relname, reltuples FROM pg_class WHERE relname IN "
+        "('loans', 'installments', 'human_tasks')")).all())
+    assert (estimates == counted) is analyzed, (estimates, counted)

@@ -81,6 +81,10 @@ class HumanTask(db.Model):
     __tablename__ = "human_tasks"
     __table_args__ = (db.Index("ix_human_tasks_state_lane_due", "state", "lane", "due_at"),
                       db.Index("ix_human_tasks_claimed_state", "claimed_by_id", "state"),
+                      # A case's or an instance's open tasks: one index range, however
+                      # stale the planner's statistics (migration 0021).
+                      db.Index("ix_human_tasks_case_id_state", "case_id", "state"),
+                      db.Index("ix_human_tasks_instance_id_state", "instance_id", "state"),
                       # The inbox (workflows.inbox): one lane's unclaimed queue, and one
                       # user's claimed tasks, each read in the page order (due_at, priority,
                       # id) so a keyset page is a short index range scan.
@@ -94,9 +98,8 @@ class HumanTask(db.Model):
                                postgresql_where=db.text(
                                    "state = 'ready' AND claimed_by_id IS NOT NULL")))
     id = db.Column(db.Integer, primary_key=True)
-    instance_id = db.Column(db.Integer, db.ForeignKey("process_instances.id"), nullable=False,
-                            index=True)
-    case_id = db.Column(db.Integer, db.ForeignKey("loans.id"), index=True)
+    instance_id = db.Column(db.Integer, db.ForeignKey("process_instances.id"), nullable=False)
+    case_id = db.Column(db.Integer, db.ForeignKey("loans.id"))
     task_guid = db.Column(db.String(36), nullable=False, unique=True)
     process_key = db.Column(db.String(80), nullable=False, index=True)
     bpmn_id = db.Column(db.String(80), nullable=False)
