@@ -114,10 +114,10 @@ def add_floor_route(app):
     csrf.exempt(floor)
 
 
-def handover_tasks(app, n, prefix="B"):
+def handover_tasks(app, n, prefix="B", real_clock=False):
     """Register n loans for bench_am (created when missing) through the bulk import (what
-    the tasks are does not depend on the path: tests/test_bulk_intake.py); their
-    handover_file task ids."""
+    the tasks are does not depend on the path: tests/test_bulk_intake.py) at the tests' T0, or
+    now with `real_clock`; their handover_file task ids."""
     from sqlalchemy import select
 
     from accounts.models import User
@@ -127,7 +127,7 @@ def handover_tasks(app, n, prefix="B"):
     from tests.conftest import T0, loan_payload
     from workflows import clock
     from workflows.models import HumanTask
-    with app.app_context(), clock.frozen_at(T0):
+    with app.app_context(), clock.frozen_at(None if real_clock else T0):
         admin = User.query.filter_by(username="bench_admin").first() \
             or create_user("bench_admin", PASSWORD, ["admin"])
         if User.query.filter_by(username="bench_am").first() is None:
