@@ -50,7 +50,7 @@ def refresh_statistics(tables):
     connections keep the plans made on them (prepared statements, trigger functions):
     autovacuum only analyzes on its next round, and on a young database just loaded by an
     import the API's loans got slower by the thousand meanwhile (8.5 -> 12.9 ms each after
-    15,000 imported loans). SQLite: nothing to do (its planner keeps no statistics here)."""
+    20,000 imported loans). SQLite: nothing to do (its planner keeps no statistics here)."""
     if db.session.get_bind().dialect.name != "postgresql":
         return
     db.session.execute(text("ANALYZE " + ", ".join(tables)))
