@@ -100,16 +100,15 @@ def deployed(app):
     """bpmn/ deployed, as `bpmn deploy` does it. Deploying validates and parses every diagram
     (about a second, in most tests): the first deploy into an empty database is kept, and
     later tests that start from the same state get its rows written back instead."""
-    snapshot = _DEPLOYS.get(_deploy_key())
-    if snapshot is not None and _nothing_deployed():
-        _restore(snapshot)
+    key, fresh = _deploy_key(), _nothing_deployed()
+    if fresh and key in _DEPLOYS:
+        _restore(_DEPLOYS[key])
         return db.session.scalars(db.select(ProcessDefinition)
                                   .order_by(ProcessDefinition.id)).all()
-    fresh = _nothing_deployed()
     first_event = db.session.scalar(db.select(db.func.max(AuditEvent.id))) or 0
     results = deploy_paths(sorted((ROOT / "bpmn").glob("*.bpmn")), ROOT / "bpmn" / "forms")
     if fresh:
-        _DEPLOYS[_deploy_key()] = _capture(first_event)
+        _DEPLOYS[key] = _capture(first_event)
     return results
 
 
