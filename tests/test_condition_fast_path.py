@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from tests.test_collection import overdue, staff  # noqa: F401 (fixtures)
 from tests.test_servicing import serviced  # noqa: F401 (fixture)
-from workflows import limits, plain_eval, scripting
+from workflows import limits, plain_eval, sandbox_pool, scripting
 from workflows.limits import ScriptError, ScriptLimitError
 from workflows.scripting import HELPERS, RestrictedEnvironment
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::SyntaxWarning")
 def sandbox(source, data):
     """("ok", value) or ("raise", type, str) from the sandbox worker alone."""
     try:
-        return "ok", limits.run("eval", source, copy.deepcopy(data), None, HELPERS)
+        return "ok", sandbox_pool.run("eval", source, copy.deepcopy(data), None, HELPERS)
     except Exception as exc:  # noqa: BLE001
         return "raise", type(exc), str(exc)
 
@@ -111,7 +111,7 @@ def test_the_fast_path_answers_as_the_sandbox(app, source, data):
 def sandbox_script(source, data):
     """("ok", task data) or ("raise", type, str) from the sandbox worker alone."""
     try:
-        return "ok", limits.run("exec", source, copy.deepcopy(data), None, HELPERS)
+        return "ok", sandbox_pool.run("exec", source, copy.deepcopy(data), None, HELPERS)
     except Exception as exc:  # noqa: BLE001
         return "raise", type(exc), str(exc)
 
@@ -240,7 +240,7 @@ def test_most_shipped_conditions_qualify():
 
 def test_a_collection_start_takes_the_fast_path(app, overdue, monkeypatch):  # noqa: F811
     taken, sandboxed = [], []
-    real_evaluate, real_run = plain_eval.evaluate, limits.run
+    real_evaluate, real_run = plain_eval.evaluate, sandbox_pool.run
 
     def counting_evaluate(source, context):
         value = real_evaluate(source, context)
@@ -254,7 +254,7 @@ def test_a_collection_start_takes_the_fast_path(app, overdue, monkeypatch):  # n
         return real_run(mode, source, *args, **kwargs)
 
     monkeypatch.setattr(plain_eval, "evaluate", counting_evaluate)
-    monkeypatch.setattr(limits, "run", counting_run)
+    monkeypatch.setattr(sandbox_pool, "run", counting_run)
     overdue()
     assert len(taken) >= 3, taken  # the stage gateway's conditions, at least
     for source in sandboxed:  # what still went to the sandbox is not plain
@@ -266,5 +266,5 @@ def test_with_an_external_context_the_task_data_still_wins(app):
     # path's "every name a task-data key" rule would hold with one too
     env = RestrictedEnvironment()
     for external in ({"x": 2}, {"y": 1}):
-        assert limits.run("eval", "x == 1", {"x": 1}, external, HELPERS) is True
+        assert sandbox_pool.run("eval", "x == 1", {"x": 1}, external, HELPERS) is True
         assert env.evaluate("x == 1", {"x": 1}, external) is True

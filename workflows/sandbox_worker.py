@@ -1,7 +1,7 @@
 """The sandbox worker process of workflows.limits: runs one evaluation at a time under its
 budget (CPU deadline, loop iterations, address space, result size) and replies over its pipe.
 
-Started by the parent's pool as `python -I` (workflows.limits._BOOT); it imports only this
+Started by the parent's pool as `python -I` (workflows.sandbox_pool._BOOT); it imports only this
 module, workflows.limits (compiling, helpers, framing, errors), the standard library and
 RestrictedPython. `storable_result` is also used in the parent, by the plain-data fast path
 (workflows.plain_eval), so both paths refuse the same values.

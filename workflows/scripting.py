@@ -16,7 +16,7 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnviron
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from calendars.workdays import add_working_days, is_working_day, subtract_working_days
-from workflows import limits, plain_eval
+from workflows import limits, plain_eval, sandbox_pool
 from workflows.clock import now
 from workflows.limits import (ScriptError, ScriptLimitError, compile_expression,  # noqa: F401
                               compile_script, sandbox_builtins)
@@ -68,7 +68,7 @@ class RestrictedEnvironment(TaskDataEnvironment):
             value = plain_eval.evaluate(expression, context)  # plain conditions: no round trip
             if value is not plain_eval.MISS:
                 return value
-        return limits.run("eval", expression, context, external_context, HELPERS)
+        return sandbox_pool.run("eval", expression, context, external_context, HELPERS)
 
     def execute(self, script, context, external_context=None):
         self.check_for_overwrite(context, external_context or {})
@@ -79,7 +79,7 @@ class RestrictedEnvironment(TaskDataEnvironment):
             if result is not plain_eval.MISS and not storable_result(result):
                 result = plain_eval.MISS  # the sandbox refuses it, with its own message
         if result is plain_eval.MISS:
-            result = limits.run("exec", script, context, external_context, HELPERS)
+            result = sandbox_pool.run("exec", script, context, external_context, HELPERS)
         context.clear()
         context.update(result)
         return True
