@@ -8,6 +8,7 @@ from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+import db_ping
 from extensions import babel, csrf, db, login_manager, migrate
 from i18n import LANGUAGES, LOCALES
 
@@ -75,7 +76,8 @@ def create_app(config=None):
     app.config.update(
         SECRET_KEY=os.environ.get("SECRET_KEY") or _secret_key(app.instance_path),
         SQLALCHEMY_DATABASE_URI=database_url(app.instance_path),
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        # A pooled connection idle this long is checked before use (db_ping.py).
+        DB_PING_IDLE_SECONDS=float(os.environ.get("DB_PING_IDLE_SECONDS", "5")),
         BPMN_DIR=str(ROOT / "bpmn"),
         BABEL_TRANSLATION_DIRECTORIES=str(ROOT / "translations"),
         BABEL_DEFAULT_LOCALE="zh_CN",
@@ -130,6 +132,9 @@ def create_app(config=None):
     import guarantees.watch, guarantees.guarantors, notices.operations  # noqa: E401,F401  (hooks)
 
     db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            db_ping.install(engine, app.config["DB_PING_IDLE_SECONDS"])
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
