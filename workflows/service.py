@@ -461,6 +461,9 @@ _CLAIM = (
             claimed_at=case((HumanTask.claimed_by_id == bindparam("user_id"),
                              HumanTask.claimed_at), else_=bindparam("moment")))
     .returning(HumanTask, _LOAN_NO))
+# As an ORM statement from a prebuilt one: the ORM's own UPDATE path annotates the statement
+# anew at each call and so computes its cache key again (about a fifth of a claim's CPU).
+_CLAIM = select(HumanTask, _LOAN_NO).from_statement(_CLAIM)
 # The task, its instance (locked) and the instance's other open tasks, whether four eyes
 # exclude the user.
 _FOR_COMPLETION = (
@@ -655,12 +658,17 @@ def lock_case_of_task(task_id):
 
 
 def _lock_loans(where, params, skip_locked=False):
-    if db.session.get_bind().dialect.name == "postgresql":
-        sql = f"SELECT id FROM loans WHERE {where} FOR UPDATE" + (
-            " SKIP LOCKED" if skip_locked else "")
-        return db.session.execute(text(sql), params).first() is not None
-    db.session.execute(text(f"UPDATE loans SET id = id WHERE {where}"), params)
-    return True
+    postgres = db.session.get_bind().dialect.name == "postgresql"
+    key = (where, skip_locked, postgres)
+    if key not in _LOCKS:  # built once: a text() built per call has its cache key computed anew
+        _LOCKS[key] = text(f"SELECT id FROM loans WHERE {where} FOR UPDATE"
+                           + (" SKIP LOCKED" if skip_locked else "") if postgres
+                           else f"UPDATE loans SET id = id WHERE {where}")
+    result = db.session.execute(_LOCKS[key], params)
+    return result.first() is not None if postgres else True
+
+
+_LOCKS = {}
 
 
 def _lock_instance(instance_id):
