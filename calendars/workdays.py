@@ -54,7 +54,7 @@ def _memo():
     ttl = current_app.config.get("CALENDAR_CACHE_SECONDS", CACHE_SECONDS)
     if memo is None or now - memo["at"] > ttl:
         memo = current_app.extensions["calendar_memo"] = {"at": now, "days": {},
-                                                          "complete": None}
+                                                          "complete": None, "working": {}}
     return memo
 
 
@@ -117,6 +117,16 @@ def year_source(year):
 
 def is_working_day(day):
     day = _as_date(day)
+    if not has_app_context():
+        return _is_working_day(day)
+    # Memoized with the entered days: every new task's due date asks for the same few days.
+    known = _memo()["working"]
+    if day not in known:
+        known[day] = _is_working_day(day)
+    return known[day]
+
+
+def _is_working_day(day):
     overrides = entered_days(day.year)
     if day in overrides:
         return overrides[day]
