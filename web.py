@@ -33,14 +33,17 @@ def register_web_helpers(app):
 
     @app.after_request
     def security_headers(response):
-        headers = response.headers
-        headers.setdefault("Content-Security-Policy",
-                           app.config.get("CONTENT_SECURITY_POLICY", CONTENT_SECURITY_POLICY))
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "same-origin")
+        # Not headers.setdefault: werkzeug builds an HTTP exception for each missing header.
+        present = {name.lower() for name, _value in response.headers}
+        wanted = [("Content-Security-Policy",
+                   app.config.get("CONTENT_SECURITY_POLICY", CONTENT_SECURITY_POLICY)),
+                  ("X-Frame-Options", "DENY"), ("X-Content-Type-Options", "nosniff"),
+                  ("Referrer-Policy", "same-origin")]
         if app.config.get("SESSION_COOKIE_SECURE"):
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+            wanted.append(("Strict-Transport-Security", "max-age=31536000"))
+        for name, value in wanted:
+            if name.lower() not in present:
+                response.headers[name] = value
         return response
 
     @app.template_filter("when")
