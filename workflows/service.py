@@ -31,6 +31,7 @@ from workflows.errors import Conflict, InvalidData, NotAllowed, NotFound
 from workflows.limits import ScriptLimitError, engine_budget
 from workflows.models import (FormDefinition, HumanTask, HumanTaskExclusion, ProcessDefinition,
                               ProcessInstance)
+from workflows.row_writes import INSTANCE_COLUMNS, mark_written, write_saved
 from workflows.start_template import start_template
 
 PRIORITIES = {"high": 1, "normal": 2, "low": 3}
@@ -132,19 +133,17 @@ def start_processes(process_key, items, actor=None, users=None):
 
 
 # What a start run changes on its (new) instance row.
-_STARTED_COLUMNS = ("state_json", "updated_at", "next_timer_at", "status", "completed_at", "error")
 _WRITE_STARTED = (update(ProcessInstance.__table__)
                   .where(ProcessInstance.__table__.c.id == bindparam("instance_id"))
-                  .values({name: bindparam(f"new_{name}") for name in _STARTED_COLUMNS}))
+                  .values({name: bindparam(f"new_{name}") for name in INSTANCE_COLUMNS}))
 
 
 def _taken_as_written(instance):
     """The instance's new values as parameters of _WRITE_STARTED, and marked as already
     written so the session's flush leaves the row alone (its version stays the inserted 1:
     no one else has seen it)."""
-    values = {name: getattr(instance, name) for name in _STARTED_COLUMNS}
-    for name, value in values.items():
-        set_committed_value(instance, name, value)
+    values = {name: getattr(instance, name) for name in INSTANCE_COLUMNS}
+    mark_written(instance, values)
     return {"instance_id": instance.id} | {f"new_{k}": v for k, v in values.items()}
 
 
@@ -252,10 +251,11 @@ def _due_at(props, created=None):
 
 
 def _project_tasks(instance, workflow, open_rows=None):
-    """Bring human_tasks in line with the READY manual tasks of the workflow. One flush
-    writes the instance, the closed tasks and a just-completed one before the new tasks."""
+    """Bring human_tasks in line with the READY manual tasks of the workflow. The instance,
+    the closed tasks and a just-completed one are written before the new tasks (whose
+    four-eyes trigger reads who completed the earlier steps)."""
     new = _close_gone_tasks(instance, workflow, open_rows)
-    db.session.flush()
+    write_saved(instance)
     _insert_tasks(instance.definition, [(instance.id, instance.case_id, new)], existing=True)
 
 
