@@ -446,7 +446,7 @@ def _check_open(row, user):
 
 
 # Hot statements built once (building one and its cache key costs more than running it).
-_CLAIM = (
+_CLAIM_UPDATE = (
     update(HumanTask)
     .where(HumanTask.id == bindparam("task_id"), HumanTask.state == "ready",
            or_(HumanTask.claimed_by_id.is_(None),
@@ -461,9 +461,9 @@ _CLAIM = (
             claimed_at=case((HumanTask.claimed_by_id == bindparam("user_id"),
                              HumanTask.claimed_at), else_=bindparam("moment")))
     .returning(HumanTask, _LOAN_NO))
-# As an ORM statement from a prebuilt one: the ORM's own UPDATE path annotates the statement
-# anew at each call and so computes its cache key again (about a fifth of a claim's CPU).
-_CLAIM = select(HumanTask, _LOAN_NO).from_statement(_CLAIM)
+# Run as a SELECT from it: the ORM's own UPDATE path annotates the statement anew at each
+# call and so computes its cache key again (about a fifth of a claim's CPU).
+_CLAIM = select(HumanTask, _LOAN_NO).from_statement(_CLAIM_UPDATE)
 # The task, its instance (locked) and the instance's other open tasks, whether four eyes
 # exclude the user.
 _FOR_COMPLETION = (
@@ -486,7 +486,7 @@ def claim_task(task_id, user):
     claimed = db.session.execute(
         _CLAIM, {"task_id": task_id, "user_id": user.id, "roles": sorted(user.roles),
                  "moment": clock.now()},
-        execution_options={"synchronize_session": False, "populate_existing": True}).first()
+        execution_options={"populate_existing": True}).first()
     if claimed is None:
         db.session.rollback()
         row = get_task(task_id)
@@ -658,6 +658,7 @@ def lock_case_of_task(task_id):
 
 
 def _lock_loans(where, params, skip_locked=False):
+    """`where` is one of this module's fixed conditions (the statements are kept per form)."""
     postgres = db.session.get_bind().dialect.name == "postgresql"
     key = (where, skip_locked, postgres)
     if key not in _LOCKS:  # built once: a text() built per call has its cache key computed anew
