@@ -32,6 +32,13 @@ def _update(table, columns, versioned):
 
 _INSTANCE = _update(ProcessInstance.__table__, INSTANCE_COLUMNS, versioned=True)
 _TASK = _update(HumanTask.__table__, TASK_COLUMNS, versioned=False)
+# A start run's new instances, all at once (their version stays the inserted 1: no one else
+# has seen them); parameters from taken_as_written.
+WRITE_STARTED = _update(ProcessInstance.__table__, INSTANCE_COLUMNS, versioned=False)
+
+
+def _params(values):
+    return {f"new_{name}": value for name, value in values.items()}
 
 
 def mark_written(obj, values):
@@ -44,6 +51,14 @@ def mark_written(obj, values):
         state._commit_all(state.dict, db.session.identity_map)
 
 
+def taken_as_written(instance):
+    """A new instance's values as parameters of WRITE_STARTED, marked as already written so
+    that the session's flush leaves the row alone."""
+    values = {name: getattr(instance, name) for name in INSTANCE_COLUMNS}
+    mark_written(instance, values)
+    return _params(values) | {"row_id": instance.id}
+
+
 def write_saved(instance):
     """Write the instance (when changed, under its optimistic version: StaleDataError when
     another transaction saved it first) and its changed task rows; nothing else is flushed."""
@@ -51,9 +66,8 @@ def write_saved(instance):
     if inspect(instance).modified:
         version = instance.lock_version
         values = {name: getattr(instance, name) for name in INSTANCE_COLUMNS}
-        result = connection.execute(_INSTANCE, {f"new_{k}": v for k, v in values.items()}
-                                    | {"row_id": instance.id, "old_version": version,
-                                       "new_lock_version": version + 1})
+        result = connection.execute(_INSTANCE, _params(values) | {
+            "row_id": instance.id, "old_version": version, "new_lock_version": version + 1})
         if result.rowcount != 1:
             raise StaleDataError(f"process instance {instance.id} was saved by someone else")
         mark_written(instance, values | {"lock_version": version + 1})
@@ -62,7 +76,7 @@ def write_saved(instance):
     if not rows:
         return
     written = [{name: getattr(row, name) for name in TASK_COLUMNS} for row in rows]
-    connection.execute(_TASK, [{f"new_{k}": v for k, v in values.items()} | {"row_id": row.id}
+    connection.execute(_TASK, [_params(values) | {"row_id": row.id}
                                for row, values in zip(rows, written)])
     for row, values in zip(rows, written):
         mark_written(row, values)

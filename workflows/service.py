@@ -31,7 +31,7 @@ from workflows.errors import Conflict, InvalidData, NotAllowed, NotFound
 from workflows.limits import ScriptLimitError, engine_budget
 from workflows.models import (FormDefinition, HumanTask, HumanTaskExclusion, ProcessDefinition,
                               ProcessInstance)
-from workflows.row_writes import INSTANCE_COLUMNS, mark_written, write_saved
+from workflows.row_writes import WRITE_STARTED, taken_as_written, write_saved
 from workflows.start_template import start_template
 
 PRIORITIES = {"high": 1, "normal": 2, "low": 3}
@@ -122,29 +122,14 @@ def start_processes(process_key, items, actor=None, users=None):
         workflow.get_next_task(state=TaskState.READY).data.update(item.get("data") or {})
         _run(instance, workflow, actor)
         _store(instance, workflow, actor)
-        states.append(_taken_as_written(instance))
+        states.append(taken_as_written(instance))
         projected.append((instance.id, instance.case_id, [
             (str(t.id), t.task_spec, t.data)
             for t in workflow.get_tasks(state=TaskState.READY, manual=True)]))
-    db.session.execute(_WRITE_STARTED, states)  # one executemany, not an UPDATE per instance
+    db.session.execute(WRITE_STARTED, states)  # one executemany, not an UPDATE per instance
     db.session.flush()
     _insert_tasks(definition, projected, users)
     return ids
-
-
-# What a start run changes on its (new) instance row.
-_WRITE_STARTED = (update(ProcessInstance.__table__)
-                  .where(ProcessInstance.__table__.c.id == bindparam("instance_id"))
-                  .values({name: bindparam(f"new_{name}") for name in INSTANCE_COLUMNS}))
-
-
-def _taken_as_written(instance):
-    """The instance's new values as parameters of _WRITE_STARTED, and marked as already
-    written so the session's flush leaves the row alone (its version stays the inserted 1:
-    no one else has seen it)."""
-    values = {name: getattr(instance, name) for name in INSTANCE_COLUMNS}
-    mark_written(instance, values)
-    return {"instance_id": instance.id} | {f"new_{k}": v for k, v in values.items()}
 
 
 def _insert_started(items, states, base, started, actor):
@@ -657,19 +642,24 @@ def lock_case_of_task(task_id):
                 {"task_id": task_id})
 
 
+# The lock statements, built once per form: a text() built per call has its cache key
+# computed anew.
+_LOCKS = {}
+
+
 def _lock_loans(where, params, skip_locked=False):
-    """`where` is one of this module's fixed conditions (the statements are kept per form)."""
+    """`where` is one of this module's fixed conditions."""
     postgres = db.session.get_bind().dialect.name == "postgresql"
     key = (where, skip_locked, postgres)
-    if key not in _LOCKS:  # built once: a text() built per call has its cache key computed anew
-        _LOCKS[key] = text(f"SELECT id FROM loans WHERE {where} FOR UPDATE"
-                           + (" SKIP LOCKED" if skip_locked else "") if postgres
-                           else f"UPDATE loans SET id = id WHERE {where}")
+    if key not in _LOCKS:
+        if postgres:
+            sql = f"SELECT id FROM loans WHERE {where} FOR UPDATE" + (
+                " SKIP LOCKED" if skip_locked else "")
+        else:
+            sql = f"UPDATE loans SET id = id WHERE {where}"
+        _LOCKS[key] = text(sql)
     result = db.session.execute(_LOCKS[key], params)
     return result.first() is not None if postgres else True
-
-
-_LOCKS = {}
 
 
 def _lock_instance(instance_id):
