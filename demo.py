@@ -14,7 +14,7 @@ from cases.operations import register_loan
 from ledger.repayments import post_repayment
 from cases.staging import beijing_today, run_daily
 from workflows.inbox import open_tasks_of_case
-from workflows.service import claim_task, complete_task
+from workflows.tasks import claim_task, complete_task
 
 DEMO_PASSWORD = "daihou-demo"
 EXTRA_USERS = {"account_manager2": ["account_manager"],

@@ -27,7 +27,7 @@ from ledger.penalty import accrue
 from ledger.repayments import post_repayment
 from workflows import clock
 from workflows.models import HumanTask
-from workflows.service import claim_task, complete_task
+from workflows.tasks import claim_task, complete_task
 from workflows.timers import fire_due_timers
 
 CENT = Decimal("0.01")

@@ -12,8 +12,8 @@ from forms.builder import describe_fields, localized
 from i18n import N_
 from pii.rules import mask_data
 from workflows.inbox import inbox_page, previous_submission, task_loan_no, task_summary
-from workflows.service import (claim_task, complete_task, get_task, may_take, task_form_spec,
-                               unclaim_task)
+from workflows.tasks import (claim_task, complete_task, get_task, may_take, task_form_spec,
+                             unclaim_task)
 
 
 @bp.get("/tasks")

@@ -34,7 +34,7 @@ def build_cases(n_loans):
     from extensions import db
     from workflows import clock
     from workflows.models import HumanTask
-    from workflows.service import complete_task
+    from workflows.tasks import complete_task
     from workflows.timers import fire_due_timers
     day = dt.date(2026, 5, 8)
     with clock.frozen_at(_at(day)):

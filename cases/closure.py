@@ -8,8 +8,9 @@ from extensions import db
 from i18n import N_
 from workflows import clock
 from workflows.errors import InvalidData
-from workflows.service import BEFORE_COMPLETE, cancel_instance, running_instances, start_process
+from workflows.service import cancel_instance, running_instances, start_process
 from workflows.services import service
+from workflows.tasks import BEFORE_COMPLETE
 
 
 def start_closure(loan, actor=None):

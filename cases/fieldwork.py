@@ -19,7 +19,7 @@ from extensions import db
 from forms.builder import PhotoBatch, api_formdata
 from i18n import N_
 from workflows.errors import InvalidData
-from workflows.service import BEFORE_COMPLETE, complete_task, get_task, task_form_spec
+from workflows.tasks import BEFORE_COMPLETE, complete_task, get_task, task_form_spec
 
 PHOTO_DOCUMENT_KIND = "visit_photo"
 # Larger pictures are refused before they are decoded (a small file can unpack to gigabytes).

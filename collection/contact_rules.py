@@ -36,7 +36,7 @@ from collection.operations import (BEIJING, CALL_WINDOWS, beijing_time, next_cal
 from extensions import db
 from workflows import clock
 from workflows.errors import InvalidData
-from workflows.service import BEFORE_COMPLETE
+from workflows.tasks import BEFORE_COMPLETE
 
 # The most calls to the borrower each window allows [001], by the window's start.
 WINDOW_MAX_CALLS = {dt.time(9, 30): 3, dt.time(12, 30): 2, dt.time(14, 30): 2,

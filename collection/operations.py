@@ -36,8 +36,8 @@ from management.points import award_recovery
 from workflows import clock
 from workflows.errors import InvalidData
 from workflows.models import HumanTask
-from workflows.service import BEFORE_COMPLETE
 from workflows.services import service
+from workflows.tasks import BEFORE_COMPLETE
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 # DOMAIN.md §4: collection call windows, Beijing time (start, end).

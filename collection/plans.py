@@ -16,8 +16,8 @@ from workflows import clock
 from workflows.clock import now
 from workflows.errors import InvalidData
 from workflows.models import HumanTask
-from workflows.service import BEFORE_COMPLETE
 from workflows.services import service
+from workflows.tasks import BEFORE_COMPLETE
 
 
 class RepaymentPlan(db.Model):

@@ -27,8 +27,10 @@ from ledger.models import Installment
 from workflows import clock
 from workflows.definitions import latest_definition
 from workflows.errors import Conflict, InvalidData, NotAllowed, NotFound
-from workflows.service import BEFORE_COMPLETE, lock_case, running_instances, start_process
+from workflows.locks import lock_case
+from workflows.service import running_instances, start_process
 from workflows.services import service
+from workflows.tasks import BEFORE_COMPLETE
 
 PROCESS = "collateral_revaluation"
 # Who may edit an item's registration and insurance and start a revaluation: the post-loan

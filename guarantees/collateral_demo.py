@@ -18,7 +18,7 @@ from extensions import db
 from guarantees.models import CollateralValuation, CollateralWarning
 from workflows import clock
 from workflows.models import HumanTask
-from workflows.service import claim_task, complete_task
+from workflows.tasks import claim_task, complete_task
 
 OFFICES = {"余杭": "杭州市余杭区不动产登记中心"}
 INSURERS = ("中国人民财产保险股份有限公司杭州市分公司", "中国平安财产保险股份有限公司浙江分公司")

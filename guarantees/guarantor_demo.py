@@ -17,7 +17,7 @@ from collection.operations import beijing_now
 from extensions import db
 from guarantees.guarantors import record_check, unchecked
 from workflows.models import HumanTask
-from workflows.service import claim_task, complete_task
+from workflows.tasks import claim_task, complete_task
 
 ADEQUATE = {"reachable": True, "capacity": "adequate", "court_enforcement": False}
 

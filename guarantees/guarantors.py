@@ -26,8 +26,9 @@ from guarantees.models import GUARANTOR_CAPACITY, LICENCE_STATUSES, GuarantorChe
 from i18n import N_
 from workflows import clock
 from workflows.errors import InvalidData
+from workflows.locks import lock_case
 from workflows.models import HumanTask
-from workflows.service import BEFORE_COMPLETE, lock_case
+from workflows.tasks import BEFORE_COMPLETE
 
 SOURCES = ("staff", "inspection")
 NOTE_MAX = 2000
@@ -274,6 +275,6 @@ def may_check(user, loan, task=None):
     if "account_manager" in user.roles and loan.account_manager_id == user.id:
         return True
     if task is not None and task.case_id == loan.id and task.form_key == INSPECTION_FORM:
-        from workflows.service import may_take
+        from workflows.tasks import may_take
         return may_take(task, user)
     return False

@@ -17,7 +17,7 @@ from extensions import db
 from ledger.models import PARTS, Allocation, Charge, Installment
 from workflows import clock
 from workflows.errors import WorkflowError
-from workflows.service import lock_case
+from workflows.locks import lock_case
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")

@@ -3,7 +3,7 @@
 - check_overdue_tasks(): every READY task past its due date whose holder and leaders were not
   yet told is notified once (outbox channel "inbox", recipient = user name), stamped with
   overdue_notified_at and audited "task.overdue"; one transaction per task.
-- record_late_followup(): a hook of workflows.service.complete_task; a task completed after its
+- record_late_followup(): a hook of workflows.tasks.complete_task; a task completed after its
   due date is a LateFollowUp of the user who completed it, audited — not fined: approvals of
   the dept_head and general_manager and legal steps are never recorded ([000 §七] fines staff
   for their own lateness in following up).
@@ -30,7 +30,8 @@ from workflows import clock
 from workflows.errors import Conflict, InvalidData, NotAllowed, NotFound
 from workflows.inbox import task_title
 from workflows.models import HumanTask
-from workflows.service import AFTER_COMPLETE, sweep
+from workflows.service import sweep
+from workflows.tasks import AFTER_COMPLETE
 
 # "Leader" in DOMAIN.md means the department head: told of overdue tasks, waives fines.
 LEADER_ROLE = "dept_head"

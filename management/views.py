@@ -25,7 +25,7 @@ from web import translate_error
 from workflows import clock
 from workflows.errors import WorkflowError
 from workflows.inbox import is_overdue, task_loan_no
-from workflows.service import check_can_take, get_task, reassign_task
+from workflows.tasks import check_can_take, get_task, reassign_task
 
 bp = Blueprint("management", __name__, url_prefix="/manage", cli_group="tasks")
 

@@ -19,8 +19,9 @@ from i18n import N_
 from monitoring.risk import BEIJING, INSPECTION, MONTHS, _loan, _user
 from workflows import clock
 from workflows.errors import Conflict, InvalidData, NotAllowed
+from workflows.locks import lock_case
 from workflows.models import ProcessInstance
-from workflows.service import deliver_message, lock_case, running_instances, start_process
+from workflows.service import deliver_message, running_instances, start_process
 from workflows.services import service
 
 FREQUENCY_PROCESS = "inspection_frequency"

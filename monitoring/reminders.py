@@ -13,8 +13,9 @@ from cases.models import CaseProblem, Loan, Product
 from ledger.models import Installment
 from extensions import db
 from workflows import clock
-from workflows.service import AFTER_COMPLETE, cancel_instance, running_instances, start_process
+from workflows.service import cancel_instance, running_instances, start_process
 from workflows.services import service
+from workflows.tasks import AFTER_COMPLETE
 from workflows.models import ProcessInstance
 
 PROCESS = "reminders"

@@ -21,8 +21,9 @@ from forms.builder import localized
 from workflows import clock
 from workflows.definitions import latest_definition
 from workflows.errors import InvalidData, NotFound
-from workflows.service import BEFORE_COMPLETE, running_instances, start_process
+from workflows.service import running_instances, start_process
 from workflows.services import service
+from workflows.tasks import BEFORE_COMPLETE
 
 INSPECTION = "inspection"
 RISK_WARNING = "risk_warning"

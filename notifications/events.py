@@ -1,5 +1,5 @@
 """Who is told what: hooks of the engine facade that write users' notifications inside the
-transaction of the event (workflows.service AFTER_TASKS_CREATED / AFTER_COMPLETE /
+transaction of the event (workflows.service AFTER_TASKS_CREATED, workflows.tasks AFTER_COMPLETE /
 AFTER_REASSIGN, and the overdue sweep of management.sla).
 
 Nobody to tell costs no statement (tests/test_round_trips.py counts them): a new pool task,
@@ -19,7 +19,8 @@ from notifications.outbox import enqueue
 from notifications.user_models import NotificationPreference, UserNotification
 from workflows import clock
 from workflows.models import HumanTask, HumanTaskExclusion, ProcessInstance
-from workflows.service import AFTER_COMPLETE, AFTER_REASSIGN, AFTER_TASKS_CREATED
+from workflows.service import AFTER_TASKS_CREATED
+from workflows.tasks import AFTER_COMPLETE, AFTER_REASSIGN
 
 # Lanes of the people who decide (the managers' view calls a ready task there an approval);
 # whoever did the last other step of the instance asked for their decision.

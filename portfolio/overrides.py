@@ -26,7 +26,8 @@ from portfolio.models import CATEGORIES, CategoryChange, CategoryOverride, LoanC
 from portfolio.rules import current_rules
 from workflows import clock
 from workflows.errors import Conflict, InvalidData, NotAllowed, NotFound
-from workflows.service import lock_case, start_process
+from workflows.locks import lock_case
+from workflows.service import start_process
 from workflows.services import service
 
 PROCESS = "category_override"

@@ -8,7 +8,7 @@ from tests.test_browser import browser_login, require_chromium, screenshot_on_fa
 from tests.test_browser import live_server  # noqa: F401  (fixture)
 from tests.test_browser_pages import check, open_page  # noqa: F401  (fixture)
 from workflows.inbox import open_tasks_of_case
-from workflows.service import complete_task
+from workflows.tasks import complete_task
 
 
 @pytest.mark.parametrize("viewport, locale", [("desktop", "en-US"), ("phone", "zh-CN")])

@@ -18,7 +18,7 @@ from tests.test_browser import (  # noqa: F401  (fixtures)
     CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, browser_login, live_server, require_chromium,
     screenshot_on_failure)
 from workflows.inbox import open_tasks_of_case
-from workflows.service import complete_task
+from workflows.tasks import complete_task
 
 AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]

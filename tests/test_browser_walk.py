@@ -35,7 +35,7 @@ from tests.test_servicing import three_installment_payload
 from workflows import clock
 from workflows.inbox import open_tasks_of_case
 from workflows.models import HumanTask, HumanTaskExclusion, ProcessInstance
-from workflows.service import complete_task
+from workflows.tasks import complete_task
 
 # One user per role of accounts/roles.py (user name -> role); people's names are Chinese.
 PEOPLE = {"am": ("account_manager", "王敏"), "bo": ("back_office", "孙丽"),

@@ -13,7 +13,8 @@ from workflows.engine import load_state
 from workflows.errors import DeployError, NotAllowed
 from workflows.inbox import inbox_page
 from workflows.models import FormDefinition, HumanTask, HumanTaskExclusion, ProcessDefinition
-from workflows.service import check_can_take, complete_task, start_process
+from workflows.service import start_process
+from workflows.tasks import check_can_take, complete_task
 from workflows.validation import validate, validate_files
 from tests.test_collection import overdue, staff  # noqa: F401  (fixtures)
 from tests.test_servicing import serviced  # noqa: F401  (fixture)

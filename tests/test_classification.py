@@ -22,7 +22,7 @@ from portfolio.rules import Rules, current_rules, update_rules
 from tests.conftest import PASSWORD, login
 from workflows.errors import Conflict, InvalidData, NotAllowed
 from workflows.models import HumanTask
-from workflows.service import complete_task
+from workflows.tasks import complete_task
 
 D1, D2, D3 = dt.date(2026, 3, 2), dt.date(2026, 3, 3), dt.date(2026, 3, 4)
 DEFAULT = Rules(min_dpd={"normal": None, "special_mention": 4, "substandard": 91,

@@ -14,7 +14,7 @@ from guarantees.models import CollateralValuation
 from tests.conftest import PASSWORD, csrf_from, login, simultaneous_posts
 from workflows.errors import InvalidData, NotAllowed, WorkflowError
 from workflows.inbox import open_tasks_of_case
-from workflows.service import claim_task, complete_task
+from workflows.tasks import claim_task, complete_task
 
 ENTRY = {"new_value": "400000.00", "valued_on": "2026-03-02", "method": "appraisal",
          "valuer": "浙江中联资产评估有限公司", "valuation_note": "市场下行"}

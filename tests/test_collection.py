@@ -19,7 +19,7 @@ from tests.test_servicing import serviced  # noqa: F401 (fixture)
 from workflows import clock
 from workflows.errors import InvalidData, NotAllowed
 from workflows.models import HumanTask, ProcessInstance
-from workflows.service import complete_task
+from workflows.tasks import complete_task
 from workflows.timers import fire_due_timers
 
 UTC = dt.timezone.utc

@@ -18,7 +18,8 @@ from tests.test_collection import (CALL, at, collection, db_loan, do, overdue,  
 from tests.test_servicing import serviced  # noqa: F401 (fixture)
 from workflows.definitions import deploy_paths
 from workflows.models import HumanTask, ProcessInstance
-from workflows.service import complete_task, running_instances
+from workflows.service import running_instances
+from workflows.tasks import complete_task
 from workflows.timers import fire_due_timers
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,5 +1,5 @@
 """Call windows and contact rules of phone collection [001] (issue 11 rule 7), through the
-real completion path (workflows.service.complete_task, the task page) and the contact log."""
+real completion path (workflows.tasks.complete_task, the task page) and the contact log."""
 import datetime as dt
 
 import pytest

@@ -9,7 +9,7 @@ from workflows import clock
 from workflows.errors import Conflict, InvalidData, NotAllowed
 from workflows.inbox import open_tasks_of_case
 from workflows.models import HumanTask, ProcessInstance
-from workflows.service import claim_task, complete_task, unclaim_task
+from workflows.tasks import claim_task, complete_task, unclaim_task
 
 
 def only_task(loan):

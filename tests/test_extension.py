@@ -16,7 +16,7 @@ from tests.test_servicing import reminder_instances, serviced  # noqa: F401  (fi
 from workflows.errors import Conflict, InvalidData, NotAllowed
 from workflows.models import HumanTask, HumanTaskExclusion, ProcessInstance
 from workflows import clock
-from workflows.service import complete_task
+from workflows.tasks import complete_task
 from workflows.timers import fire_due_timers
 
 UTC = dt.timezone.utc

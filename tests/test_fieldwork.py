@@ -19,7 +19,7 @@ from tests.test_collection import CALL, overdue, ready, staff  # noqa: F401 (fix
 from tests.test_servicing import serviced  # noqa: F401 (fixture)
 from workflows.errors import InvalidData
 from workflows.models import HumanTask
-from workflows.service import BEFORE_COMPLETE, complete_task
+from workflows.tasks import BEFORE_COMPLETE, complete_task
 
 EN = {"Accept-Language": "en"}
 

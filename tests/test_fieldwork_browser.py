@@ -120,7 +120,7 @@ def onsite_forms(serviced, users):
     from ledger.repayments import post_repayment
     from tests.test_inspection_risk import FIRST, fire_at, served_by
     from workflows.inbox import open_tasks_of_case
-    from workflows.service import complete_task
+    from workflows.tasks import complete_task
     inspected = served_by("am", users, loan_no="S-2")
     fire_at(FIRST + dt.timedelta(seconds=1))
     inspect = HumanTask.query.filter_by(case_id=inspected.id, bpmn_id="inspect",

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from bulk import insert_rows
 from extensions import db
 from workflows.models import HumanTask, HumanTaskExclusion
-from workflows.service import complete_task
+from workflows.tasks import complete_task
 from tests.conftest import HANDOVER_DATA
 
 

@@ -18,7 +18,8 @@ from tests.test_servicing import serviced  # noqa: F401  (fixture)
 from workflows.engine import load_state
 from workflows.errors import InvalidData
 from workflows.models import HumanTask, ProcessInstance
-from workflows.service import complete_task, start_process
+from workflows.service import start_process
+from workflows.tasks import complete_task
 from workflows.timers import fire_due_timers
 
 GUARANTORS = [{"kind": "person", "name": "李强", "id_number": "11010519491231002X",

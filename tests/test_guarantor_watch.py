@@ -30,7 +30,7 @@ from workflows import clock
 from workflows.errors import InvalidData
 from workflows.inbox import open_tasks_of_case
 from workflows.models import HumanTask, ProcessInstance
-from workflows.service import complete_task
+from workflows.tasks import complete_task
 
 OK = {"reachable": True, "capacity": "adequate", "court_enforcement": False}
 COMPANY_OK = dict(OK, licence_status="normal")

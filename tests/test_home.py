@@ -12,7 +12,7 @@ from tests.test_round_trips import counting
 from tests.test_servicing import serviced  # noqa: F401  (fixture)
 from workflows import clock
 from workflows.models import HumanTask
-from workflows.service import complete_task
+from workflows.tasks import complete_task
 
 EN = {"Accept-Language": "en"}
 

@@ -15,7 +15,7 @@ from workflows import inbox
 from workflows.errors import InvalidData
 from workflows.inbox import bounded_count, decode_key, inbox_page, inbox_query
 from workflows.models import HumanTask, HumanTaskExclusion, ProcessDefinition, ProcessInstance
-from workflows.service import complete_task
+from workflows.tasks import complete_task
 
 LANES = ("account_manager", "post_loan_officer", "collector")
 # Few distinct due dates so that many tasks tie on due_at; None is "no due date".

@@ -19,7 +19,8 @@ from workflows import clock
 from workflows.errors import InvalidData, NotAllowed
 from workflows.inbox import open_tasks_of_case
 from workflows.models import HumanTask, ProcessInstance
-from workflows.service import complete_task, running_instances
+from workflows.service import running_instances
+from workflows.tasks import complete_task
 from workflows.timers import fire_due_timers
 
 UTC = dt.timezone.utc

@@ -15,7 +15,8 @@ from workflows import engine
 from workflows.definitions import _deploy_valid
 from workflows.engine import dump_state, load_state, parse_processes
 from workflows.models import HumanTask
-from workflows.service import _save, complete_task, start_process
+from workflows.service import _save, start_process
+from workflows.tasks import complete_task
 from workflows.validation import CallLibrary, validate
 from SpiffWorkflow.util.task import TaskState
 

@@ -19,7 +19,7 @@ from workflows.errors import Conflict, InvalidData, NotAllowed
 from workflows.definitions import deploy_paths
 from workflows.inbox import open_tasks_of_case
 from workflows.models import HumanTask
-from workflows.service import claim_task, complete_task, reassign_task, unclaim_task
+from workflows.tasks import claim_task, complete_task, reassign_task, unclaim_task
 
 EN = {"Accept-Language": "en"}
 # The handover's first task is due on Wednesday 2026-03-04 18:00 Beijing (10:00 UTC).

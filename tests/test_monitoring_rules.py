@@ -21,7 +21,8 @@ from tests.test_inspection_risk import (FIRST, REPORT, SECOND_AFTER_QUARTER, fir
 from workflows import clock
 from workflows.errors import Conflict, InvalidData, NotAllowed
 from workflows.models import HumanTask, ProcessInstance
-from workflows.service import PRIORITIES, complete_task, running_instances
+from workflows.service import PRIORITIES, running_instances
+from workflows.tasks import complete_task
 from workflows.timers import fire_due_timers
 
 UTC = dt.timezone.utc

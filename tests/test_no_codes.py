@@ -25,7 +25,7 @@ from tests.test_collection import CALL, at, do, staff  # noqa: F401 (fixture)
 from tests.test_servicing import three_installment_payload
 from workflows.inbox import open_tasks_of_case
 from workflows.models import HumanTask
-from workflows.service import complete_task
+from workflows.tasks import complete_task
 
 ROOT = Path(__file__).resolve().parent.parent
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"

@@ -24,7 +24,7 @@ from tests.test_guarantor_demand import ready as demand_ready
 from tests.test_servicing import serviced  # noqa: F401 (fixture)
 from workflows import clock
 from workflows.inbox import open_tasks_of_case
-from workflows.service import complete_task
+from workflows.tasks import complete_task
 from workflows.timers import fire_due_timers
 from ledger.repayments import post_repayment
 

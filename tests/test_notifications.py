@@ -24,7 +24,7 @@ from workflows import clock
 from workflows.errors import InvalidData, NotFound
 from workflows.inbox import open_tasks_of_case
 from workflows.models import HumanTask
-from workflows.service import complete_task, reassign_task
+from workflows.tasks import complete_task, reassign_task
 from workflows.timers import fire_due_timers
 
 EN = {"Accept-Language": "en"}

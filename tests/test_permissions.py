@@ -9,7 +9,7 @@ from cases.models import Guarantor
 from extensions import db
 from tests.conftest import HANDOVER_DATA, PASSWORD, login
 from workflows.inbox import open_tasks_of_case
-from workflows.service import complete_task
+from workflows.tasks import complete_task
 
 # Routes that change nothing a compliance officer must be kept from.
 HARMLESS = {"accounts.login", "accounts.logout", "accounts.language",

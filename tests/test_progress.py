@@ -18,7 +18,8 @@ from workflows import clock
 from workflows.definitions import deploy_xml
 from workflows.models import HumanTask, ProcessDefinition, ProcessInstance
 from workflows.progress import instance_progress, waiting_at, waiting_counts
-from workflows.service import cancel_instance, claim_task, complete_task, start_process
+from workflows.service import cancel_instance, start_process
+from workflows.tasks import claim_task, complete_task
 from workflows.timers import fire_due_timers
 
 INCOMPLETE = {"check_result": "incomplete", "missing_items": ["collateral"],

@@ -20,7 +20,8 @@ from tests.test_servicing import serviced  # noqa: F401  (fixture)
 from workflows.engine import load_state
 from workflows.errors import InvalidData, NotAllowed
 from workflows.models import HumanTask, ProcessInstance
-from workflows.service import complete_task, start_process
+from workflows.service import start_process
+from workflows.tasks import complete_task
 from workflows.timers import fire_due_timers
 
 UTC = dt.timezone.utc

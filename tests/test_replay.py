@@ -25,8 +25,9 @@ from tests.test_servicing import hand_over, three_installment_payload
 from workflows import clock, migration, replay
 from workflows.definitions import deploy_xml
 from workflows.models import HumanTask, ProcessDraft
-from workflows.service import complete_task, start_process
+from workflows.service import start_process
 from workflows.services import service
+from workflows.tasks import complete_task
 from workflows.timers import fire_due_timers
 from workflows.validation import load_forms
 

@@ -10,7 +10,7 @@ from tests.conftest import HANDOVER_DATA
 from workflows.errors import Conflict
 from workflows.models import HumanTask, ProcessInstance
 from workflows.row_writes import write_saved
-from workflows.service import _lock_for_completion, complete_task
+from workflows.tasks import _lock_for_completion, complete_task
 
 
 def _stored(instance_id):

@@ -10,7 +10,8 @@ from workflows.definitions import _deploy_valid
 from workflows.engine import load_state
 from workflows.errors import InvalidData
 from workflows.models import HumanTask, ProcessDefinition
-from workflows.service import complete_task, start_process
+from workflows.service import start_process
+from workflows.tasks import complete_task
 from workflows.validation import CallLibrary, load_forms, validate
 
 TRAPS = ROOT / "tests" / "bpmn" / "traps"

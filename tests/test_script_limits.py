@@ -21,7 +21,8 @@ from workflows.inbox import open_tasks_of_case
 from workflows.limits import ScriptLimitError
 from workflows.models import HumanTask, ProcessInstance
 from workflows.scripting import RestrictedEnvironment
-from workflows.service import complete_task, start_process
+from workflows.service import start_process
+from workflows.tasks import complete_task
 from workflows.validation import validate
 
 # Wall seconds one refusal may take with the default 1 s limit (killed at 1.5 s; slack for

@@ -13,7 +13,7 @@ from tests.test_servicing import serviced  # noqa: F401 (fixture)
 from extension_requests.operations import request_extension
 from workflows import clock
 from workflows.inbox import open_tasks_of_case
-from workflows.service import complete_task
+from workflows.tasks import complete_task
 
 UTC = dt.timezone.utc
 DUE = dt.datetime(2026, 3, 4, 10, 0, tzinfo=UTC)  # the handover's first task (management tests)

@@ -14,7 +14,7 @@ from workflows import clock
 from workflows.errors import Conflict, InvalidData
 from workflows.inbox import open_tasks_of_case
 from workflows.models import HumanTask, ProcessInstance
-from workflows.service import complete_task
+from workflows.tasks import complete_task
 from workflows.timers import fire_due_timers
 
 UTC = dt.timezone.utc

@@ -9,7 +9,7 @@ from tests.conftest import HANDOVER_DATA, ROOT, T0, csrf_from, login
 from workflows import clock, service
 from workflows.definitions import deploy_paths, load_forms
 from workflows.inbox import open_tasks_of_case, previous_submission
-from workflows.service import claim_task, complete_task
+from workflows.tasks import claim_task, complete_task
 from workflows.validation import validate
 
 RETURNED = {"check_result": "incomplete", "missing_items": ["collateral"], "check_note": "no deed"}

@@ -14,7 +14,7 @@ from workflows.definitions import deploy_paths
 from workflows.errors import InvalidData, NotAllowed
 from workflows.inbox import open_tasks_of_case
 from workflows.models import HumanTask
-from workflows.service import complete_task
+from workflows.tasks import complete_task
 
 EN = {"Accept-Language": "en"}
 

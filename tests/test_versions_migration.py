@@ -14,7 +14,7 @@ from workflows.definitions import deploy_xml
 from workflows.errors import InvalidData, NotAllowed
 from workflows.inbox import open_tasks_of_case
 from workflows.models import FormDefinition, HumanTask, ProcessInstance
-from workflows.service import claim_task, complete_task
+from workflows.tasks import claim_task, complete_task
 from workflows.versions import diff_versions, get_version, version_rows
 
 HANDOVER = (ROOT / "bpmn" / "handover.bpmn").read_bytes()

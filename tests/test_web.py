@@ -4,7 +4,7 @@ import re
 from tests.conftest import HANDOVER_DATA, login
 from workflows.inbox import open_tasks_of_case
 from workflows.models import HumanTask
-from workflows.service import complete_task
+from workflows.tasks import complete_task
 
 
 def test_login_required_and_wrong_password(app, users):

@@ -21,7 +21,7 @@ from tests.test_collection import at, do, overdue, staff  # noqa: F401  (fixture
 from tests.test_servicing import serviced  # noqa: F401  (fixture)
 from workflows.errors import Conflict, InvalidData, NotAllowed
 from workflows.models import HumanTask, HumanTaskExclusion, ProcessInstance
-from workflows.service import complete_task
+from workflows.tasks import complete_task
 
 REASON = "Borrower bankrupt; liquidation yielded nothing."
 

@@ -24,9 +24,10 @@ from workflows.definitions import task_properties
 from workflows.engine import _registry, dump_state, load_state, serializer
 from workflows.errors import InvalidData, NotAllowed
 from forms.builder import to_json_value
+from workflows.locks import _lock_instance
 from workflows.models import (FormDefinition, HumanTask, HumanTaskExclusion, ProcessDefinition,
                               ProcessInstance)
-from workflows.service import PRIORITIES, _lock_instance, _next_timer, _project_tasks
+from workflows.service import PRIORITIES, _next_timer, _project_tasks
 
 DONE = TaskState.COMPLETED | TaskState.STARTED
 OPEN = TaskState.READY | TaskState.WAITING

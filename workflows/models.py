@@ -126,7 +126,7 @@ class HumanTask(db.Model):
     # (migration 0020), so the application makes no second round trip for them.
     not_same_user_as = db.Column(db.Text)
 
-    # The case's loan number, when the query asked for it (workflows.service._LOAN_NO).
+    # The case's loan number, when the query asked for it (workflows.tasks._LOAN_NO).
     loan_no = query_expression()
 
     instance = db.relationship("ProcessInstance")

@@ -19,8 +19,8 @@ from workflows.labels import label_in, process_choices, process_label, step_labe
 from i18n import current_language
 from workflows.inbox import (SCOPES, SORTS, display_value, inbox_page, previous_data,
                              previous_submission, process_keys, task_title)
-from workflows.service import (check_can_take, claim_task, complete_task, get_task, is_excluded,
-                               may_take, task_form_spec, unclaim_task)
+from workflows.tasks import (check_can_take, claim_task, complete_task, get_task, is_excluded,
+                             may_take, task_form_spec, unclaim_task)
 
 bp = Blueprint("workflows", __name__)
 
