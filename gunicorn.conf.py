@@ -14,3 +14,10 @@ accesslog = os.environ.get("ACCESS_LOG", "-")
 # Behind a proxy, TRUSTED_PROXIES (app config) decides which X-Forwarded-For hops count.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 wsgi_app = "app:create_app()"
+
+
+def post_worker_init(worker):
+    """Say when a worker has loaded the app and takes requests: the master listens (and the
+    port answers) before its workers are ready, so this line is how a deploy script (or the
+    benchmarks) knows the whole server is up."""
+    worker.log.info("Worker ready (pid: %s)", worker.pid)

@@ -123,7 +123,7 @@ class Gunicorn:
     """`make serve`'s server (gunicorn.conf.py) on a free port, on the bench database."""
 
     def __init__(self, workers, threads):
-        self.port = free_port()
+        self.port, self.workers = free_port(), workers
         env = dict(os.environ, BIND=f"127.0.0.1:{self.port}", WEB_WORKERS=str(workers),
                    WEB_THREADS=str(threads), ACCESS_LOG="/dev/null", RATELIMIT_ENABLED="0",
                    SECRET_KEY="bench-secret", WEB_MAX_REQUESTS="0")
@@ -135,17 +135,33 @@ class Gunicorn:
                                         stderr=self.log)
 
     def __enter__(self):
+        """Once the port answers; `ready()` waits for every worker."""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                self.log.seek(0)
-                raise SystemExit(f"gunicorn exited: {self.log.read().decode()[-2000:]}")
+                raise SystemExit(f"gunicorn exited: {self._log_text()[-2000:]}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1):
                     return ("127.0.0.1", self.port)
             except OSError:
                 time.sleep(0.2)
         raise SystemExit("gunicorn did not start")
+
+    def ready(self):
+        """Wait until every worker has loaded the app (gunicorn.conf.py logs it). The master
+        answers on the port before that: a round started earlier shares the machine with the
+        workers still booting (about a second of CPU each)."""
+        deadline = time.monotonic() + 120
+        while self._log_text().count("Worker ready") < self.workers:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"gunicorn workers did not start: {self._log_text()[-2000:]}")
+            time.sleep(0.1)
+
+    def _log_text(self):
+        # pread: the server writes through the same open file, so moving its offset (seek)
+        # would make the server overwrite what it wrote.
+        fd = self.log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
     def __exit__(self, *_exc):
         # Quick shutdown (the figures are taken): SIGTERM's graceful one waits on the

@@ -111,8 +111,9 @@ def run(scale="full", rounds=3):
     # The workers boot (each imports and creates the app, which reads no table) while this
     # process creates its app, migrates when on its own, makes the token and warms its caches;
     # nothing is timed before the warm-up round below.
-    with Gunicorn(int(os.environ.get("WEB_WORKERS", "4")),
-                  int(os.environ.get("WEB_THREADS", "2"))) as address:
+    server = Gunicorn(int(os.environ.get("WEB_WORKERS", "4")),
+                      int(os.environ.get("WEB_THREADS", "2")))
+    with server as address:
         app, database = bench_app("intake")
         with app.app_context():
             from accounts.operations import create_token
@@ -123,6 +124,7 @@ def run(scale="full", rounds=3):
             db.session.commit()
             # warm the caches of this process (spec, template, forms) before timing
             _csv_round(_csv(_rows("W", 20, 1)))
+        server.ready()
         _api_round(address, token, [payload_from_flat(r)[0] for r in _rows("WA", 40, 2)])
         for r in range(rounds):
             payloads = [payload_from_flat(row)[0] for row in _rows(f"A{r}", api_n, 10 + r)]

@@ -36,12 +36,14 @@ def run(scale="full"):
     per_round = per_client * CLIENTS
     rates = []
     # The workers boot (each imports and creates the app) while the tasks are written.
-    with Gunicorn(workers, threads) as address:
+    server = Gunicorn(workers, threads)
+    with server as address:
         # Made now, as gunicorn's workers complete them on the real clock: tasks made at the
         # tests' T0 would all be months late, and each completion would also record a late
         # follow-up (management/sla.py), which bench.completion's on-time tasks do not.
         task_ids = handover_tasks(app, per_round * rounds + CLIENTS, real_clock=True)
         headers = bearer(app)
+        server.ready()
         one_round(address, headers, task_ids[:CLIENTS])  # warm every worker's caches
         for r in range(rounds):
             chunk = task_ids[CLIENTS + r * per_round: CLIENTS + (r + 1) * per_round]
