@@ -10,6 +10,7 @@ from flask import current_app, has_app_context
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from accounts.operations import create_token, create_user
 from app import create_app
@@ -79,7 +80,7 @@ def empty_database(app):
     # Reference data seeded by migrations stays, as seeded.
     tables = [t.name for t in reversed(db.metadata.sorted_tables) if t.name != "products"]
     if is_postgres(app):
-        db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        _empty_postgres(tables)
     else:
         # users.team_id and teams.leader_id point at each other: unlink them first
         db.session.execute(text("UPDATE users SET team_id = NULL"))
@@ -93,6 +94,34 @@ def empty_database(app):
     db.session.commit()
     clear_calendar_cache()  # memoized per app, and this app lives for the whole session
     clear_latest_cache()  # the same (and the ids start again)
+
+
+# The sequences owned by columns of the tables (serial and identity ids): what TRUNCATE …
+# RESTART IDENTITY restarts.
+_RESTART_SEQUENCES = text("""
+    SELECT setval(d.objid::regclass, 1, false) FROM pg_depend d
+    JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+    JOIN pg_class t ON t.oid = d.refobjid
+    WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+      AND d.deptype IN ('a', 'i') AND t.relname = ANY(:tables)""")
+
+
+def _empty_postgres(tables):
+    """DELETE every row with triggers off (the append-only ones refuse a DELETE; foreign keys
+    are triggers too, so the order does not matter), then restart the tables' sequences: the
+    same end state as TRUNCATE … RESTART IDENTITY CASCADE, for about a tenth of its time on
+    tables this small (a TRUNCATE of 66 tables makes new files for each and their indexes:
+    0.1-0.2 s per test). Without the superuser's right to turn triggers off, TRUNCATE."""
+    try:
+        with db.session.begin_nested():
+            db.session.execute(text("SET LOCAL session_replication_role = replica"))
+    except DBAPIError:
+        db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        return
+    for name in tables:
+        db.session.execute(text(f"DELETE FROM {name}"))
+    db.session.execute(text("SET LOCAL session_replication_role = origin"))
+    db.session.execute(_RESTART_SEQUENCES, {"tables": tables})
 
 
 @pytest.fixture
