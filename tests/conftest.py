@@ -80,7 +80,7 @@ def empty_database(app):
     # Reference data seeded by migrations stays, as seeded.
     tables = [t.name for t in reversed(db.metadata.sorted_tables) if t.name != "products"]
     if is_postgres(app):
-        _empty_postgres(tables)
+        empty_postgres(tables)
     else:
         # users.team_id and teams.leader_id point at each other: unlink them first
         db.session.execute(text("UPDATE users SET team_id = NULL"))
@@ -106,22 +106,25 @@ _RESTART_SEQUENCES = text("""
       AND d.deptype IN ('a', 'i') AND t.relname = ANY(:tables)""")
 
 
-def _empty_postgres(tables):
-    """DELETE every row with triggers off (the append-only ones refuse a DELETE; foreign keys
-    are triggers too, so the order does not matter), then restart the tables' sequences: the
-    same end state as TRUNCATE … RESTART IDENTITY CASCADE, for about a tenth of its time on
-    tables this small (a TRUNCATE of 66 tables makes new files for each and their indexes:
-    0.1-0.2 s per test). Without the superuser's right to turn triggers off, TRUNCATE."""
+def empty_postgres(tables, restart_ids=True):
+    """DELETE every row of `tables` with triggers off (the append-only ones refuse a DELETE;
+    foreign keys are triggers too, so the order does not matter), then, with `restart_ids`,
+    restart the tables' sequences: the same end state as TRUNCATE [… RESTART IDENTITY], for
+    about a tenth of its time on tables this small (a TRUNCATE of 66 tables makes new files
+    for each and their indexes: 0.1-0.2 s per test). Without the superuser's right to turn
+    triggers off, TRUNCATE."""
     try:
         with db.session.begin_nested():
             db.session.execute(text("SET LOCAL session_replication_role = replica"))
     except DBAPIError:
-        db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        restart = " RESTART IDENTITY" if restart_ids else ""
+        db.session.execute(text(f"TRUNCATE {', '.join(tables)}{restart} CASCADE"))
         return
     for name in tables:
         db.session.execute(text(f"DELETE FROM {name}"))
     db.session.execute(text("SET LOCAL session_replication_role = origin"))
-    db.session.execute(_RESTART_SEQUENCES, {"tables": tables})
+    if restart_ids:
+        db.session.execute(_RESTART_SEQUENCES, {"tables": tables})
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from ledger.models import PARTS, Allocation, Charge, Installment, LegalRateCap, 
 from ledger.penalty import cap_on, legal_caps
 from ledger.repayments import post_repayment
 from ledger.verify import verify
-from tests.conftest import PASSWORD, T0
+from tests.conftest import PASSWORD, T0, empty_postgres
 from tests.test_extension import approve, review
 from tests.test_servicing import hand_over, three_installment_payload
 from workflows import clock
@@ -78,8 +78,7 @@ def wipe():
     db.session.rollback()
     tables = [t.name for t in reversed(db.metadata.sorted_tables) if t.name not in KEEP]
     if db.session.get_bind().dialect.name == "postgresql":
-        # Audit events and ledger rows refuse DELETE there; TRUNCATE fires no row trigger.
-        db.session.execute(text(f"TRUNCATE {', '.join(tables)}"))
+        empty_postgres(tables, restart_ids=False)  # ids go on, as they did here
     else:
         for name in tables:
             db.session.execute(text(f"DELETE FROM {name}"))
