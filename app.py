@@ -124,6 +124,7 @@ def create_app(config=None):
     import portfolio.models, scoring.models, scorecards.models  # noqa: E401,F401
     # Modules that register the operations BPMN service tasks may call.
     import collection.operations, extension_requests.operations, cases.operations  # noqa: E401,F401
+    import collection.legal  # noqa: F401
     import cases.closure, monitoring.reminders, monitoring.risk, ledger.repayments  # noqa: E401,F401
     import ledger.writeoff  # noqa: F401
     import collection.contact_rules  # noqa: F401  (the phone call's contact rules hook)

@@ -156,7 +156,7 @@ def _emit_overdue_events(changes, actor):
                data={"dpd": change.dpd, "stage": change.to_stage})
     if not newly or latest_definition("collection") is None:
         return 0
-    from collection.operations import starting  # collection builds on cases
+    from collection.facts import starting  # collection builds on cases
     started = 0
     for at in range(0, len(newly), BATCH):
         batch = newly[at:at + BATCH]

@@ -31,8 +31,8 @@ from sqlalchemy import select
 
 from audit.operations import record
 from cases.models import ContactLogEntry, Loan
-from collection.operations import (BEIJING, CALL_WINDOWS, beijing_time, next_call_window,
-                                   window_range)
+from collection.windows import (BEIJING, CALL_WINDOWS, beijing_time, next_call_window,
+                                window_range)
 from extensions import db
 from workflows import clock
 from workflows.errors import InvalidData

@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 from audit.operations import record
 from cases.intake import BAD_CHARACTERS, bad_character
 from cases.models import Guarantor, Loan
-from collection.operations import _actor, _loan, _log, _task_id, beijing_now, overdue_amount
+from collection.facts import _actor, _loan, _log, _task_id, overdue_amount
+from collection.windows import beijing_now
 from extensions import db
 from i18n import N_
 from ledger.models import Repayment

@@ -13,39 +13,26 @@ re-read the loan (DPD, stage, overdue amount) and write the fresh values back in
 for the next user task's form (its `show_data`). They run inside the facade's transaction
 (the caller commits); every change is audited.
 """
-import calendar
-import contextvars
 import datetime as dt
-from contextlib import contextmanager
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
-from flask_babel import gettext as _
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
 
 from accounts.models import User
 from audit.operations import record
-from cases.models import ContactLogEntry, Loan, PromiseToPay
+from cases.models import Loan, PromiseToPay
+from collection.facts import (_STARTING, _actor, _decimal, _loan, _log, _task_id,
+                              overdue_amount, settlement, snapshot)
+from collection.windows import (NOTICE_TIME, PROMISE_CHECK_TIME, add_month, beijing_now,
+                                next_call_window, utc_iso, window_range)
 from extensions import db
-from i18n import N_
-from ledger.book import ZERO
-from ledger.book import overdue_amount as ledger_overdue_amount
-from ledger.models import Installment, Repayment
-from ledger.repayments import post_recovery
+from ledger.models import Repayment
 from management.points import award_recovery
 from workflows import clock
-from workflows.errors import InvalidData
 from workflows.models import HumanTask
 from workflows.services import service
-from workflows.tasks import BEFORE_COMPLETE
 
-BEIJING = dt.timezone(dt.timedelta(hours=8))
-# DOMAIN.md §4: collection call windows, Beijing time (start, end).
-CALL_WINDOWS = ((dt.time(9, 30), dt.time(11, 0)), (dt.time(12, 30), dt.time(13, 30)),
-                (dt.time(14, 30), dt.time(15, 30)), (dt.time(19, 0), dt.time(21, 0)))
-# A promise is checked on the promised day in the evening; the notice goes out in the morning.
-PROMISE_CHECK_TIME = dt.time(18, 0)
-NOTICE_TIME = dt.time(10, 0)
 
 # The rules of each stage [001], shown on the phone collection task in both languages:
 # who may be called and whether the debt may be revealed to a contact. Which stage a loan is in
@@ -80,138 +67,6 @@ STAGE_RULES = {
 STAGE_RULES["M3"] = STAGE_RULES["M2"]
 STAGE_RULES["current"] = STAGE_RULES["dpd_1_3"]
 
-
-# ---------------------------------------------------------------- helpers
-
-def beijing_now():
-    return clock.now().astimezone(BEIJING)
-
-
-def next_call_window(moment=None, include_current=True):
-    """The next call window (start, end) as aware Beijing datetimes.
-
-    With include_current, a window that is open at `moment` is returned (one may call now);
-    without it, the next window that starts after `moment` (a retry).
-    """
-    moment = (moment or clock.now()).astimezone(BEIJING)
-    day = moment.date()
-    for offset in range(3):
-        for start, end in CALL_WINDOWS:
-            opens = dt.datetime.combine(day + dt.timedelta(days=offset), start, BEIJING)
-            closes = dt.datetime.combine(day + dt.timedelta(days=offset), end, BEIJING)
-            if moment < opens or (include_current and opens <= moment < closes):
-                return opens, closes
-    raise AssertionError("unreachable: a window opens every day")
-
-
-def window_range(opens, closes):
-    """'2026-05-08 09:30–11:00', Beijing time, in no language: task data keeps this (the
-    form's label says Beijing time in the reader's language)."""
-    return f"{opens:%Y-%m-%d %H:%M}–{closes:%H:%M}"
-
-
-def beijing_time(window):
-    """A window_range for a message, marked as Beijing time in the reader's language only."""
-    return _("%(window)s (Beijing time)", window=window)
-
-
-def add_month(day):
-    """The same day next month, clamped to the month's end (31 Jan → 28/29 Feb)."""
-    year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
-    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
-def utc_iso(day, time):
-    return dt.datetime.combine(day, time, BEIJING).astimezone(dt.timezone.utc).isoformat()
-
-
-def _loan(data):
-    return Loan.query.filter_by(loan_no=data["loan_no"]).one()
-
-
-def _actor(data, bpmn_id):
-    username = (data.get("completed_by") or {}).get(bpmn_id)
-    if not username:
-        return None
-    return User.query.filter_by(username=username).first()
-
-
-def _task_id(loan, bpmn_id):
-    """The human task just completed (the facade marks it completed before running on)."""
-    return db.session.scalar(
-        select(HumanTask.id).where(HumanTask.case_id == loan.id, HumanTask.bpmn_id == bpmn_id,
-                                   HumanTask.state == "completed")
-        .order_by(HumanTask.id.desc()).limit(1))
-
-
-def _decimal(value):
-    try:
-        return Decimal(str(value)) if value not in (None, "") else None
-    except InvalidOperation:
-        return None
-
-
-def overdue_amount(loan, as_of=None):
-    """What is due before `as_of` (Beijing today) and not yet paid."""
-    return ledger_overdue_amount(loan.id, as_of or beijing_now().date())
-
-
-def snapshot(loan):
-    """The loan's collection facts now, read from the database (task data is a snapshot).
-    The stage is not among them: the diagram decides it from `dpd`."""
-    # DPD and the broken promises in one statement (it runs at every collection start).
-    broken = (select(func.count(PromiseToPay.id))
-              .where(PromiseToPay.loan_id == loan.id, PromiseToPay.status == "broken")
-              .scalar_subquery())
-    dpd, broken_promises = db.session.execute(
-        select(Loan.dpd, broken).where(Loan.id == loan.id)).one()
-    opens, closes = next_call_window()
-    return {"dpd": dpd, "overdue_amount": str(overdue_amount(loan)),
-            "next_call_window": window_range(opens, closes), "broken_promises": broken_promises}
-
-
-# Collections started together (the daily run): what `refresh` reads of each of their loans,
-# read for all of them at once ({loan no: (loan, snapshot, today's calls)}), or None.
-_STARTING = contextvars.ContextVar("collection_starting", default=None)
-
-
-@contextmanager
-def starting(loan_ids):
-    """Inside, `refresh` of these loans (the first step of a collection start) reads them from
-    five statements for all of them instead of four per loan; the same values as without."""
-    from collection.contact_rules import calls_on_day
-    ids = list(loan_ids)
-    loans = db.session.scalars(select(Loan).where(Loan.id.in_(ids)).options(
-        joinedload(Loan.borrower), selectinload(Loan.contacts), selectinload(Loan.guarantors))
-        .execution_options(populate_existing=True)).unique().all()
-    broken = dict(db.session.execute(
-        select(PromiseToPay.loan_id, func.count(PromiseToPay.id))
-        .where(PromiseToPay.loan_id.in_(ids), PromiseToPay.status == "broken")
-        .group_by(PromiseToPay.loan_id)).all())
-    today = beijing_now().date()
-    owed = {}
-    for row in db.session.scalars(select(Installment).where(
-            Installment.loan_id.in_(ids), Installment.paid_off_on.is_(None),
-            Installment.due_on < today)):
-        owed[row.loan_id] = owed.get(row.loan_id, ZERO) + row.outstanding
-    opens, closes = next_call_window()
-    calls = calls_on_day(ids, clock.now())
-    token = _STARTING.set({loan.loan_no: (loan, {
-        "dpd": loan.dpd, "overdue_amount": str(owed.get(loan.id, ZERO)),
-        "next_call_window": window_range(opens, closes),
-        "broken_promises": broken.get(loan.id, 0)}, calls[loan.id]) for loan in loans})
-    try:
-        yield
-    finally:
-        _STARTING.reset(token)
-
-
-def _log(loan, actor, kind, task_id=None, **values):
-    entry = ContactLogEntry(loan_id=loan.id, at=clock.now(), kind=kind,
-                            user_id=getattr(actor, "id", None), task_id=task_id, **values)
-    db.session.add(entry)
-    db.session.flush()
-    return entry
 
 
 # ---------------------------------------------------------------- operations
@@ -487,104 +342,3 @@ def log_notice(data):
                  "signed_on": data.get("receipt_signed_on"),
                  "notice_id": (data.get("notices_sent") or {}).get("collection_notice")})
     return {"entry_id": entry.id}
-
-
-@service("collection_record_legal_outcome")
-def record_legal_outcome(data):
-    """Litigation concluded: the outcome in the contact log, the money recovered posted, a
-    write-off proposed if the lawyer says so. Collection ends only if nothing overdue is left
-    or the loan is written off (`overdue_cleared`, `written_off` for the diagram) [002 F]."""
-    loan = _loan(data)
-    actor = _actor(data, "legal_outcome")
-    task_id = _task_id(loan, "legal_outcome")
-    outcome = data.get("legal_outcome_kind") or ""
-    note = (f"诉讼结果 / Litigation outcome: {outcome}; court {data.get('court')}, case "
-            f"{data.get('court_case_no')}; ruling {data.get('preservation_ruling_no')}; "
-            f"recovered {data.get('recovered_amount')}"
-            + (f"\n{data['legal_outcome_note']}" if data.get("legal_outcome_note") else ""))
-    entry = _log(loan, actor, "note", task_id, outcome="other", note=note)
-    record("collection.legal_concluded", actor=actor, case_id=loan.id, task_id=task_id,
-           data={"entry_id": entry.id, "outcome": outcome, "court": data.get("court"),
-                 "case_no": data.get("court_case_no"),
-                 "recovered_amount": data.get("recovered_amount")})
-    recovered = _decimal(data.get("recovered_amount")) or Decimal("0")
-    repayment = None
-    if recovered > 0:
-        # The recovered money is posted through the ledger like any repayment, once.
-        concluded = dt.date.fromisoformat(data.get("concluded_on") or beijing_now().date()
-                                          .isoformat())
-        repayment = post_recovery(loan, recovered, concluded,
-                                  RECOVERY_SOURCES.get(outcome, "legal_recovery"),
-                                  f"legal-outcome:{task_id}", actor)
-    write_off = None
-    if outcome == "write_off_proposal":
-        # The lawyer's proposal goes to approval (ledger.writeoff), unless the loan cannot be
-        # proposed now: already written off, a proposal running, or nothing left after recovery.
-        from ledger.writeoff import DEFAULT_LEGAL_REASON, refusal, start_write_off
-        if refusal(loan) is None:
-            write_off = start_write_off(loan, data.get("legal_outcome_note")
-                                        or DEFAULT_LEGAL_REASON, actor).id
-    data.update(settlement(loan))
-    return {"outcome": outcome, "repayment_id": repayment.id if repayment else None,
-            "write_off_instance_id": write_off, "overdue_cleared": data["overdue_cleared"]}
-
-
-def settlement(loan):
-    """Is collection over? Nothing overdue left, or the loan written off [002 F]."""
-    from ledger.writeoff import written_off
-    left = overdue_amount(loan)
-    return {"overdue_amount": str(left), "overdue_cleared": left <= 0,
-            "written_off": written_off(loan) is not None}
-
-
-@service("collection_recovery_refresh")
-def recovery_refresh(data):
-    """A month after the last recovery follow-up: cleared or written off since?"""
-    facts = settlement(_loan(data))
-    data.update(facts)
-    return {k: facts[k] for k in ("overdue_cleared", "written_off")}
-
-
-@service("collection_log_recovery")
-def log_recovery(data):
-    """The monthly recovery follow-up in the contact log; a write-off proposal, when asked
-    for, goes to approval (ledger.writeoff) unless the loan cannot be proposed now."""
-    from ledger.writeoff import refusal, start_write_off
-    loan = _loan(data)
-    actor = _actor(data, "recovery_followup")
-    task_id = _task_id(loan, "recovery_followup")
-    status, action = data.get("recovery_status") or "", data.get("recovery_action") or "continue"
-    entry = _log(loan, actor, "note", task_id, outcome="other",
-                 note=f"回收跟进 / Recovery follow-up: {status}\n{data.get('recovery_note') or ''}")
-    write_off, refused = None, None
-    if action == "propose_write_off":
-        problem = refusal(loan)
-        if problem is None:
-            write_off = start_write_off(loan, data.get("write_off_reason") or "", actor).id
-        else:
-            refused = problem.code
-    record("collection.recovery_followed_up", actor=actor, case_id=loan.id, task_id=task_id,
-           data={"entry_id": entry.id, "status": status, "action": action,
-                 "write_off_instance_id": write_off, "write_off_refused": refused})
-    return {"entry_id": entry.id, "write_off_instance_id": write_off,
-            "write_off_refused": refused}
-
-
-# Which repayment source a legal outcome's recovered money is posted under.
-RECOVERY_SOURCES = {"liquidation": "liquidation", "guarantor_payment": "guarantor_payment",
-                    "settlement": "settlement"}
-
-
-def check_recovered_amount(row, values):
-    """Before the legal outcome is accepted: the recovered amount cannot exceed the balance."""
-    if row.form_key != "collection_legal_outcome":
-        return
-    recovered = _decimal(values.get("recovered_amount"))
-    loan = db.session.get(Loan, row.case_id)
-    if recovered is not None and recovered > loan.outstanding:
-        raise InvalidData("the recovered amount exceeds the outstanding balance",
-                          code="invalid", field_errors={
-                              "recovered_amount": [N_("Exceeds the outstanding balance.")]})
-
-
-BEFORE_COMPLETE.append(check_recovered_amount)

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from audit.operations import record
 from cases.models import Loan
-from collection.operations import _actor, _loan, _task_id, overdue_amount
+from collection.facts import _actor, _loan, _task_id, overdue_amount
 from extensions import db
 from i18n import N_
 from ledger.models import Repayment

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from accounts.models import User
 from cases.models import Loan
-from collection.operations import beijing_now
+from collection.windows import beijing_now
 from extensions import db
 from guarantees.guarantors import record_check, unchecked
 from workflows.models import HumanTask

@@ -7,7 +7,8 @@ import pytest
 
 from accounts.operations import create_user
 from audit.models import AuditEvent
-from collection.operations import add_month, next_call_window, overdue_amount
+from collection.facts import overdue_amount
+from collection.windows import add_month, next_call_window
 from cases.models import ContactLogEntry, Loan, PromiseToPay
 from cases.staging import run_daily
 from ledger.penalty import accrue as accrue_penalty
@@ -403,7 +404,7 @@ def test_rule_call_window_text_is_in_one_language(app, overdue, staff):
     """A window named in a message says Beijing time in the reader's language only; task data
     keeps the window without words (the form's label names Beijing time per language)."""
     from flask_babel import force_locale
-    from collection.operations import beijing_time
+    from collection.windows import beijing_time
     from notifications.models import Notification
     from tests.test_contact_rules import BORROWER, PEOPLE, hand_log
     staff["leader"].locale = "en"

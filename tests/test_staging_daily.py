@@ -7,7 +7,8 @@ from sqlalchemy import event, insert
 
 from cases.models import ContactLogEntry, Loan, PromiseToPay, StageChange
 from cases.staging import run_daily
-from collection.operations import refresh, starting
+from collection.facts import starting
+from collection.operations import refresh
 from extensions import db
 from ledger.models import Installment
 from tests.test_collection import at, staff  # noqa: F401 (fixture)

@@ -8,7 +8,7 @@ from flask import render_template_string
 
 from accounts.operations import create_user
 from audit.models import AuditEvent
-from collection.operations import record_legal_outcome
+from collection.legal import record_legal_outcome
 from cases.models import Loan
 from cases.staging import run_daily
 from extensions import db
