@@ -10,6 +10,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from accounts.models import User
 from cases.models import ContactLogEntry, Loan, PromiseToPay
+from collection.contact_rules import calls_on_day
 from collection.windows import beijing_now, next_call_window, window_range
 from extensions import db
 from ledger.book import ZERO
@@ -19,18 +20,18 @@ from workflows import clock
 from workflows.models import HumanTask
 
 
-def _loan(data):
+def loan_of(data):
     return Loan.query.filter_by(loan_no=data["loan_no"]).one()
 
 
-def _actor(data, bpmn_id):
+def actor_of(data, bpmn_id):
     username = (data.get("completed_by") or {}).get(bpmn_id)
     if not username:
         return None
     return User.query.filter_by(username=username).first()
 
 
-def _task_id(loan, bpmn_id):
+def completed_task_id(loan, bpmn_id):
     """The human task just completed (the facade marks it completed before running on)."""
     return db.session.scalar(
         select(HumanTask.id).where(HumanTask.case_id == loan.id, HumanTask.bpmn_id == bpmn_id,
@@ -38,7 +39,7 @@ def _task_id(loan, bpmn_id):
         .order_by(HumanTask.id.desc()).limit(1))
 
 
-def _decimal(value):
+def decimal_or_none(value):
     try:
         return Decimal(str(value)) if value not in (None, "") else None
     except InvalidOperation:
@@ -73,7 +74,6 @@ _STARTING = contextvars.ContextVar("collection_starting", default=None)
 def starting(loan_ids):
     """Inside, `refresh` of these loans (the first step of a collection start) reads them from
     five statements for all of them instead of four per loan; the same values as without."""
-    from collection.contact_rules import calls_on_day
     ids = list(loan_ids)
     loans = db.session.scalars(select(Loan).where(Loan.id.in_(ids)).options(
         joinedload(Loan.borrower), selectinload(Loan.contacts), selectinload(Loan.guarantors))
@@ -100,7 +100,12 @@ def starting(loan_ids):
         _STARTING.reset(token)
 
 
-def _log(loan, actor, kind, task_id=None, **values):
+def read_at_start(loan_no):
+    """What `starting` read of this loan (loan, facts, today's calls), or None outside it."""
+    return (_STARTING.get() or {}).get(loan_no)
+
+
+def log_contact(loan, actor, kind, task_id=None, **values):
     entry = ContactLogEntry(loan_id=loan.id, at=clock.now(), kind=kind,
                             user_id=getattr(actor, "id", None), task_id=task_id, **values)
     db.session.add(entry)

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from audit.operations import record
 from cases.intake import BAD_CHARACTERS, bad_character
 from cases.models import Guarantor, Loan
-from collection.facts import _actor, _loan, _log, _task_id, overdue_amount
+from collection.facts import actor_of, completed_task_id, loan_of, log_contact, overdue_amount
 from collection.windows import beijing_now
 from extensions import db
 from i18n import N_
@@ -86,7 +86,7 @@ def _finish(demand, data, result, actor=None, **values):
     if demand is not None:
         demand.result = result
     record("collection.guarantor_demand_result", actor=actor,
-           case_id=demand.loan_id if demand else _loan(data).id,
+           case_id=demand.loan_id if demand else loan_of(data).id,
            data={"demand_id": demand.id if demand else None, "result": result, **values})
     return {"result": result}
 
@@ -95,7 +95,7 @@ def _finish(demand, data, result, actor=None, **values):
 def prepare(data, template=TEMPLATE):
     """The case's guarantors, the amount overdue now and each guarantor's notice text, which
     names the response deadline the diagram set (demand_deadline_on)."""
-    loan = _loan(data)
+    loan = loan_of(data)
     today = beijing_now().date()
     amount = overdue_amount(loan, today)
     deadline = dt.date.fromisoformat(str(data["demand_deadline_on"])[:10])
@@ -124,9 +124,9 @@ def record_notice(data, template=TEMPLATE):
     """The notice was sent: the demand row, the letter as sent (from the template the
     diagram names, with its version), a contact-log note and the audit event."""
     from notices.operations import letter_recipient, send
-    loan = _loan(data)
-    actor = _actor(data, "send_demand_notice")
-    task_id = _task_id(loan, "send_demand_notice")
+    loan = loan_of(data)
+    actor = actor_of(data, "send_demand_notice")
+    task_id = completed_task_id(loan, "send_demand_notice")
     guarantor = list(loan.guarantors)[int(data["demand_guarantor_no"]) - 1]
     demand = GuarantorDemand(
         loan_id=loan.id, guarantor_id=guarantor.id, instance_id=_instance_id(task_id),
@@ -138,12 +138,12 @@ def record_notice(data, template=TEMPLATE):
         sent_by_id=getattr(actor, "id", None), created_at=clock.now())
     db.session.add(demand)
     db.session.flush()
-    entry = _log(loan, actor, "note", task_id, address=guarantor.address, outcome="other",
-                 answered_by=guarantor.name,
-                 note=(f"保证人代偿催收函 / Demand to the guarantor {guarantor.name}: "
-                       f"{yuan(demand.demanded_amount)}, sent {demand.sent_on} by "
-                       f"{demand.channel}, receipt {demand.receipt}; reply by "
-                       f"{demand.deadline_on}"))
+    entry = log_contact(loan, actor, "note", task_id, address=guarantor.address, outcome="other",
+                        answered_by=guarantor.name,
+                        note=(f"保证人代偿催收函 / Demand to the guarantor {guarantor.name}: "
+                              f"{yuan(demand.demanded_amount)}, sent {demand.sent_on} by "
+                              f"{demand.channel}, receipt {demand.receipt}; reply by "
+                              f"{demand.deadline_on}"))
     record("collection.guarantor_demand_sent", actor=actor, case_id=loan.id, task_id=task_id,
            data={"demand_id": demand.id, "guarantor_id": guarantor.id,
                  "guarantor": guarantor.name, "amount": str(demand.demanded_amount),
@@ -164,7 +164,7 @@ def record_notice(data, template=TEMPLATE):
 def record_response(data):
     """The guarantor's answer: agrees (amount and date promised) or refuses."""
     demand = _demand(data)
-    actor = _actor(data, "record_guarantor_response")
+    actor = actor_of(data, "record_guarantor_response")
     demand.response = data["demand_response"]
     demand.responded_at = clock.now()
     if demand.response == "agreed":
@@ -194,8 +194,8 @@ def post_payment(data):
     """The guarantor's payment, posted through the ledger as a repayment of source
     guarantor_payment (balances, allocation and `ledger verify` as for any repayment)."""
     demand = _demand(data)
-    loan = _loan(data)
-    actor = _actor(data, "record_guarantor_payment")
+    loan = loan_of(data)
+    actor = actor_of(data, "record_guarantor_payment")
     amount = Decimal(str(data["guarantor_paid_amount"]))
     paid_on = dt.date.fromisoformat(str(data["guarantor_paid_on"])[:10])
     repayment = post_recovery(loan, amount, paid_on, PAYMENT_SOURCE,

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 from audit.operations import record
 from cases.models import Loan
-from collection.facts import _actor, _decimal, _loan, _log, _task_id, settlement
+from collection.facts import (actor_of, completed_task_id, decimal_or_none, loan_of, log_contact,
+                              settlement)
 from collection.windows import beijing_now
 from extensions import db
 from i18n import N_
@@ -22,20 +23,20 @@ def record_legal_outcome(data):
     """Litigation concluded: the outcome in the contact log, the money recovered posted, a
     write-off proposed if the lawyer says so. Collection ends only if nothing overdue is left
     or the loan is written off (`overdue_cleared`, `written_off` for the diagram) [002 F]."""
-    loan = _loan(data)
-    actor = _actor(data, "legal_outcome")
-    task_id = _task_id(loan, "legal_outcome")
+    loan = loan_of(data)
+    actor = actor_of(data, "legal_outcome")
+    task_id = completed_task_id(loan, "legal_outcome")
     outcome = data.get("legal_outcome_kind") or ""
     note = (f"诉讼结果 / Litigation outcome: {outcome}; court {data.get('court')}, case "
             f"{data.get('court_case_no')}; ruling {data.get('preservation_ruling_no')}; "
             f"recovered {data.get('recovered_amount')}"
             + (f"\n{data['legal_outcome_note']}" if data.get("legal_outcome_note") else ""))
-    entry = _log(loan, actor, "note", task_id, outcome="other", note=note)
+    entry = log_contact(loan, actor, "note", task_id, outcome="other", note=note)
     record("collection.legal_concluded", actor=actor, case_id=loan.id, task_id=task_id,
            data={"entry_id": entry.id, "outcome": outcome, "court": data.get("court"),
                  "case_no": data.get("court_case_no"),
                  "recovered_amount": data.get("recovered_amount")})
-    recovered = _decimal(data.get("recovered_amount")) or Decimal("0")
+    recovered = decimal_or_none(data.get("recovered_amount")) or Decimal("0")
     repayment = None
     if recovered > 0:
         # The recovered money is posted through the ledger like any repayment, once.
@@ -60,7 +61,7 @@ def record_legal_outcome(data):
 @service("collection_recovery_refresh")
 def recovery_refresh(data):
     """A month after the last recovery follow-up: cleared or written off since?"""
-    facts = settlement(_loan(data))
+    facts = settlement(loan_of(data))
     data.update(facts)
     return {k: facts[k] for k in ("overdue_cleared", "written_off")}
 
@@ -70,12 +71,12 @@ def log_recovery(data):
     """The monthly recovery follow-up in the contact log; a write-off proposal, when asked
     for, goes to approval (ledger.writeoff) unless the loan cannot be proposed now."""
     from ledger.writeoff import refusal, start_write_off
-    loan = _loan(data)
-    actor = _actor(data, "recovery_followup")
-    task_id = _task_id(loan, "recovery_followup")
+    loan = loan_of(data)
+    actor = actor_of(data, "recovery_followup")
+    task_id = completed_task_id(loan, "recovery_followup")
     status, action = data.get("recovery_status") or "", data.get("recovery_action") or "continue"
-    entry = _log(loan, actor, "note", task_id, outcome="other",
-                 note=f"回收跟进 / Recovery follow-up: {status}\n{data.get('recovery_note') or ''}")
+    note = f"回收跟进 / Recovery follow-up: {status}\n{data.get('recovery_note') or ''}"
+    entry = log_contact(loan, actor, "note", task_id, outcome="other", note=note)
     write_off, refused = None, None
     if action == "propose_write_off":
         problem = refusal(loan)
@@ -99,7 +100,7 @@ def check_recovered_amount(row, values):
     """Before the legal outcome is accepted: the recovered amount cannot exceed the balance."""
     if row.form_key != "collection_legal_outcome":
         return
-    recovered = _decimal(values.get("recovered_amount"))
+    recovered = decimal_or_none(values.get("recovered_amount"))
     loan = db.session.get(Loan, row.case_id)
     if recovered is not None and recovered > loan.outstanding:
         raise InvalidData("the recovered amount exceeds the outstanding balance",

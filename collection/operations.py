@@ -22,8 +22,9 @@ from sqlalchemy.orm import joinedload
 from accounts.models import User
 from audit.operations import record
 from cases.models import Loan, PromiseToPay
-from collection.facts import (_STARTING, _actor, _decimal, _loan, _log, _task_id,
-                              overdue_amount, settlement, snapshot)
+from collection import contact_rules
+from collection.facts import (actor_of, completed_task_id, decimal_or_none, loan_of, log_contact,
+                              overdue_amount, read_at_start, settlement, snapshot)
 from collection.windows import (NOTICE_TIME, PROMISE_CHECK_TIME, add_month, beijing_now,
                                 next_call_window, utc_iso, window_range)
 from extensions import db
@@ -76,9 +77,7 @@ def refresh(data):
     """Before each phone collection: the fresh DPD, overdue amount and call window. Whether
     litigation is proposed is the diagram's decision (`dpd > 90`); the names its conditions
     read exist from the first round on."""
-    # Imported here: contact_rules builds on this module's call windows.
-    from collection.contact_rules import call_context
-    read = (_STARTING.get() or {}).get(data["loan_no"])
+    read = read_at_start(data["loan_no"])
     if read is None:
         # The borrower, contacts and guarantors the call context shows, with the loan: one query.
         loan = Loan.query.filter_by(loan_no=data["loan_no"]).options(
@@ -93,7 +92,7 @@ def refresh(data):
     fresh["litigation_reason"] = "long_overdue"
     data.update(fresh)
     # Every phone task, the first of a case too, shows today's calls and the contacts.
-    data.update(call_context(loan, calls=calls))
+    data.update(contact_rules.call_context(loan, calls=calls))
     data.setdefault("litigation_rejected_on", None)
     data.setdefault("preservation_ordered", False)
     return {"dpd": fresh["dpd"]}
@@ -112,21 +111,19 @@ def log_call(data):
     """The completed phone collection task: a contact-log entry, a promise to pay if made,
     and the next call window for a retry. A call outside the call windows or over its
     window's maximum is flagged for the leader (collection.contact_rules, issue 11 rule 7)."""
-    # Imported here: contact_rules builds on this module's call windows.
-    from collection import contact_rules
-    loan = _loan(data)
-    actor = _actor(data, "phone_collection")
-    task_id = _task_id(loan, "phone_collection")
+    loan = loan_of(data)
+    actor = actor_of(data, "phone_collection")
+    task_id = completed_task_id(loan, "phone_collection")
     outcome = data.get("collection_result") or "other"
     promised = outcome == "promised_to_pay"
     promised_on = dt.date.fromisoformat(str(data["promised_on"])[:10]) if promised else None
-    promised_amount = _decimal(data.get("promised_amount")) if promised else None
+    promised_amount = decimal_or_none(data.get("promised_amount")) if promised else None
     flag = contact_rules.call_flag(loan, data.get("number_called"), data.get("answered_by"),
                                    clock.now())
-    entry = _log(loan, actor, "call", task_id, number=data.get("number_called") or "",
-                 answered_by=data.get("answered_by") or "", outcome=outcome,
-                 note=data.get("collection_note") or "", promised_on=promised_on,
-                 promised_amount=promised_amount)
+    entry = log_contact(loan, actor, "call", task_id, number=data.get("number_called") or "",
+                        answered_by=data.get("answered_by") or "", outcome=outcome,
+                        note=data.get("collection_note") or "", promised_on=promised_on,
+                        promised_amount=promised_amount)
     if flag:
         contact_rules.flag_for_leader(loan, entry, actor, flag, task_id)
     record("collection.call_logged", actor=actor, case_id=loan.id, task_id=task_id,
@@ -167,7 +164,7 @@ def _settle_promise(promise, kept, actor=None, reason=""):
 def check_promise(data):
     """The promised evening: kept if the overdue amount is cleared, or if repayments of at
     least the promised amount were posted since the promise; otherwise broken (counted)."""
-    loan = _loan(data)
+    loan = loan_of(data)
     promise = db.session.get(PromiseToPay, data["promise_id"])
     if promise.status != "open":  # settled already (e.g. by a repayment that cleared it)
         return {"status": promise.status}
@@ -220,7 +217,7 @@ def note_repayment(data):
 
     The event subprocess sees the data of the instance's start, not of the open task, so what
     happened since (approvals, who collected) is read from the database."""
-    loan = _loan(data)
+    loan = loan_of(data)
     payment = data.get("repayment") or {}
     cleared = bool(payment.get("overdue_cleared"))
     if cleared:
@@ -237,7 +234,7 @@ def note_repayment(data):
             + f"outstanding {payment.get('outstanding')}; "
             + ("overdue cleared, collection ends." if cleared
                else "still overdue, collection goes on."))
-    entry = _log(loan, None, "note", outcome="other", note=note)
+    entry = log_contact(loan, None, "note", outcome="other", note=note)
     record("collection.repayment_noted", case_id=loan.id,
            data={"entry_id": entry.id, "amount": payment.get("amount"),
                  "outstanding": payment.get("outstanding"), "overdue_cleared": cleared})
@@ -263,7 +260,7 @@ def tactic_refresh(data):
     `repayment` message could not reach collection's event subprocess (an instance never
     receives its own messages mid-run): it is noted here the same way (contact log, open
     promises kept when cleared, the collector's recovery points)."""
-    loan = _loan(data)
+    loan = loan_of(data)
     facts = settlement(loan)
     repayment_id = _guarantor_repayment_id(data)
     if repayment_id and repayment_id != data.get("tactic_noted_repayment_id"):
@@ -286,14 +283,14 @@ def tactic_refresh(data):
 @service("collection_log_visit")
 def log_visit(data):
     """The visit report: a contact-log entry of kind visit; bad situations propose litigation."""
-    loan = _loan(data)
-    actor = _actor(data, "visit_report")
-    task_id = _task_id(loan, "visit_report")
+    loan = loan_of(data)
+    actor = actor_of(data, "visit_report")
+    task_id = completed_task_id(loan, "visit_report")
     situation = data.get("visit_situation") or ""
     note = "\n".join(part for part in (data.get("visit_findings") or "",
                                        data.get("visit_photos_note") or "") if part)
-    entry = _log(loan, actor, "visit", task_id, address=data.get("visit_address") or "",
-                 answered_by=data.get("visit_met") or "", outcome=situation, note=note)
+    entry = log_contact(loan, actor, "visit", task_id, address=data.get("visit_address") or "",
+                        answered_by=data.get("visit_met") or "", outcome=situation, note=note)
     record("collection.visit_logged", actor=actor, case_id=loan.id, task_id=task_id,
            data={"entry_id": entry.id, "address": entry.address, "met": entry.answered_by,
                  "situation": situation})
@@ -315,7 +312,7 @@ def plan_notice(data):
 @service("collection_notice_refresh")
 def notice_refresh(data):
     """When the monthly notice is due: the loan's current DPD and overdue amount."""
-    fresh = snapshot(_loan(data))
+    fresh = snapshot(loan_of(data))
     data.update({k: fresh[k] for k in ("dpd", "overdue_amount")})
     return {"dpd": fresh["dpd"]}
 
@@ -324,17 +321,17 @@ def notice_refresh(data):
 def log_notice(data):
     """The written notice sent and its signed receipt, in the contact log (the letter itself
     was issued from its template by the step before, `issue_notice`)."""
-    loan = _loan(data)
-    actor = _actor(data, "written_notice")
-    task_id = _task_id(loan, "written_notice")
+    loan = loan_of(data)
+    actor = actor_of(data, "written_notice")
+    task_id = completed_task_id(loan, "written_notice")
     receipt = data.get("receipt_status") or ""
     note = (f"书面催收通知书 / Written collection notice: sent {data.get('notice_sent_on')} "
             f"by {data.get('notice_channel')}, receipt {receipt}"
             + (f" signed by {data.get('receipt_signed_by')} on {data.get('receipt_signed_on')}"
                if receipt == "signed" else "")
             + (f"\n{data['notice_note']}" if data.get("notice_note") else ""))
-    entry = _log(loan, actor, "note", task_id, address=data.get("notice_address") or "",
-                 outcome="other", note=note)
+    entry = log_contact(loan, actor, "note", task_id, address=data.get("notice_address") or "",
+                        outcome="other", note=note)
     record("collection.notice_sent", actor=actor, case_id=loan.id, task_id=task_id,
            data={"entry_id": entry.id, "sent_on": data.get("notice_sent_on"),
                  "channel": data.get("notice_channel"), "receipt": receipt,

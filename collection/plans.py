@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from audit.operations import record
 from cases.models import Loan
-from collection.facts import _actor, _loan, _task_id, overdue_amount
+from collection.facts import actor_of, completed_task_id, loan_of, overdue_amount
 from extensions import db
 from i18n import N_
 from ledger.models import Repayment
@@ -164,7 +164,7 @@ def yuan(amount):
 @service("repayment_plan_prepare")
 def prepare(data):
     """Before the proposal: the amount overdue now, which the plan must cover exactly."""
-    loan = _loan(data)
+    loan = loan_of(data)
     amount = overdue_amount(loan)
     data["plan_overdue_amount"] = str(amount)
     data["plan_overdue_amount_text"] = yuan(amount)
@@ -176,7 +176,7 @@ def prepare(data):
 def lay_out_proposal(data):
     """The proposal as instalments, for the leader's approval. The overdue amount is read
     again in the completion's transaction, the same value check_proposal accepted."""
-    total = overdue_amount(_loan(data))
+    total = overdue_amount(loan_of(data))
     data["plan_overdue_amount"], data["plan_overdue_amount_text"] = str(total), yuan(total)
     rows = lay_out(total, int(data["plan_instalment_count"]),
                    dt.date.fromisoformat(str(data["plan_first_due_on"])[:10]),
@@ -192,10 +192,10 @@ def lay_out_proposal(data):
 @service("repayment_plan_store")
 def store(data):
     """Approved: the plan and its instalments are stored and tracked from now on."""
-    loan = _loan(data)
-    proposer = _actor(data, "propose_plan")
-    approver = _actor(data, "approve_plan")
-    task_id = _task_id(loan, "approve_plan")
+    loan = loan_of(data)
+    proposer = actor_of(data, "propose_plan")
+    approver = actor_of(data, "approve_plan")
+    task_id = completed_task_id(loan, "approve_plan")
     row = db.session.get(HumanTask, task_id) if task_id else None
     plan = RepaymentPlan(loan_id=loan.id, instance_id=row.instance_id if row else None,
                          total=Decimal(str(data["plan_overdue_amount"])),
@@ -251,11 +251,11 @@ def check(data):
 @service("repayment_plan_reject")
 def reject(data):
     """The leader did not approve: nothing is stored, the decision is audited."""
-    loan = _loan(data)
-    approver = _actor(data, "approve_plan")
+    loan = loan_of(data)
+    approver = actor_of(data, "approve_plan")
     data["repayment_plan_result"] = "rejected"
     record("collection.repayment_plan_rejected", actor=approver, case_id=loan.id,
-           task_id=_task_id(loan, "approve_plan"),
+           task_id=completed_task_id(loan, "approve_plan"),
            data={"total": data.get("plan_overdue_amount"),
                  "instalments": data.get("plan_instalments"),
                  "comment": data.get("plan_decision_comment")})
