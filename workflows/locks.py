@@ -45,7 +45,7 @@ def _lock_loans(where, params, skip_locked=False):
     return result.first() is not None if postgres else True
 
 
-def _lock_instance(instance_id):
+def lock_instance(instance_id):
     return db.session.scalars(
         select(ProcessInstance).where(ProcessInstance.id == instance_id)
         .with_for_update(of=ProcessInstance).execution_options(populate_existing=True)).one()

@@ -24,7 +24,7 @@ from workflows.definitions import task_properties
 from workflows.engine import _registry, dump_state, load_state, serializer
 from workflows.errors import InvalidData, NotAllowed
 from forms.builder import to_json_value
-from workflows.locks import _lock_instance
+from workflows.locks import lock_instance
 from workflows.models import (FormDefinition, HumanTask, HumanTaskExclusion, ProcessDefinition,
                               ProcessInstance)
 from workflows.service import PRIORITIES, _next_timer, _project_tasks
@@ -233,7 +233,7 @@ def _restore_timers(workflow, timers):
 
 
 def _migrate_one(instance_id, target, actor, comment):
-    instance = _lock_instance(instance_id)
+    instance = lock_instance(instance_id)
     source = instance.definition
     if source.process_key != target.process_key:
         raise Refused([_reason("other_process", f"the instance runs {source.process_key}, "

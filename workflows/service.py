@@ -28,7 +28,7 @@ from workflows.engine import (SERIALIZER_VERSION, cached_form_spec, dump_state, 
                               new_workflow)
 from workflows.errors import Conflict, NotFound
 from workflows.limits import ScriptLimitError, engine_budget
-from workflows.locks import _lock_instance, lock_case
+from workflows.locks import lock_instance, lock_case
 from workflows.models import (FormDefinition, HumanTask, HumanTaskExclusion, ProcessDefinition,
                               ProcessInstance)
 from workflows.row_writes import WRITE_STARTED, taken_as_written, write_saved
@@ -379,7 +379,7 @@ def deliver_message(case_id, name, payload, actor=None):
     for instance in running_instances(case_id):
         if instance.id == _RUNNING.get():
             continue
-        instance = _lock_instance(instance.id)
+        instance = lock_instance(instance.id)
         workflow = load_state(instance.definition, instance.state_json)
         try:
             workflow.send_event(BpmnEvent(MessageEventDefinition(name), payload=payload))
@@ -404,7 +404,7 @@ def cancel_instance(instance, reason, actor=None):
     if instance.id == _RUNNING.get():
         return instance  # it is running now and ends by its own diagram
     lock_case(instance.case_id)
-    instance = _lock_instance(instance.id)
+    instance = lock_instance(instance.id)
     if instance.status != "running":
         return instance
     workflow = load_state(instance.definition, instance.state_json)
