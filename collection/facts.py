@@ -39,6 +39,12 @@ def completed_task_id(loan, bpmn_id):
         .order_by(HumanTask.id.desc()).limit(1))
 
 
+def completed_step(data, bpmn_id):
+    """The loan, the user who completed the task `bpmn_id` and that task's id."""
+    loan = loan_of(data)
+    return loan, actor_of(data, bpmn_id), completed_task_id(loan, bpmn_id)
+
+
 def decimal_or_none(value):
     try:
         return Decimal(str(value)) if value not in (None, "") else None

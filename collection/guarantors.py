@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from audit.operations import record
 from cases.intake import BAD_CHARACTERS, bad_character
 from cases.models import Guarantor, Loan
-from collection.facts import actor_of, completed_task_id, loan_of, log_contact, overdue_amount
+from collection.facts import actor_of, completed_step, loan_of, log_contact, overdue_amount
 from collection.windows import beijing_now
 from extensions import db
 from i18n import N_
@@ -124,9 +124,7 @@ def record_notice(data, template=TEMPLATE):
     """The notice was sent: the demand row, the letter as sent (from the template the
     diagram names, with its version), a contact-log note and the audit event."""
     from notices.operations import letter_recipient, send
-    loan = loan_of(data)
-    actor = actor_of(data, "send_demand_notice")
-    task_id = completed_task_id(loan, "send_demand_notice")
+    loan, actor, task_id = completed_step(data, "send_demand_notice")
     guarantor = list(loan.guarantors)[int(data["demand_guarantor_no"]) - 1]
     demand = GuarantorDemand(
         loan_id=loan.id, guarantor_id=guarantor.id, instance_id=_instance_id(task_id),

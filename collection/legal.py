@@ -7,8 +7,7 @@ from decimal import Decimal
 
 from audit.operations import record
 from cases.models import Loan
-from collection.facts import (actor_of, completed_task_id, decimal_or_none, loan_of, log_contact,
-                              settlement)
+from collection.facts import completed_step, decimal_or_none, loan_of, log_contact, settlement
 from collection.windows import beijing_now
 from extensions import db
 from i18n import N_
@@ -23,9 +22,7 @@ def record_legal_outcome(data):
     """Litigation concluded: the outcome in the contact log, the money recovered posted, a
     write-off proposed if the lawyer says so. Collection ends only if nothing overdue is left
     or the loan is written off (`overdue_cleared`, `written_off` for the diagram) [002 F]."""
-    loan = loan_of(data)
-    actor = actor_of(data, "legal_outcome")
-    task_id = completed_task_id(loan, "legal_outcome")
+    loan, actor, task_id = completed_step(data, "legal_outcome")
     outcome = data.get("legal_outcome_kind") or ""
     note = (f"诉讼结果 / Litigation outcome: {outcome}; court {data.get('court')}, case "
             f"{data.get('court_case_no')}; ruling {data.get('preservation_ruling_no')}; "
@@ -71,9 +68,7 @@ def log_recovery(data):
     """The monthly recovery follow-up in the contact log; a write-off proposal, when asked
     for, goes to approval (ledger.writeoff) unless the loan cannot be proposed now."""
     from ledger.writeoff import refusal, start_write_off
-    loan = loan_of(data)
-    actor = actor_of(data, "recovery_followup")
-    task_id = completed_task_id(loan, "recovery_followup")
+    loan, actor, task_id = completed_step(data, "recovery_followup")
     status, action = data.get("recovery_status") or "", data.get("recovery_action") or "continue"
     note = f"回收跟进 / Recovery follow-up: {status}\n{data.get('recovery_note') or ''}"
     entry = log_contact(loan, actor, "note", task_id, outcome="other", note=note)

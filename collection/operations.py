@@ -23,8 +23,8 @@ from accounts.models import User
 from audit.operations import record
 from cases.models import Loan, PromiseToPay
 from collection import contact_rules
-from collection.facts import (actor_of, completed_task_id, decimal_or_none, loan_of, log_contact,
-                              overdue_amount, read_at_start, settlement, snapshot)
+from collection.facts import (completed_step, decimal_or_none, loan_of, log_contact, overdue_amount,
+                              read_at_start, settlement, snapshot)
 from collection.windows import (NOTICE_TIME, PROMISE_CHECK_TIME, add_month, beijing_now,
                                 next_call_window, utc_iso, window_range)
 from extensions import db
@@ -111,9 +111,7 @@ def log_call(data):
     """The completed phone collection task: a contact-log entry, a promise to pay if made,
     and the next call window for a retry. A call outside the call windows or over its
     window's maximum is flagged for the leader (collection.contact_rules, issue 11 rule 7)."""
-    loan = loan_of(data)
-    actor = actor_of(data, "phone_collection")
-    task_id = completed_task_id(loan, "phone_collection")
+    loan, actor, task_id = completed_step(data, "phone_collection")
     outcome = data.get("collection_result") or "other"
     promised = outcome == "promised_to_pay"
     promised_on = dt.date.fromisoformat(str(data["promised_on"])[:10]) if promised else None
@@ -283,9 +281,7 @@ def tactic_refresh(data):
 @service("collection_log_visit")
 def log_visit(data):
     """The visit report: a contact-log entry of kind visit; bad situations propose litigation."""
-    loan = loan_of(data)
-    actor = actor_of(data, "visit_report")
-    task_id = completed_task_id(loan, "visit_report")
+    loan, actor, task_id = completed_step(data, "visit_report")
     situation = data.get("visit_situation") or ""
     note = "\n".join(part for part in (data.get("visit_findings") or "",
                                        data.get("visit_photos_note") or "") if part)
@@ -321,9 +317,7 @@ def notice_refresh(data):
 def log_notice(data):
     """The written notice sent and its signed receipt, in the contact log (the letter itself
     was issued from its template by the step before, `issue_notice`)."""
-    loan = loan_of(data)
-    actor = actor_of(data, "written_notice")
-    task_id = completed_task_id(loan, "written_notice")
+    loan, actor, task_id = completed_step(data, "written_notice")
     receipt = data.get("receipt_status") or ""
     note = (f"书面催收通知书 / Written collection notice: sent {data.get('notice_sent_on')} "
             f"by {data.get('notice_channel')}, receipt {receipt}"
