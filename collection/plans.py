@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from audit.operations import record
 from cases.models import Loan
-from collection.facts import actor_of, completed_task_id, loan_of, overdue_amount
+from collection.facts import actor_of, completed_step, loan_of, overdue_amount
 from extensions import db
 from i18n import N_
 from ledger.models import Repayment
@@ -192,10 +192,8 @@ def lay_out_proposal(data):
 @service("repayment_plan_store")
 def store(data):
     """Approved: the plan and its instalments are stored and tracked from now on."""
-    loan = loan_of(data)
+    loan, approver, task_id = completed_step(data, "approve_plan")
     proposer = actor_of(data, "propose_plan")
-    approver = actor_of(data, "approve_plan")
-    task_id = completed_task_id(loan, "approve_plan")
     row = db.session.get(HumanTask, task_id) if task_id else None
     plan = RepaymentPlan(loan_id=loan.id, instance_id=row.instance_id if row else None,
                          total=Decimal(str(data["plan_overdue_amount"])),
@@ -251,11 +249,10 @@ def check(data):
 @service("repayment_plan_reject")
 def reject(data):
     """The leader did not approve: nothing is stored, the decision is audited."""
-    loan = loan_of(data)
-    approver = actor_of(data, "approve_plan")
+    loan, approver, task_id = completed_step(data, "approve_plan")
     data["repayment_plan_result"] = "rejected"
     record("collection.repayment_plan_rejected", actor=approver, case_id=loan.id,
-           task_id=completed_task_id(loan, "approve_plan"),
+           task_id=task_id,
            data={"total": data.get("plan_overdue_amount"),
                  "instalments": data.get("plan_instalments"),
                  "comment": data.get("plan_decision_comment")})
