@@ -28,7 +28,7 @@ from workflows.engine import (SERIALIZER_VERSION, cached_form_spec, dump_state, 
                               new_workflow)
 from workflows.errors import Conflict, NotFound
 from workflows.limits import ScriptLimitError, engine_budget
-from workflows.locks import lock_instance, lock_case
+from workflows.locks import lock_case, lock_instance
 from workflows.models import (FormDefinition, HumanTask, HumanTaskExclusion, ProcessDefinition,
                               ProcessInstance)
 from workflows.row_writes import WRITE_STARTED, taken_as_written, write_saved
