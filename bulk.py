@@ -3,7 +3,7 @@
 
 `insert_rows(table, rows, ids=False)` writes the rows (dicts of column values) in the
 current transaction. On SQLite, and for a few rows anywhere, it is one multi-row INSERT (with
-`ids`, RETURNING them in the rows' order). On PostgreSQL, from COPY_FROM rows on, it is one
+`ids`, RETURNING them; each row gets its own). On PostgreSQL, from COPY_FROM rows on, it is one
 COPY: a multi-row INSERT of a thousand rows sends tens of thousands of placeholders, which the
 driver splits in Python on every call (the statement is too long for its cache) and the
 server plans; COPY streams the rows instead, 5–10 times faster. With `ids` the ids are taken
@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from extensions import db
 
 COPY_FROM = 50  # rows: below this, one INSERT costs less than a sequence read and a COPY
-_STATEMENTS = {}  # (table, ids) -> INSERT, built once: SQLAlchemy caches its compilation
+_STATEMENTS = {}  # (table, ids, ordered) -> INSERT, built once (SQLAlchemy caches its compiling)
 _COPY = {}  # table -> _columns(table)
 
 
@@ -35,12 +35,19 @@ def insert_rows(table, rows, ids=False, connection=None):
     if _copies(connection, table, len(rows), ids):
         _copy(connection, table, rows, ids)
         return
-    if (table, ids) not in _STATEMENTS:
-        _STATEMENTS[table, ids] = insert(table).returning(
-            table.c.id, sort_by_parameter_order=True) if ids else insert(table)
-    result = connection.execute(_STATEMENTS[table, ids], rows)
+    # SQLite: a RETURNING in the rows' order is one INSERT per row (SQLAlchemy has no
+    # sentinel for it); without the order it is one INSERT per page of rows, and the order is
+    # known anyway: SQLite stores a multi-row VALUES in its order, each new row under a rowid
+    # above every other, so the ids sorted are the rows' ids (only RETURNING's order is
+    # arbitrary).
+    ordered = ids and connection.dialect.name != "sqlite"
+    if (table, ids, ordered) not in _STATEMENTS:
+        _STATEMENTS[table, ids, ordered] = insert(table).returning(
+            table.c.id, sort_by_parameter_order=ordered) if ids else insert(table)
+    result = connection.execute(_STATEMENTS[table, ids, ordered], rows)
     if ids:
-        for row, new_id in zip(rows, result.scalars().all()):
+        new_ids = result.scalars().all()
+        for row, new_id in zip(rows, new_ids if ordered else sorted(new_ids)):
             row["id"] = new_id
 
 
