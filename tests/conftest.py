@@ -79,13 +79,10 @@ def empty_database(app):
     db.session.rollback()
     # Reference data seeded by migrations stays, as seeded.
     tables = [t.name for t in reversed(db.metadata.sorted_tables) if t.name != "products"]
-    if is_postgres(app):
-        empty_postgres(tables)
-    else:
+    if not is_postgres(app):  # (there, foreign keys are off while it empties)
         # users.team_id and teams.leader_id point at each other: unlink them first
         db.session.execute(text("UPDATE users SET team_id = NULL"))
-        for name in tables:
-            db.session.execute(text(f"DELETE FROM {name}"))
+    empty_tables(tables)
     db.session.execute(text("INSERT INTO legal_rate_caps (effective_on, lpr_one_year, "
                             "multiple, entered_at) VALUES ('2025-05-20', 0.03, 4, "
                             "CURRENT_TIMESTAMP)"))
@@ -114,6 +111,17 @@ _FORGET_STATISTICS = text("""
     UPDATE pg_class SET reltuples = -1, relpages = 0, relallvisible = 0
     WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace
       AND relname = ANY(:tables) AND reltuples <> -1""")
+
+
+def empty_tables(tables, restart_ids=True):
+    """Every row of `tables` (names, referencing tables first) deleted, on either database.
+    `restart_ids` is for PostgreSQL (empty_postgres): SQLite numbers the rows of an emptied
+    table from 1 again anyway."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        empty_postgres(tables, restart_ids)
+        return
+    for name in tables:
+        db.session.execute(text(f"DELETE FROM {name}"))
 
 
 def empty_postgres(tables, restart_ids=True):

@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from accounts.operations import create_user
 from extension_requests.operations import latest_extended_maturity, request_extension
@@ -25,7 +25,7 @@ from ledger.models import PARTS, Allocation, Charge, Installment, LegalRateCap, 
 from ledger.penalty import cap_on, legal_caps
 from ledger.repayments import post_repayment
 from ledger.verify import verify
-from tests.conftest import PASSWORD, T0, empty_postgres
+from tests.conftest import PASSWORD, T0, empty_tables
 from tests.test_extension import approve, review
 from tests.test_servicing import hand_over, three_installment_payload
 from workflows import clock
@@ -73,15 +73,11 @@ def loans(draw):
 
 
 def wipe():
-    """Empty what the example wrote, the way conftest's _clean does, keeping the staff,
+    """Empty what the example wrote, as conftest's empty_database does, keeping the staff,
     products and deployed processes."""
     db.session.rollback()
     tables = [t.name for t in reversed(db.metadata.sorted_tables) if t.name not in KEEP]
-    if db.session.get_bind().dialect.name == "postgresql":
-        empty_postgres(tables, restart_ids=False)  # ids go on, as they did here
-    else:
-        for name in tables:
-            db.session.execute(text(f"DELETE FROM {name}"))
+    empty_tables(tables, restart_ids=False)  # ids go on, as they did here
     db.session.commit()
     clock.set_now(T0)
 
