@@ -12,7 +12,13 @@ from the table's sequence first (one statement), as the INSERT would have taken 
 Each row's missing columns get their Python-side defaults, as the INSERT gives them; server
 defaults and triggers apply as for an INSERT. The engine's cursor events see the COPY like
 any statement (the statement counts of the tests and benchmarks include it).
+
+`sparing_collector()` wraps a bulk job so that Python's cyclic garbage collector leaves the
+objects that were alive before it alone while it runs.
 """
+import gc
+import threading
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 from sqlalchemy import Integer, bindparam, func, insert, text, update
@@ -144,3 +150,31 @@ def update_rows(table, rows, types, assignments):
     connection.execute(update(table).where(table.c.id == bindparam("new_id"))
                        .values(assignments(new)),
                        [{f"new_{key}": value for key, value in row.items()} for row in rows])
+
+
+_SPARING = {"depth": 0, "ours": False, "lock": threading.Lock()}
+
+
+@contextmanager
+def sparing_collector():
+    """Run a bulk job with the objects alive before it (the app's modules, mappers, process
+    specs: some 200,000) set aside from the cyclic collector, and give them back after it.
+    The job's rows live long enough to set off full collections, and each one scanned all
+    of those objects again: 13 % of an import of 3,000 loans. Nothing is lost meanwhile:
+    refcounting frees as ever, and a cycle that dies among the set-aside objects is
+    collected once they are back. Nested and concurrent jobs (threads) share one setting
+    aside: the last to finish gives the objects back. Objects someone else froze (a server
+    may at start) stay as they were: then this does nothing."""
+    with _SPARING["lock"]:
+        if _SPARING["depth"] == 0:
+            _SPARING["ours"] = gc.get_freeze_count() == 0
+            if _SPARING["ours"]:
+                gc.freeze()
+        _SPARING["depth"] += 1
+    try:
+        yield
+    finally:
+        with _SPARING["lock"]:
+            _SPARING["depth"] -= 1
+            if _SPARING["depth"] == 0 and _SPARING["ours"]:
+                gc.unfreeze()

@@ -9,7 +9,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from audit.operations import record
-from bulk import insert_rows, refresh_statistics
+from bulk import insert_rows, refresh_statistics, sparing_collector
 from cases.intake import (COLLATERAL_DATES, LoanIntake, differences, parse_flat,
                           parse_intake)
 from cases.models import Borrower, Collateral, Contact, Guarantor, Loan
@@ -317,6 +317,11 @@ def import_loans(rows, actor=None, skip_errors=False):
     meanwhile by someone else (another import, the API) makes its batch roll back and run
     again without it: counted as unchanged, or reported as an error when its data differs
     (the batches committed before it stay imported)."""
+    with sparing_collector():
+        return _import_loans(rows, actor, skip_errors)
+
+
+def _import_loans(rows, actor, skip_errors):
     report, candidates, repeats, seen, managers = ImportReport(), [], [], {}, {}
     for line, row in rows:
         try:

@@ -14,7 +14,7 @@ from sqlalchemy import (Integer, String, case, exists, func, insert, literal, li
                         or_, select, text, union_all)
 
 from audit.operations import record
-from bulk import update_rows
+from bulk import sparing_collector, update_rows
 from cases.models import OFF_CURRENT, DailyRun, Loan, StageChange
 from extensions import db
 from ledger.book import ZERO
@@ -110,7 +110,11 @@ AFTER_DAILY_RUN = []
 
 def run_daily(as_of=None, actor=None):
     """Stage every open loan as of `as_of` (Beijing date); commits. Returns the counts."""
-    as_of = as_of or beijing_today()
+    with sparing_collector():  # a bulk job over the whole book
+        return _run_daily(as_of or beijing_today(), actor)
+
+
+def _run_daily(as_of, actor):
     # Two machines starting the run together queue up here; the second then finds the work
     # done and records nothing twice (SQLite serialises writers anyway).
     if db.session.get_bind().dialect.name == "postgresql":

@@ -156,3 +156,44 @@ def test_update_rows_changes_each_row_as_its_dict_says(app, new_loan):
     for row_id in set(before) - {r.id for r in changed}:
         assert after[row_id] == before[row_id]
     db.session.rollback()
+
+
+def test_a_bulk_job_spares_the_old_objects_and_gives_them_back():
+    import gc
+    import weakref
+
+    class Node:
+        pass
+    assert gc.get_freeze_count() == 0
+    old = Node()
+    old.me = old  # a cycle from before the job
+    with pytest.raises(RuntimeError):
+        with bulk.sparing_collector():
+            assert gc.get_freeze_count() > 0  # set aside
+            with bulk.sparing_collector():  # nested: one setting aside
+                pass
+            assert gc.get_freeze_count() > 0
+            new = Node()
+            new.me = new  # a cycle of the job's, dropped: collected meanwhile
+            gone = weakref.ref(new)
+            del new
+            gc.collect()
+            assert gone() is None
+            raise RuntimeError("the job fails")
+    assert gc.get_freeze_count() == 0  # given back, even after a failure
+    kept = weakref.ref(old)
+    del old
+    gc.collect()
+    assert kept() is None  # and collected as ever once back
+
+
+def test_objects_frozen_by_someone_else_stay_frozen():
+    import gc
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with bulk.sparing_collector():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
