@@ -37,13 +37,18 @@ _TASK = _update(HumanTask.__table__, TASK_COLUMNS, versioned=False)
 WRITE_STARTED = _update(ProcessInstance.__table__, INSTANCE_COLUMNS, versioned=False)
 
 
+def _values(obj, columns):
+    return {name: getattr(obj, name) for name in columns}
+
+
 def _params(values):
     return {f"new_{name}": value for name, value in values.items()}
 
 
 def mark_written(obj, values):
     """Record `values` ({attribute: value}) as the row's committed state; an object with no
-    other change is then clean, so the session's next flush does not visit it."""
+    other change is then clean, so the session's next flush does not visit it (SQLAlchemy
+    has no public call for that last step: _commit_all is what its own flush calls)."""
     for name, value in values.items():
         set_committed_value(obj, name, value)
     state = inspect(obj)
@@ -54,7 +59,7 @@ def mark_written(obj, values):
 def taken_as_written(instance):
     """A new instance's values as parameters of WRITE_STARTED, marked as already written so
     that the session's flush leaves the row alone."""
-    values = {name: getattr(instance, name) for name in INSTANCE_COLUMNS}
+    values = _values(instance, INSTANCE_COLUMNS)
     mark_written(instance, values)
     return _params(values) | {"row_id": instance.id}
 
@@ -65,7 +70,7 @@ def write_saved(instance):
     connection = db.session.connection()
     if inspect(instance).modified:
         version = instance.lock_version
-        values = {name: getattr(instance, name) for name in INSTANCE_COLUMNS}
+        values = _values(instance, INSTANCE_COLUMNS)
         result = connection.execute(_INSTANCE, _params(values) | {
             "row_id": instance.id, "old_version": version, "new_lock_version": version + 1})
         if result.rowcount != 1:
@@ -75,7 +80,7 @@ def write_saved(instance):
             if type(obj) is HumanTask and obj.instance_id == instance.id]
     if not rows:
         return
-    written = [{name: getattr(row, name) for name in TASK_COLUMNS} for row in rows]
+    written = [_values(row, TASK_COLUMNS) for row in rows]
     connection.execute(_TASK, [_params(values) | {"row_id": row.id}
                                for row, values in zip(rows, written)])
     for row, values in zip(rows, written):

@@ -181,7 +181,8 @@ def _backfill():
 
 def _append_only():
     """Charges and allocations are never changed; on PostgreSQL never deleted either
-    (the test suite empties tables with TRUNCATE there and DELETE on SQLite)."""
+    (the test suite empties them there with its triggers off, tests/conftest.py
+    empty_postgres, and with DELETE on SQLite)."""
     for table in ("ledger_charges", "ledger_allocations"):
         if op.get_bind().dialect.name == "postgresql":
             op.execute(f"""
