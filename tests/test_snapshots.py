@@ -145,6 +145,19 @@ def test_idempotent_and_later_repayments_change_nothing(app, book, users):
     assert AuditEvent.query.filter_by(action="portfolio.snapshot_taken").count() == 1
 
 
+def test_a_month_missing_some_loans_gets_only_those(app, book, users):
+    ids, _team = book
+    assert take_month_end(FEB) == 4
+    kept = {k: r.taken_at for k, r in rows_of(FEB).items()}
+    db.session.execute(LoanMonthSnapshot.__table__.delete().where(
+        LoanMonthSnapshot.loan_id == ids["B"]))
+    assert take_month_end(FEB) == 1  # B again; the others stay the facts they were
+    db.session.commit()
+    db.session.expire_all()
+    assert set(rows_of(FEB)) == set(kept)
+    assert all(r.taken_at == kept[k] for k, r in rows_of(FEB).items() if k != ids["B"])
+
+
 def test_daily_run_takes_the_previous_month_once_and_retake_by_admin(app, book, users):
     ids, _team = book
     counts = run_daily(dt.date(2026, 3, 2))
@@ -183,3 +196,32 @@ def test_month_bounds_are_beijing_days():
 def test_sql_bucket_is_bucket_of(app, dpd):
     with app.app_context():
         assert db.session.scalar(select(_bucket_sql(literal(dpd)))) == bucket_of(dpd)
+
+
+def test_the_collector_is_whoever_acted_last_in_the_month(app, book, users):
+    ids, _team = book
+    run_daily(dt.date(2026, 3, 2))
+    task = HumanTask.query.filter_by(case_id=ids["B"], process_key="collection",
+                                     lane="collector").first()
+    if task is None:
+        pytest.skip("the collection process gave B no collector task")
+    first, second, late = (create_user(f"col{i}", PASSWORD, ["collector"]) for i in (3, 4, 5))
+    columns = {c.key: getattr(task, c.key) for c in HumanTask.__table__.columns
+               if c.key not in ("id", "task_guid")}
+
+    def another(guid, **values):
+        db.session.add(HumanTask(**(columns | {"task_guid": guid} | values)))
+    # Completed by `first` on 10 February; held by `second` from 20 February; taken by `late`
+    # only in March: `second` acted last within February.
+    task.created_at = dt.datetime(2026, 2, 5, 2, tzinfo=UTC)
+    task.completed_at = dt.datetime(2026, 2, 10, 2, tzinfo=UTC)
+    task.completed_by_id, task.state = first.id, "completed"
+    another("held-by-second", created_at=dt.datetime(2026, 2, 20, 2, tzinfo=UTC),
+            claimed_by_id=second.id, completed_at=None, completed_by_id=None, state="ready")
+    another("march", created_at=dt.datetime(2026, 3, 1, 2, tzinfo=UTC),
+            claimed_by_id=late.id, completed_at=None, completed_by_id=None, state="ready")
+    db.session.commit()
+    take_month_end(FEB, actor=users["admin"], retake=True)
+    db.session.commit()
+    assert rows_of(FEB)[ids["B"]].collector_id == second.id
+    assert rows_of(FEB)[ids["A"]].collector_id != second.id
