@@ -150,8 +150,6 @@ def _select(month, rules):
         HumanTask.created_at < end,
         or_(HumanTask.completed_at.is_(None), HumanTask.completed_at >= start),
         holder.is_not(None)).subquery("ranked"))
-    collectors = select(ranked.c.case_id, ranked.c.holder).where(ranked.c.latest == 1) \
-        .subquery("collectors")
     status = case((closed_by_end, "closed"),
                   (Loan.status.in_(("closed", "closing")),
                    case((balance_cents == 0, "closing"), else_="servicing")),
@@ -163,12 +161,12 @@ def _select(month, rules):
         func.coalesce(owed.c.overdue, 0).label("overdue"),
         func.coalesce(schedule.c.due_in_month, 0).label("due_in_month"),
         func.coalesce(money.c.collected, 0).label("collected"),
-        category.label("category"), collectors.c.holder.label("collector_id"))
+        category.label("category"), ranked.c.holder.label("collector_id"))
         .select_from(Loan).join(User, User.id == Loan.account_manager_id)
         .outerjoin(schedule, schedule.c.loan_id == Loan.id)
         .outerjoin(money, money.c.loan_id == Loan.id)
         .outerjoin(owed, owed.c.loan_id == Loan.id)
-        .outerjoin(collectors, collectors.c.case_id == Loan.id)
+        .outerjoin(ranked, and_(ranked.c.case_id == Loan.id, ranked.c.latest == 1))
         .where(in_scope)
         # Materialized: each loan's figures computed once, not once per use below (SQLite
         # would otherwise inline the category's subqueries into every CASE that reads it).
