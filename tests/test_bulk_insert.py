@@ -1,7 +1,10 @@
 """bulk.insert_rows: a COPY (PostgreSQL, many rows) stores exactly what the INSERT stores —
 text with tabs, newlines, backslashes and quotes, JSON, money, dates, times with their zone,
-NULLs, Python-side defaults — and gives each row the id it was stored under."""
+NULLs, Python-side defaults — and gives each row the id it was stored under; and
+bulk.sparing_collector sets old objects aside from the collector only while a job runs."""
 import datetime as dt
+import gc
+import weakref
 from decimal import Decimal
 
 import pytest
@@ -159,9 +162,6 @@ def test_update_rows_changes_each_row_as_its_dict_says(app, new_loan):
 
 
 def test_a_bulk_job_spares_the_old_objects_and_gives_them_back():
-    import gc
-    import weakref
-
     class Node:
         pass
     assert gc.get_freeze_count() == 0
@@ -188,7 +188,6 @@ def test_a_bulk_job_spares_the_old_objects_and_gives_them_back():
 
 
 def test_objects_frozen_by_someone_else_stay_frozen():
-    import gc
     gc.freeze()
     try:
         frozen = gc.get_freeze_count()
