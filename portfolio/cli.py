@@ -5,6 +5,7 @@ import click
 from flask.cli import AppGroup
 
 from extensions import db
+from workflows import clock
 
 portfolio_cli = AppGroup("portfolio", help="Portfolio: month-end snapshots, classification.")
 
@@ -28,7 +29,7 @@ def snapshot(month, retake, username):
     from accounts.models import User
     from portfolio.snapshots import take_month_end
     first = _month(month)
-    if first >= dt.date.today().replace(day=1) and not retake:
+    if first >= clock.today().replace(day=1) and not retake:
         click.echo(f"note: {month} has not ended yet; the figures are as of today's ledger")
     actor = None
     if retake:

@@ -363,3 +363,14 @@ def test_rule_due_dates_never_lie_in_the_past(app):
     for created in (late, morning, saturday, holiday):
         for days in range(4):
             assert _due_at({"dueInWorkingDays": days}, created) > created
+
+
+def test_admin_page_opens_on_the_year_in_beijing(app, users):
+    """New Year's Day 01:00 in Beijing is still 31 December in UTC: the page opens on the
+    lender's new year."""
+    from workflows import clock
+    clock.set_now(dt.datetime(2026, 12, 31, 17, 0, tzinfo=dt.timezone.utc))
+    client = app.test_client()
+    login(client, "admin")
+    html = client.get("/admin/calendar", headers=EN).get_data(as_text=True)
+    assert "<h1>Working-day calendar 2027</h1>" in html

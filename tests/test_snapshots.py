@@ -225,3 +225,24 @@ def test_the_collector_is_whoever_acted_last_in_the_month(app, book, users):
     db.session.commit()
     assert rows_of(FEB)[ids["B"]].collector_id == second.id
     assert rows_of(FEB)[ids["A"]].collector_id != second.id
+
+
+def test_the_snapshot_command(app, book, users):
+    """`flask portfolio snapshot`: takes a month once, notes a month that has not ended in
+    Beijing (1 March 01:00 there is still 28 February in UTC), and retakes only --by an
+    administrator."""
+    from workflows import clock
+    runner = app.test_cli_runner()
+    clock.set_now(dt.datetime(2026, 2, 28, 17, 0, tzinfo=UTC))  # 1 March, 01:00 in Beijing
+    taken = runner.invoke(args=["portfolio", "snapshot", "--month", "2026-02"])
+    assert taken.exit_code == 0, taken.output
+    assert "has not ended yet" not in taken.output and "2026-02: 4 loan(s) written" in taken.output
+    clock.set_now(dt.datetime(2026, 2, 28, 15, 0, tzinfo=UTC))  # 28 February, 23:00 there
+    early = runner.invoke(args=["portfolio", "snapshot", "--month", "2026-02"])
+    assert "2026-02 has not ended yet" in early.output and "0 loan(s) written" in early.output
+    refused = runner.invoke(args=["portfolio", "snapshot", "--month", "2026-02", "--retake",
+                                  "--by", users["am"].username])
+    assert refused.exit_code != 0 and "--retake needs --by ADMIN" in refused.output
+    bad = runner.invoke(args=["portfolio", "snapshot", "--month", "2026-13"])
+    assert bad.exit_code != 0 and "expected YYYY-MM" in bad.output
+    assert db.session.scalar(select(db.func.count()).select_from(LoanMonthSnapshot)) == 4

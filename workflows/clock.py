@@ -16,8 +16,14 @@ def now() -> dt.datetime:
     return _local.get() or _frozen or dt.datetime.now(dt.timezone.utc)
 
 
+# The lender's day: dates (due dates, DPD, ceilings in force, calendar years) turn at midnight
+# in Beijing, not at midnight UTC.
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+
 def today() -> dt.date:
-    return now().date()
+    """Today in Beijing."""
+    return now().astimezone(BEIJING).date()
 
 
 def set_now(value: dt.datetime | None):
