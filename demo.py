@@ -12,7 +12,8 @@ from accounts.roles import ROLES
 from cases.models import Loan
 from cases.operations import register_loan
 from ledger.repayments import post_repayment
-from cases.staging import beijing_today, run_daily
+from cases.staging import run_daily
+from workflows import clock
 from workflows.inbox import open_tasks_of_case
 from workflows.tasks import claim_task, complete_task
 
@@ -161,7 +162,7 @@ def load_demo(if_empty=False):
         set_up_teams(_user("admin"))
     admin = _user("admin")
     kinds = load_history(history, admin=admin) if history else {}
-    today = beijing_today()
+    today = clock.today()
     # Stages: 0 new, 1 claimed, 2 handed over, 3 returned incomplete, 4 checked, 5 registered.
     stages = [0] * 6 + [1] * 3 + [2] * 4 + [3] * 2 + [4] * 2 + [5] * 3
     created = 0

@@ -20,12 +20,13 @@ from calendars.workdays import is_working_day
 from cases.intake import parse_intake
 from cases.models import Loan
 from cases.operations import add_loans
-from cases.staging import BEIJING, run_daily
+from cases.staging import run_daily
 from demo_people import TEAMS, borrower_party
 from extensions import db
 from ledger.penalty import accrue
 from ledger.repayments import post_repayment
 from workflows import clock
+from workflows.clock import BEIJING
 from workflows.models import HumanTask
 from workflows.tasks import claim_task, complete_task
 from workflows.timers import fire_due_timers

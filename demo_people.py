@@ -2,8 +2,8 @@
 and the history's borrowers with Chinese names made from seeded draws of name lists."""
 from accounts.models import Team, User
 from accounts.operations import create_user
-from cases.staging import BEIJING
 from workflows import clock
+from workflows.clock import BEIJING
 
 # user name -> (roles, display name)
 NEW_USERS = {"dept_head2": (["dept_head"], "沈国平"), "collector2": (["collector"], "马骏")}

@@ -13,8 +13,8 @@ from flask_babel import gettext as _
 
 from audit.field_labels import (FIELD_LABELS, HIDDEN, HIDDEN_FOR, PARTY_KIND_LABELS,
                                 PROBLEM_KIND_LABELS, PROCESS_LABELS)
+from workflows.clock import BEIJING
 
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 TECHNICAL_READERS = frozenset({"compliance"})
 
 MONEY_KEYS = {"amount", "principal", "interest", "penalty", "outstanding", "outstanding_before",

@@ -108,8 +108,8 @@ def _row(i, rng, as_of, prefix):
 def build_loans(n, seed=7, as_of=None, prefix="BK"):
     """Register n loans (numbers prefix + 8 digits) through the bulk import; the counts."""
     from cases.operations import import_loans
-    from cases.staging import beijing_today
-    as_of = as_of or beijing_today()
+    from workflows import clock
+    as_of = as_of or clock.today()
     _managers()
     rng = random.Random(seed)
     counts = {"loans": 0, "overdue": 0, "newly": 0, "current": 0, "newly_by_day": {},

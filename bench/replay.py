@@ -16,10 +16,10 @@ import datetime as dt
 import time
 
 from bench.common import ROOT, Row, scale_arg, show
+from workflows.clock import BEIJING
 
 SIZES = {"quick": 2000, "full": 10000}  # loans; about 3 % are overdue (collection cases)
 THRESHOLD = "<bpmn:conditionExpression>dpd &gt; 90</bpmn:conditionExpression>"
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
 def _at(day, hour=10):

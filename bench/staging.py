@@ -22,8 +22,8 @@ import statistics
 import time
 
 from bench.dataset import analyze, book_main
+from workflows.clock import BEIJING
 
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 D = dt.date(2026, 6, 15)  # a Monday in a year the statutory calendar knows
 SIZES = {"quick": 5_000, "full": 100_000}
 

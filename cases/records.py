@@ -20,8 +20,8 @@ from cases.models import Contact, ContactLogEntry, Document
 from i18n import N_
 from extensions import db
 from workflows import clock
+from workflows.clock import BEIJING
 from workflows.errors import Conflict, InvalidData
-from workflows.service import BEIJING
 
 CONTACT_KIND_LABELS = {"call": _l("Phone call"), "visit": _l("Visit"), "sms": _l("SMS"),
                        "note": _l("Note"), "reminder": _l("Reminder")}

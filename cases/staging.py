@@ -22,11 +22,11 @@ from ledger.models import Installment
 from ledger.operations import check_and_report, daily_accrual
 from management.points import award_error_free_month, period_of
 from workflows import clock
+from workflows.clock import BEIJING
 from workflows.definitions import latest_definition
 from workflows.models import ProcessDefinition, ProcessInstance
 from workflows.service import start_processes
 
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 # Collections started per statement batch by the daily run.
 BATCH = 500
 # A stage change as recorded (a stage_changes row).
@@ -34,10 +34,6 @@ Change = namedtuple("Change", "loan_id changed_on from_stage to_stage dpd")
 # Upper DPD bound of each stage; above the last bound the loan is M3+.
 DEFAULT_STAGES = (("current", 0), ("dpd_1_3", 3), ("dpd_4_7", 7), ("dpd_8_30", 30),
                   ("M2", 60), ("M3", 90))
-
-
-def beijing_today():
-    return clock.now().astimezone(BEIJING).date()
 
 
 def _days_since(due_column, as_of):
@@ -111,7 +107,7 @@ AFTER_DAILY_RUN = []
 def run_daily(as_of=None, actor=None):
     """Stage every open loan as of `as_of` (Beijing date); commits. Returns the counts."""
     with sparing_collector():  # a bulk job over the whole book
-        return _run_daily(as_of or beijing_today(), actor)
+        return _run_daily(as_of or clock.today(), actor)
 
 
 def _run_daily(as_of, actor):
@@ -145,7 +141,7 @@ def _run_daily(as_of, actor):
 
 def restage_loan(loan, actor=None):
     """After a repayment: the loan's DPD and stage as of today, without waiting a day."""
-    changes = _stage(beijing_today(), actor, loan.id)
+    changes = _stage(clock.today(), actor, loan.id)
     _emit_overdue_events(changes, actor)
     db.session.refresh(loan)
 

@@ -31,10 +31,11 @@ from sqlalchemy import select
 
 from audit.operations import record
 from cases.models import ContactLogEntry, Loan
-from collection.windows import (BEIJING, CALL_WINDOWS, beijing_time, next_call_window,
+from collection.windows import (CALL_WINDOWS, beijing_time, next_call_window,
                                 window_range)
 from extensions import db
 from workflows import clock
+from workflows.clock import BEIJING
 from workflows.errors import InvalidData
 from workflows.tasks import BEFORE_COMPLETE
 

@@ -6,7 +6,8 @@ event-gateway branches in bpmn/collection.bpmn move it to `legal_preservation`);
 collection starts with `preservation_ordered` set, and its first gateway goes straight there.
 """
 from audit.operations import record
-from ledger.book import beijing_today, overdue_amount
+from ledger.book import overdue_amount
+from workflows import clock
 from workflows.definitions import latest_definition
 from workflows.service import deliver_message, running_instances, start_process
 
@@ -28,7 +29,7 @@ def order_preservation(loan, actor=None, reason=""):
     else:
         start_process(PROCESS, case_id=loan.id, actor=actor, data={
             "loan_no": loan.loan_no, "dpd": loan.dpd, "stage": loan.stage,
-            "overdue_amount": str(overdue_amount(loan.id, beijing_today())),
+            "overdue_amount": str(overdue_amount(loan.id, clock.today())),
             "preservation_ordered": True, "preservation_order": order})
         effect = "started"
     record("collection.preservation_ordered", actor=actor, case_id=loan.id,

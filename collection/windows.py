@@ -6,8 +6,8 @@ import datetime as dt
 from flask_babel import gettext as _
 
 from workflows import clock
+from workflows.clock import BEIJING
 
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 # DOMAIN.md §4: collection call windows, Beijing time (start, end).
 CALL_WINDOWS = ((dt.time(9, 30), dt.time(11, 0)), (dt.time(12, 30), dt.time(13, 30)),
                 (dt.time(14, 30), dt.time(15, 30)), (dt.time(19, 0), dt.time(21, 0)))

@@ -17,9 +17,9 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 from accounts.models import utc
 from audit.labels import action_label
 from cases.models import STAGE_LABELS, STATUS_LABELS
-from cases.staging import BEIJING
 from compliance.timeline import KIND_LABELS
 from pii.rules import ID_NUMBER, PHONE, shown
+from workflows.clock import BEIJING
 
 FONT = "STSong-Light"
 pdfmetrics.registerFont(UnicodeCIDFont(FONT))

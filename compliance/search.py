@@ -10,9 +10,9 @@ from audit.models import AuditEvent
 from cases.models import Loan
 from extensions import db
 from workflows import clock
+from workflows.clock import BEIJING
 from workflows.models import HumanTask, ProcessDefinition, ProcessInstance
 
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 PER_PAGE = 50
 LATE_CHOICES = ("late", "on_time")
 

@@ -9,10 +9,10 @@ from accounts.models import User, utc
 from audit.models import AuditEvent
 from cases.models import StageChange
 from cases.presenters import history_rows
-from cases.staging import BEIJING
 from extensions import db
 from ledger.book import cents
 from ledger.models import Allocation, Charge
+from workflows.clock import BEIJING
 from workflows.inbox import task_title
 from workflows.models import HumanTask
 

@@ -23,12 +23,12 @@ from ledger.book import lock_loan
 from ledger.penalty import cap_on, legal_caps
 from ledger.schedule import extension_interest
 from workflows import clock
+from workflows.clock import BEIJING
 from workflows.errors import Conflict, InvalidData, NotAllowed
 from workflows.service import running_instances, start_process
 from workflows.services import service
 
 PROCESS = "extension"
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 RATE_PLACES = Decimal("0.000001")  # loans.interest_rate is Numeric(9, 6)
 
 

@@ -37,13 +37,8 @@ PROCESS = "collateral_revaluation"
 # officer keeps the ledger (DOMAIN.md §2), the risk manager acts on the warnings; the loan's own
 # account manager too (cases.access.can_change_case). Never compliance or process owners.
 EDITORS = frozenset({"post_loan_officer", "risk_manager"})
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 MAX_VALUE = Decimal(10) ** 12
 CENT = Decimal("0.01")
-
-
-def beijing_today():
-    return clock.now().astimezone(BEIJING).date()
 
 
 def business_key(collateral_id):
@@ -197,7 +192,7 @@ def update_records(loan, collateral_id, actor, values):
     if new["registered_on"] and new["registration_expires_on"] \
             and new["registration_expires_on"] <= new["registered_on"]:
         errors["registration_expires_on"] = [N_("Must be after the registration date.")]
-    if new["registered_on"] and new["registered_on"] > beijing_today():
+    if new["registered_on"] and new["registered_on"] > clock.today():
         errors["registered_on"] = [N_("Must not be in the future.")]
     if new["registration_expires_on"] and not new["registration_no"]:
         errors["registration_no"] = [N_("Enter the registration number with its expiry.")]
@@ -289,7 +284,7 @@ def check_valuation(row, values):
     except ValueError:
         errors["valued_on"] = [N_("Not a date (YYYY-MM-DD).")]
     else:
-        if day > beijing_today():
+        if day > clock.today():
             errors["valued_on"] = [N_("Must not be in the future.")]
     if values.get("method") not in VALUATION_METHODS:
         errors["method"] = [N_("Choose one of the valuation methods.")]

@@ -4,7 +4,6 @@ every money operation takes first.
 Nothing else writes an installment's `*_due` or `*_paid`: each change is an immutable row
 plus the running total, in the same transaction, under the loan's lock.
 """
-import datetime as dt
 from contextlib import contextmanager
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -21,15 +20,10 @@ from workflows.locks import lock_case
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
 def cents(value):
     return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def beijing_today():
-    return clock.now().astimezone(BEIJING).date()
 
 
 def overdue_amount(loan_id, as_of):
@@ -70,7 +64,7 @@ def charge(installment, kind, source, amount, **details):
                  source=source, amount=amount, created_at=clock.now(), **details)
     db.session.add(row)
     setattr(installment, f"{kind}_due", getattr(installment, f"{kind}_due") + amount)
-    _settle(installment, beijing_today())
+    _settle(installment, clock.today())
     return row
 
 

@@ -19,7 +19,7 @@ from bulk import insert_rows, update_rows
 from cases.models import Loan, Product
 from extensions import db
 from workflows import clock
-from ledger.book import ZERO, beijing_today, cents, charge
+from ledger.book import ZERO, cents, charge
 from ledger.models import Charge, Installment, LegalRateCap, WriteOff
 
 RATE_PLACES = Decimal("0.000001")
@@ -143,7 +143,7 @@ def accrue_all(through):
     holds the loans' locks. Returns [Accrued]."""
     caps = legal_caps()
     query = _due_query(through, tuple(Installment.__table__.c))
-    now, today = clock.now(), beijing_today()
+    now, today = clock.now(), clock.today()
     rows, updates, accrued = [], [], []
     for row in db.session.execute(query):
         owed = accruals(row, row.interest_rate, row.penalty_markup, row.compound_interest,

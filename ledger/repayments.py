@@ -15,10 +15,11 @@ from monitoring.reminders import cancel_reminder
 from cases.staging import restage_loan
 from extensions import db
 from i18n import N_
-from ledger.book import BEIJING, CENT, allocate, beijing_today, lock_loan, one_transaction
+from ledger.book import CENT, allocate, lock_loan, one_transaction
 from ledger.models import Repayment
 from ledger.penalty import accrue
 from workflows import clock
+from workflows.clock import BEIJING
 from workflows.errors import Conflict, InvalidData
 from workflows.service import deliver_message
 
@@ -121,7 +122,7 @@ def record_repayment(loan_id, values, actor, source):
         raise _duplicate(values["external_ref"], existing)
     if loan.status in ("closing", "closed"):
         raise Conflict(f"loan {loan.loan_no} is fully repaid", code="case_closed")
-    today = beijing_today()
+    today = clock.today()
     paid_on = values["paid_at"].astimezone(BEIJING).date()
     # Penalty interest runs until the money arrived (its value date), not until it was posted.
     accrue(min(paid_on, today), loan.id)

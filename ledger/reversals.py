@@ -15,7 +15,7 @@ from monitoring.reminders import schedule_reminders
 from cases.staging import restage_loan
 from extensions import db
 from i18n import N_
-from ledger.book import ZERO, beijing_today, cents, lock_loan, one_transaction, unallocate
+from ledger.book import ZERO, cents, lock_loan, one_transaction, unallocate
 from ledger.models import PARTS, Allocation, Repayment, Reversal
 from ledger.penalty import accrue
 from workflows import clock
@@ -183,9 +183,9 @@ def _decide(loan_id, reversal_id, approve, note, actor):
                        "reversed", code="reversal_case_closing")
     before = loan.outstanding
     paid_off = {i.id for i in loan.installments if i.paid_off_on is not None}
-    touched = unallocate(repayment, reversal, beijing_today())
+    touched = unallocate(repayment, reversal, clock.today())
     # Reopened installments owe penalty up to today, as the day's run would have charged.
-    accrue(beijing_today(), loan.id)
+    accrue(clock.today(), loan.id)
     reversal.status = "approved"
     repayment.reversed_at = clock.now()
     db.session.flush()

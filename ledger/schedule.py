@@ -9,7 +9,7 @@ from audit.operations import record
 from extensions import db
 from monitoring.reminders import cancel_reminder
 from cases.staging import restage_loan
-from ledger.book import ZERO, beijing_today, cents, charge, lock_loan
+from ledger.book import ZERO, cents, charge, lock_loan
 from ledger.models import Charge, Installment, Recall
 from workflows import clock
 
@@ -30,7 +30,7 @@ def schedule_rows(items):
                      "principal_due": principal, "interest_due": interest,
                      "penalty_due": NOTHING, "principal_paid": NOTHING,
                      "interest_paid": NOTHING, "penalty_paid": NOTHING,
-                     "paid_off_on": beijing_today() if principal + interest <= 0 else None})
+                     "paid_off_on": clock.today() if principal + interest <= 0 else None})
     return rows
 
 

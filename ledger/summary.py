@@ -5,9 +5,9 @@ from sqlalchemy import func, select
 
 from cases.models import Product
 from extensions import db
-from ledger.book import beijing_today
 from ledger.models import REPAYMENT_SOURCES, Charge, Installment, Recall
 from ledger.penalty import DEFAULT_MARKUP, cap_on, legal_caps, penalty_rate
+from workflows import clock
 
 SOURCE_ORDER = ("penalty", "extension", "recall")
 
@@ -16,7 +16,7 @@ def penalty_terms(loan, day=None):
     """The annual penalty rate today, the contract rate and markup it comes from, the cap."""
     product = db.session.get(Product, loan.product)
     markup = product.penalty_markup if product else DEFAULT_MARKUP
-    cap = cap_on(legal_caps(), day or beijing_today())
+    cap = cap_on(legal_caps(), day or clock.today())
     return {"rate": penalty_rate(loan.interest_rate, markup, cap), "markup": markup,
             "contract_rate": loan.interest_rate, "cap": cap,
             "capped": cap is not None and loan.interest_rate * (1 + markup) > cap,

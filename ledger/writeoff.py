@@ -16,7 +16,7 @@ from audit.operations import record
 from cases.models import Loan
 from extensions import db
 from i18n import N_
-from ledger.book import ZERO, beijing_today, lock_loan, one_transaction
+from ledger.book import ZERO, lock_loan, one_transaction
 from ledger.models import PARTS, Repayment, WriteOff
 from ledger.penalty import accrue
 from workflows import clock
@@ -133,7 +133,7 @@ def write_off_loan(data):
         record("ledger.write_off_lapsed", actor=approver, case_id=loan.id,
                data={"status": loan.status})
         return {"written_off": False}
-    today = beijing_today()
+    today = clock.today()
     accrue(today, loan.id)
     parts = outstanding_parts(loan)
     running = running_instances(loan.id, PROCESS)

@@ -9,6 +9,7 @@ from audit.operations import record
 from cases.models import LateFollowUp, PerformancePoint
 from extensions import db
 from workflows import clock
+from workflows.clock import BEIJING
 from workflows.models import HumanTask
 
 POINTS = 3
@@ -46,8 +47,8 @@ def award_error_free_month(period):
     """+3 to every active user who completed a task in the month (YYYY-MM) and was not fined
     for a late follow-up recorded in it. Flushes; returns how many were awarded."""
     first, after = _month(period)
-    start = dt.datetime.combine(first, dt.time(), dt.timezone(dt.timedelta(hours=8)))
-    end = dt.datetime.combine(after, dt.time(), dt.timezone(dt.timedelta(hours=8)))
+    start = dt.datetime.combine(first, dt.time(), BEIJING)
+    end = dt.datetime.combine(after, dt.time(), BEIJING)
     worked = select(HumanTask.completed_by_id).where(
         HumanTask.state == "completed", HumanTask.completed_at >= start,
         HumanTask.completed_at < end, HumanTask.completed_by_id.is_not(None)).distinct()

@@ -13,7 +13,6 @@
 - repeated lateness (REPEAT_COUNT late follow-ups within REPEAT_DAYS) is flagged for the
   leader in the management view (management.queries).
 """
-import datetime as dt
 from decimal import Decimal
 
 from flask_babel import force_locale
@@ -27,6 +26,7 @@ from extensions import db
 from notifications.events import task_overdue
 from notifications.outbox import enqueue
 from workflows import clock
+from workflows.clock import BEIJING
 from workflows.errors import Conflict, InvalidData, NotAllowed, NotFound
 from workflows.inbox import task_title
 from workflows.models import HumanTask
@@ -41,7 +41,6 @@ EXEMPT_LANES = frozenset({"dept_head", "general_manager", "legal"})
 REPEAT_COUNT, REPEAT_DAYS = 3, 30
 NOTIFY_CHANNEL = "inbox"
 REASON_MAX = 1000
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
 def _beijing(moment):

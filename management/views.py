@@ -18,7 +18,6 @@ from cases.models import STAGE_LABELS, LateFollowUp, Loan
 from extensions import db
 from management import queries
 from management.forms import ReassignForm, WaiveForm
-from cases.staging import beijing_today
 from management.points import period_of, points_by_user
 from management.sla import LEADER_ROLE, check_overdue_tasks, impose_fine, waive_late_followup
 from web import translate_error
@@ -96,7 +95,7 @@ def index():
     # "My team": a dept_head who leads a team sees its people's tasks (accounts.teams).
     scope = managed_user_ids(current_user)
     rows, total = queries.team_tasks(role, user_id, page, PER_PAGE, user_ids=scope)
-    points = points_by_user(period_of(beijing_today()))
+    points = points_by_user(period_of(clock.today()))
     return render_template(
         "management/index.html", approvals=queries.approvals_for(current_user),
         rows=rows, total=total, page=page, pages=max(1, math.ceil(total / PER_PAGE)),

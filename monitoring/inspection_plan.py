@@ -16,8 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from audit.operations import record
 from extensions import db
 from i18n import N_
-from monitoring.risk import BEIJING, INSPECTION, MONTHS, _loan, _user
+from monitoring.risk import INSPECTION, MONTHS, _loan, _user
 from workflows import clock
+from workflows.clock import BEIJING
 from workflows.errors import Conflict, InvalidData, NotAllowed
 from workflows.locks import lock_case
 from workflows.models import ProcessInstance

@@ -5,7 +5,6 @@ the other installments have their own lead). A due date in a year whose working-
 nobody has entered cannot be planned: the case gets an open problem naming the year, and the
 reminder is scheduled when an administrator enters that year (retry_calendar_problems).
 """
-import datetime as dt
 
 from audit.operations import record
 from calendars.workdays import CalendarUnknown, subtract_working_days
@@ -80,7 +79,7 @@ def _schedule_one(loan, installment, actor):
 
 def schedule_reminders(loan, actor=None):
     """Start reminders for every unpaid installment not yet due that has none. Flushes."""
-    today = clock.now().astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    today = clock.today()
     started = 0
     for installment in loan.installments:
         if installment.paid_off_on or installment.due_on < today:

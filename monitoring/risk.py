@@ -19,6 +19,7 @@ from ledger.book import overdue_amount
 from ledger.schedule import recall_loan
 from forms.builder import localized
 from workflows import clock
+from workflows.clock import BEIJING
 from workflows.definitions import latest_definition
 from workflows.errors import InvalidData, NotFound
 from workflows.service import running_instances, start_process
@@ -27,7 +28,6 @@ from workflows.tasks import BEFORE_COMPLETE
 
 INSPECTION = "inspection"
 RISK_WARNING = "risk_warning"
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 INSPECTION_HOUR = 9
 MONTHS = {"monthly": 1, "bimonthly": 2, "quarterly": 3}
 
@@ -81,10 +81,6 @@ def needs_inspection(loan):
     return loan.maturity_on > add_months(loan.disbursed_on, 1)
 
 
-def _beijing_today():
-    return clock.now().astimezone(BEIJING).date()
-
-
 def _working_day_on_or_after(day):
     """The first working day on or after `day`; None when its calendar year is unknown."""
     try:
@@ -101,7 +97,7 @@ def next_inspection(loan, anchor=None, months=None):
     after today, moved to a working day, at 09:00 Beijing as an aware UTC ISO string."""
     months = months or MONTHS.get(loan.inspection_frequency or "monthly", 1)
     base = dt.date.fromisoformat(anchor) if anchor else loan.disbursed_on
-    today = _beijing_today()
+    today = clock.today()
     nxt = add_months(base, months)
     while nxt <= today:
         nxt = add_months(nxt, months)
@@ -360,7 +356,7 @@ def apply_risk_decision(data, decision, decision_note):
 def _recall(loan, signal, actor):
     """The whole balance falls due today (ledger), the borrower and account manager are told,
     and collection starts."""
-    row = recall_loan(loan.id, _beijing_today(), f"risk signal {signal.id}", actor,
+    row = recall_loan(loan.id, clock.today(), f"risk signal {signal.id}", actor,
                       signal_id=signal.id)
     if row is None:
         return {"early_recall": False, "already_recalled": True}
@@ -389,7 +385,7 @@ def _notify_recall(loan, signal):
 def _start_collection(loan, actor):
     if latest_definition("collection") is None or running_instances(loan.id, "collection"):
         return False
-    today = _beijing_today()
+    today = clock.today()
     start_process("collection", case_id=loan.id, actor=actor, data={
         "loan_no": loan.loan_no, "dpd": loan.dpd, "stage": loan.stage,
         "overdue_amount": str(overdue_amount(loan.id, today))})

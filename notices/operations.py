@@ -6,7 +6,6 @@ and the rendered text, audited as `notice.sent`. Process owners save new version
 whose placeholders are unknown, missing or malformed is refused at save time, so rendering a
 saved template never fails.
 """
-import datetime as dt
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -28,11 +27,6 @@ SMS_MAX = 300  # characters of the text as written (placeholders count as their 
 SUBJECT_MAX = 200
 BODY_MAX = 20000
 COMMENT_MAX = 2000
-BEIJING = dt.timezone(dt.timedelta(hours=8))
-
-
-def beijing_today():
-    return clock.now().astimezone(BEIJING).date()
 
 
 # ---------------------------------------------------------------- the templates
@@ -177,7 +171,7 @@ def save_version(key, subject_zh, subject_en, body_zh, body_en, comment, actor,
 # ---------------------------------------------------------------- rendering and sending
 
 def raw_values(loan, values=None, today=None):
-    raw = ph.case_values(loan, today or beijing_today())
+    raw = ph.case_values(loan, today or clock.today())
     raw.update({k: v for k, v in (values or {}).items() if v is not None})
     return raw
 

@@ -21,6 +21,8 @@ from notices import operations as ops
 from notices import placeholders as ph
 from notices.defaults import CHANNEL_LABELS, NAMES, STAGE_ORDER, STAGES
 from notices.models import SentNotice
+from workflows import clock
+from workflows.clock import BEIJING
 from workflows.errors import Conflict, InvalidData, NotFound
 
 bp = Blueprint("notices", __name__)
@@ -281,7 +283,7 @@ def preview_pdf(key):
     db.session.commit()
     pdf = letter_pdf(subject, body, ops.letter_recipient(loan.borrower_name,
                                                          ops.borrower_address(loan)),
-                     ops.beijing_today(), language, loan.loan_no,
+                     clock.today(), language, loan.loan_no,
                      footer=reference(language, row.version), draft=True)
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'inline; filename="{key}-v{row.version}-preview.pdf"'})
@@ -301,7 +303,7 @@ def notice_pdf(loan_no, notice_id):
     if notice is None or notice.loan_id != loan.id or notice.channel != "letter":
         abort(404)
     from accounts.models import utc
-    day = utc(notice.sent_at).astimezone(ops.BEIJING).date()
+    day = utc(notice.sent_at).astimezone(BEIJING).date()
     pdf = letter_pdf(notice.subject, notice.body, notice.recipient, day, notice.language,
                      loan.loan_no, footer=reference(notice.language,
                                                     notice.template_version.version, notice.id))

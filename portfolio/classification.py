@@ -135,8 +135,7 @@ def daily_hook(as_of, actor):
 
 def reclassify_now(actor, as_of=None):
     """'Reclassify now' after a rules edit: the same classification, today, committed."""
-    from cases.staging import beijing_today
-    counts = classify(as_of or beijing_today(), actor)
+    counts = classify(as_of or clock.today(), actor)
     db.session.commit()
     return counts
 

@@ -66,8 +66,7 @@ def _reason(reason, errors):
 
 
 def _today():
-    from cases.staging import beijing_today
-    return beijing_today()
+    return clock.today()
 
 
 def ensure_category_row(loan):

@@ -32,7 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from accounts.models import User
 from audit.operations import record
 from cases.models import Loan, LoanExtension
-from cases.staging import BEIJING, DEFAULT_STAGES
+from cases.staging import DEFAULT_STAGES
 from extensions import db
 from ledger.models import Allocation, Charge, Installment, Repayment, WriteOff
 from portfolio.classification import (cents_sql, inserted, provision_cents_sql, rate_bp_sql,
@@ -40,6 +40,7 @@ from portfolio.classification import (cents_sql, inserted, provision_cents_sql, 
 from portfolio.models import CATEGORIES, CategoryChange, LoanCategory, LoanMonthSnapshot
 from portfolio.rules import current_rules
 from workflows import clock
+from workflows.clock import BEIJING
 from workflows.models import HumanTask
 
 UTC = dt.timezone.utc

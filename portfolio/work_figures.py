@@ -11,8 +11,8 @@ from cases.models import LateFollowUp, Loan
 from extensions import db
 from portfolio.dashboard import Table, month_add, months_ending
 from portfolio.figures import RATE_PLACES, chart, money, month_label, series
+from workflows.clock import BEIJING
 
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
 def _beijing_start(month):

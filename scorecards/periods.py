@@ -2,8 +2,8 @@
 bounds its months. A period is (start, end): aware datetimes, end excluded."""
 import datetime as dt
 import re
+from workflows.clock import BEIJING
 
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 

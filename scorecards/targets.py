@@ -11,7 +11,7 @@ from extensions import db
 from scorecards.models import CollectionTarget
 from workflows import clock
 from workflows.errors import InvalidData, NotAllowed
-from scorecards.periods import BEIJING
+from workflows.clock import BEIJING
 
 COUNT_MAX = 100_000
 AMOUNT_MAX = Decimal("1000000000000")

@@ -17,7 +17,6 @@ from accounts.auth import deny, roles_required
 from accounts.models import User
 from accounts.teams import LEADER_ROLE, leads, team_member_ids
 from audit.operations import record
-from cases.staging import beijing_today
 from compliance.csv_export import safe_writer
 from extensions import db
 from scorecards import access
@@ -28,6 +27,7 @@ from scorecards.kpi import NPL_CEILING, WEIGHTS
 from scorecards.periods import month_first, next_month, parse_day, previous_month
 from scorecards.report import AGAINST, collectors_of, daily_report, team_named
 from scorecards.targets import history, set_target
+from workflows import clock
 from workflows.errors import WorkflowError
 
 bp = Blueprint("scorecards", __name__, url_prefix="/scorecards")
@@ -49,14 +49,14 @@ def _me():
 
 def _month():
     try:
-        return month_first(request.args.get("month"), beijing_today())
+        return month_first(request.args.get("month"), clock.today())
     except ValueError:
         abort(400)
 
 
 def _day():
     try:
-        return parse_day(request.args.get("day"), beijing_today())
+        return parse_day(request.args.get("day"), clock.today())
     except ValueError:
         abort(400)
 
@@ -171,7 +171,7 @@ def targets(username):
     form = TargetForm()
     status = 200
     if request.method == "GET" and not form.effective_from.data:
-        form.effective_from.data = beijing_today()
+        form.effective_from.data = clock.today()
     if form.validate_on_submit():
         try:
             set_target(person, form.effective_from.data, form.calls.data, form.contacts.data,

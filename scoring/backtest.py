@@ -20,8 +20,8 @@ from extensions import db
 from ledger.models import Repayment
 from portfolio.models import LoanMonthSnapshot
 from scoring.models import MonthScore
+from workflows.clock import BEIJING
 
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 ZERO = Decimal("0.00")
 TOP_SHARE = Decimal("0.2")
 

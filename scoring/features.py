@@ -24,8 +24,8 @@ from cases.models import OFF_CURRENT, Collateral, ContactLogEntry, Guarantor, Lo
 from collection.contact_rules import digits
 from extensions import db
 from ledger.models import Installment, Repayment
+from workflows.clock import BEIJING
 
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 ZERO = Decimal("0.00")
 # Call outcomes in which someone answered (contact_rules.UNREACHABLE are the others).
 REACHED = frozenset({"reached", "refused", "promised_to_pay"})

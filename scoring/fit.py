@@ -17,13 +17,13 @@ from collections import Counter
 from sqlalchemy import literal_column, select
 
 from audit.operations import record
-from cases.staging import beijing_today
 from extensions import db
 from portfolio.models import LoanMonthSnapshot
 from scoring.backtest import auc, next_month
 from scoring.features import Base, gather
 from scoring.model import BANDS, DEFAULT_WEIGHTS, FEATURES, LN2, PDO, bands, probability
 from scoring.models import ScoringModel
+from workflows import clock
 
 MIN_ROWS, MIN_EACH = 200, 20
 L2 = 1.0
@@ -155,7 +155,7 @@ def fit(actor=None, activate=False, rows=None):
     better = (metrics["auc_fitted"] is not None and metrics["auc_points"] is not None
               and metrics["auc_fitted"] > metrics["auc_points"])
     model = ScoringModel(kind="logistic", weights=as_weights(*logistic(rows)),
-                         fitted_on=beijing_today(), cases=len(rows), metrics=metrics,
+                         fitted_on=clock.today(), cases=len(rows), metrics=metrics,
                          active=False, created_by_id=getattr(actor, "id", actor))
     db.session.add(model)
     db.session.flush()
@@ -173,4 +173,4 @@ def activate_model(model, actor=None, reason="asked"):
     model.active = True
     db.session.flush()
     record("scoring.model_activated", actor=actor, data={"model": model.id, "reason": reason})
-    score_all(beijing_today(), actor)
+    score_all(clock.today(), actor)

@@ -3,6 +3,7 @@ fit button), the case page's score (a template global) and the commands
 `flask --app app scoring run [--as-of DATE]` and `flask --app app scoring fit [--activate]`.
 Thin: parse, authorise, call, render."""
 import datetime as dt
+import time
 
 import click
 from flask import Blueprint, flash, redirect, render_template, url_for
@@ -13,7 +14,6 @@ from sqlalchemy import select
 
 from accounts.auth import roles_required
 from audit.operations import record
-from cases.staging import beijing_today
 from extensions import db
 from scoring.backtest import backtest, month_start
 from scoring.fit import MIN_EACH, MIN_ROWS, NotEnoughHistory, fit
@@ -21,6 +21,7 @@ from scoring.labels import BAND_LABELS, FEATURE_LABELS, points_text, reason_text
 from scoring.model import BANDS, FEATURES, probability
 from scoring.models import LoanScore, ScoringModel
 from scoring.run import active_model, score_all
+from workflows import clock
 import scoring.queues  # noqa: F401,E402 (registers the inbox's order)
 
 bp = Blueprint("scoring", __name__, url_prefix="/scoring")
@@ -55,7 +56,7 @@ def index():
                               .order_by(ScoringModel.id.desc()).limit(1))
     versions = db.session.scalars(select(ScoringModel).order_by(ScoringModel.id.desc())
                                   .limit(10)).all()
-    last_month = month_start(month_start(beijing_today()) - dt.timedelta(days=1))
+    last_month = month_start(month_start(clock.today()) - dt.timedelta(days=1))
     table = []
     if model is not None:
         weights = model.weights["features"]
@@ -64,7 +65,7 @@ def index():
     return render_template(
         "scoring/index.html", model=model, versions=versions, table=table, form=FitForm(),
         base_percent=probability(model.weights.get("base", 0)) if model else None,
-        points_text=points_text, backtests=[b for b in (backtest(month_start(beijing_today())),
+        points_text=points_text, backtests=[b for b in (backtest(month_start(clock.today())),
                                                         backtest(last_month)) if b],
         min_rows=MIN_ROWS, min_each=MIN_EACH)
 
@@ -102,12 +103,12 @@ def fit_now():
 @click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None)
 def run_command(as_of):
     """Score every overdue open loan now (the daily run does this too)."""
-    day = as_of.date() if as_of else beijing_today()
-    started = dt.datetime.now()
+    day = as_of.date() if as_of else clock.today()
+    started = time.perf_counter()
     counts = score_all(day)
     record("scoring.run", data={"as_of": day.isoformat(), **counts})
     db.session.commit()
-    seconds = (dt.datetime.now() - started).total_seconds()
+    seconds = time.perf_counter() - started
     click.echo(f"{counts['scored']} loans scored as of {day} "
                f"({counts['month_scores']} kept for the month) in {seconds:.2f} s")
 

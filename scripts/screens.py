@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from workflows.clock import BEIJING
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -27,7 +28,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-quic"]
 VIEWPORTS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 SHOT_TIME = dt.datetime(2026, 3, 16, 10, 0, tzinfo=BEIJING)  # a Monday, mid-morning
 # The case page: a demo loan nine days overdue, in phone collection, seen by the officer.
 CASE_LOAN, CASE_USER = "DH2026-0021", "post_loan_officer"

@@ -191,7 +191,6 @@ def test_a_ledger_problem_is_shown_readably(admin_client, new_loan):
 def test_the_ceiling_in_force_turns_at_midnight_in_beijing(admin_client, seeded_cap):
     """At 01:00 in Beijing (17:00 UTC the day before) a ceiling effective that day is the
     one in force, on the page as in the ledger's penalty accrual (ledger.penalty.cap_on)."""
-    from ledger.book import beijing_today
     from ledger.penalty import cap_on, legal_caps
     from workflows import clock
     db.session.add(LegalRateCap(effective_on=dt.date(2026, 3, 3), lpr_one_year=Decimal("0.029"),
@@ -202,4 +201,4 @@ def test_the_ceiling_in_force_turns_at_midnight_in_beijing(admin_client, seeded_
     assert 'data-effective-on="2026-03-03" data-status="in_force"' in html
     assert 'data-effective-on="2025-05-20" data-status="superseded"' in html
     assert "In force today: 11.60% a year" in html
-    assert cap_on(legal_caps(), beijing_today()) == Decimal("0.116")
+    assert cap_on(legal_caps(), clock.today()) == Decimal("0.116")

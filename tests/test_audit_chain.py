@@ -27,9 +27,9 @@ from audit.verification import verify
 from extensions import db
 from tests.conftest import is_postgres
 from workflows import clock
+from workflows.clock import BEIJING
 
 UTC = dt.timezone.utc
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 BAKER = dt.timezone(dt.timedelta(hours=-12))
 NEPAL = dt.timezone(dt.timedelta(hours=5, minutes=45))
 

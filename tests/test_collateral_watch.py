@@ -15,9 +15,9 @@ from guarantees.collateral import ltv, update_records
 from guarantees.models import CollateralPolicy, CollateralValuation, CollateralWarning
 from tests.conftest import csrf_from, login
 from workflows import clock
+from workflows.clock import BEIJING
 from workflows.models import HumanTask
 
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
 def at(day):

@@ -18,13 +18,13 @@ from ledger.verify import verify
 from tests.conftest import PASSWORD, login
 from tests.test_servicing import serviced  # noqa: F401 (fixture)
 from workflows import clock
+from workflows.clock import BEIJING
 from workflows.errors import InvalidData, NotAllowed
 from workflows.models import HumanTask, ProcessInstance
 from workflows.tasks import complete_task
 from workflows.timers import fire_due_timers
 
 UTC = dt.timezone.utc
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 CALL = {"number_called": "13800138000", "answered_by": "borrower",
         "collection_result": "reached", "next_step": "continue"}
 

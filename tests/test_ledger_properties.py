@@ -20,7 +20,6 @@ from cases.models import DailyRun, Loan, LoanExtension
 from cases.operations import register_loan
 from cases.staging import run_daily
 from extensions import db
-from ledger.book import beijing_today
 from ledger.models import PARTS, Allocation, Charge, Installment, LegalRateCap, Repayment
 from ledger.penalty import cap_on, legal_caps
 from ledger.repayments import post_repayment
@@ -143,7 +142,7 @@ def check_invariants(loan_id):
     event(f"penalty accrued: {any(c.source == 'penalty' for c in charges)}")
     if loan.status in ("closing", "closed"):
         assert loan.outstanding == 0
-    today = beijing_today()
+    today = clock.today()
     if db.session.get(DailyRun, today) is not None:
         # The daily run already ran today: a re-run accrues nothing (an approved reversal
         # accrues the reopened installments' penalty itself).
@@ -167,7 +166,7 @@ def pay(data, loan_id, staff, refs):
     payoff = data.draw(st.integers(0, 5), label="pay off (5)") == 5
     cents = owed if payoff else data.draw(st.integers(1, owed), label="pay (cents)")
     # The value date: today, or a few days back (penalty runs until the money arrived).
-    back = data.draw(st.integers(0, min(3, (beijing_today() - T0.date()).days)),
+    back = data.draw(st.integers(0, min(3, (clock.today() - T0.date()).days)),
                      label="value date, days back")
     before, charged = loan.outstanding, charges_total(loan_id)
     repayment = post_repayment(loan, {"amount": str(money(cents)),
@@ -217,7 +216,7 @@ def duplicate(data, loan_id, staff, refs):
 
 
 def advance(data, loan_id, staff, refs):
-    today = beijing_today()
+    today = clock.today()
     if today >= LAST_DAY:
         return "skipped"
     days = data.draw(st.integers(1, min(60, (LAST_DAY - today).days)), label="days pass")
@@ -235,7 +234,7 @@ def extend(data, loan_id, staff, refs):
         return "skipped"
     # Within the lending rules: the longest extension and the legal ceiling on the rate.
     longest = (latest_extended_maturity(loan) - loan.maturity_on).days
-    cap = cap_on(legal_caps(), beijing_today())
+    cap = cap_on(legal_caps(), clock.today())
     rates = [r for r in ("0.05", "0.0435", "0.09") if cap is None or Decimal(r) <= cap]
     if longest < 1 or not rates:
         return "skipped (beyond the lending rules)"
@@ -306,7 +305,7 @@ def test_ledger_invariants_hold_after_every_step(app, staff, spec, data):
                           label="steps")
         refs = []
         for i, step in enumerate(steps):
-            note(f"step {i}: {step} on {beijing_today()}")
+            note(f"step {i}: {step} on {clock.today()}")
             outcome = ACTIONS[step](data, loan_id, staff, refs)
             event(f"{step}: {outcome}")
             check_invariants(loan_id)

@@ -23,6 +23,7 @@ from tests.test_browser import (  # noqa: F401  (fixture)
     screenshot_on_failure)
 from tests.test_servicing import hand_over, three_installment_payload
 from workflows import clock, migration, replay
+from workflows.clock import BEIJING
 from workflows.definitions import deploy_xml
 from workflows.models import HumanTask, ProcessDraft
 from workflows.service import start_process
@@ -32,7 +33,6 @@ from workflows.timers import fire_due_timers
 from workflows.validation import load_forms
 
 UTC = dt.timezone.utc
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 COLLECTION = (ROOT / "bpmn" / "collection.bpmn").read_text(encoding="utf-8")
 FORMS = load_forms(ROOT / "bpmn" / "forms")
 CALL = {"number_called": "13800138000", "answered_by": "borrower",

@@ -76,8 +76,9 @@ def test_demo_load(app, deployed):
     verified = runner.invoke(args=["ledger", "verify"])
     assert verified.exit_code == 0 and "every invariant holds" in verified.output
     # The next day's run adds a day of penalty interest, and only one.
-    from cases.staging import beijing_today, run_daily
-    tomorrow = beijing_today() + dt.timedelta(days=1)
+    from cases.staging import run_daily
+    from workflows import clock
+    tomorrow = clock.today() + dt.timedelta(days=1)
     run_daily(tomorrow)
     run_daily(tomorrow)
     db.session.expire_all()

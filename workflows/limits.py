@@ -55,6 +55,8 @@ from RestrictedPython import (RestrictingNodeTransformer, compile_restricted_eva
 from RestrictedPython.transformer import copy_locations
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
+from workflows.clock import BEIJING
+
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
 DEFAULTS = {"SCRIPT_TIME_LIMIT": 1.0, "SCRIPT_MEMORY_LIMIT": 256,
@@ -258,8 +260,7 @@ def to_date(value):
 
 def at_local_time(day, hour=9, minute=0):
     """An aware UTC ISO timestamp for `hour:minute` Beijing time on `day` (for timers)."""
-    beijing = dt.timezone(dt.timedelta(hours=8))
-    moment = dt.datetime.combine(to_date(day), dt.time(hour, minute), beijing)
+    moment = dt.datetime.combine(to_date(day), dt.time(hour, minute), BEIJING)
     return moment.astimezone(dt.timezone.utc).isoformat()
 
 

@@ -50,6 +50,7 @@ from i18n import N_
 from workflows import clock
 from workflows import service as facade
 from workflows.calls import CallLibrary, resolve_calls
+from workflows.clock import BEIJING
 from workflows.definitions import task_properties
 from workflows.encoding import to_utf8
 from workflows.engine import load_state, parse_processes, serializer
@@ -661,7 +662,6 @@ def _placeholders(template):
     return re.findall(r"%\((\w+)\)s", template)
 
 
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
 def _local_time(value):

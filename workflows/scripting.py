@@ -7,7 +7,6 @@ iterations and result size (workflows.limits): a fresh budget for every evaluati
 SpiffWorkflow asks for. Plain expressions (comparisons of task data, most gateway
 conditions) are evaluated in-process instead, with the same results (workflows.plain_eval).
 """
-import datetime as dt
 import json
 from decimal import Decimal
 
@@ -17,7 +16,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from calendars.workdays import add_working_days, is_working_day, subtract_working_days
 from workflows import limits, plain_eval, sandbox_pool
-from workflows.clock import now
+from workflows.clock import today
 from workflows.limits import (ScriptError, ScriptLimitError, compile_expression,  # noqa: F401
                               compile_script, sandbox_builtins)
 from workflows.sandbox_worker import storable_result
@@ -29,7 +28,7 @@ _at_local_time = limits.at_local_time
 
 def _today():
     """Today in Beijing, from the application clock (tests and --as-of runs move it)."""
-    return now().astimezone(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
+    return today().isoformat()
 
 
 HELPERS = {

@@ -23,6 +23,7 @@ from calendars.workdays import CalendarUnknown, add_working_days, is_working_day
 from extensions import db
 from forms.builder import to_json_value
 from workflows import clock
+from workflows.clock import BEIJING
 from workflows.definitions import latest_definition, task_properties
 from workflows.engine import (SERIALIZER_VERSION, cached_form_spec, dump_state, load_state,
                               new_workflow)
@@ -40,7 +41,6 @@ PRIORITIES = {"high": 1, "normal": 2, "low": 3}
 # done before in the same instance, e.g. a file sent back). Feature packages append to it
 # (notifications); a hook with nobody to tell must not touch the database.
 AFTER_TASKS_CREATED = []
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 # A task due in N working days is due at the end of that office day, Beijing time.
 DUE_HOUR = 18
 
