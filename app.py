@@ -38,13 +38,20 @@ def _secret_key(instance_path):
 
 
 @event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection, _record):
-    if type(dbapi_connection).__module__.startswith("sqlite3"):
+def _session_settings(dbapi_connection, _record):
+    module = type(dbapi_connection).__module__
+    if module.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
+    elif module.startswith("psycopg"):
+        # Times are UTC in every session, whatever the server's `timezone` (a lender's server
+        # is often set to Asia/Shanghai): otherwise times come back in that zone, and the API
+        # answers the same instant as +00:00 when written and +08:00 when read back.
+        dbapi_connection.execute("SET TIME ZONE 'UTC'")
+        dbapi_connection.commit()
 
 
 def select_locale():
