@@ -180,11 +180,16 @@ def tokens_revoke(token_id):
     click.echo(f"token {token_id} ({row.name}) of {row.user.username} revoked")
 
 
-def _parse_as_of(value):
+def parse_as_of(value):
+    """`--as-of` of the commands that act at a moment: None when not given."""
     if not value:
         return None
-    moment = dt.datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+    try:
+        return clock.moment_from_text(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date-time: use ISO 8601, e.g. "
+                                 "2026-06-01T09:00 (Beijing time) or 2026-06-01T01:00+00:00",
+                                 param_hint="--as-of")
 
 
 @bpmn_cli.command("deploy")
@@ -298,9 +303,10 @@ def bpmn_replay(file, cases, completed):
 
 
 @timers_cli.command("run")
-@click.option("--as-of", "as_of", help="ISO-8601 moment to treat as now.")
+@click.option("--as-of", "as_of", help="The moment to treat as now (ISO 8601; Beijing time "
+              "unless it has an offset).")
 def timers_run(as_of):
-    with clock.frozen_at(_parse_as_of(as_of) or clock.now()):
+    with clock.frozen_at(parse_as_of(as_of) or clock.now()):
         start = time.perf_counter()
         fired = fire_due_timers()
         elapsed = time.perf_counter() - start

@@ -2,7 +2,6 @@
 delinquency and workload counts, late follow-ups. Thin: parse, authorise, call, render.
 
 Also the command `flask --app app tasks overdue` (this blueprint's CLI group)."""
-import datetime as dt
 import math
 
 import click
@@ -15,6 +14,7 @@ from accounts.auth import roles_required
 from accounts.models import User, utc
 from accounts.teams import check_may_assign, managed_user_ids, teams_led_by
 from cases.models import STAGE_LABELS, LateFollowUp, Loan
+from cli import parse_as_of
 from extensions import db
 from management import queries
 from management.forms import ReassignForm, WaiveForm
@@ -229,12 +229,10 @@ def fine(late_id):
 # ---------------------------------------------------------------- command line
 
 @bp.cli.command("overdue")
-@click.option("--as-of", "as_of", help="ISO-8601 moment to treat as now.")
+@click.option("--as-of", "as_of", help="The moment to treat as now (ISO 8601; Beijing time "
+              "unless it has an offset).")
 def overdue_command(as_of):
     """Notify the holders and leaders of open tasks newly past their due date."""
-    moment = dt.datetime.fromisoformat(as_of) if as_of else clock.now()
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    with clock.frozen_at(moment):
+    with clock.frozen_at(parse_as_of(as_of) or clock.now()):
         count = check_overdue_tasks()
     click.echo(f"{count} overdue task(s) notified")

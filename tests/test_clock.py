@@ -53,3 +53,27 @@ def test_today_is_the_day_in_beijing():
         assert clock.today() == dt.date(2026, 3, 2)  # 23:59 in Beijing
     with clock.frozen_at(dt.datetime(2026, 3, 2, 16, 0, tzinfo=UTC)):
         assert clock.today() == dt.date(2026, 3, 3)  # midnight in Beijing
+
+
+def test_as_of_without_an_offset_is_beijing_time(app, monkeypatch):
+    """`timers run` and `tasks overdue --as-of 2026-12-03T09:30` act at 09:30 in Beijing, as
+    a bare time means everywhere else (a repayment's paid_at); a time with an offset keeps
+    its instant; anything else is refused with the format to use, and nothing runs."""
+    import cli
+    import management.views
+    seen = []
+    monkeypatch.setattr(cli, "fire_due_timers", lambda: seen.append(clock.now()) or 0)
+    monkeypatch.setattr(management.views, "check_overdue_tasks",
+                        lambda: seen.append(clock.now()) or 0)
+    runner = app.test_cli_runner()
+    for command in (["timers", "run"], ["tasks", "overdue"]):
+        for text in ("2026-12-03T09:30", "2026-12-03T01:30:00+00:00",
+                     "2026-12-02T15:30:00-10:00"):
+            result = runner.invoke(args=command + ["--as-of", text])
+            assert result.exit_code == 0, result.output
+        assert seen == [dt.datetime(2026, 12, 3, 1, 30, tzinfo=UTC)] * 3
+        assert all(moment.utcoffset() == dt.timedelta(0) for moment in seen)
+        seen.clear()
+        refused = runner.invoke(args=command + ["--as-of", "tomorrow 9am"])
+        assert refused.exit_code == 2 and "'tomorrow 9am' is not a date-time" in refused.output
+        assert seen == []

@@ -26,6 +26,14 @@ def today() -> dt.date:
     return now().astimezone(BEIJING).date()
 
 
+def moment_from_text(text: str) -> dt.datetime:
+    """An ISO 8601 date-time as a person types it (`--as-of`): with its offset, or else in
+    Beijing time, as the lender's staff read clocks; returned in UTC. ValueError otherwise."""
+    value = dt.datetime.fromisoformat(text.strip())
+    return (value if value.tzinfo else value.replace(tzinfo=BEIJING)).astimezone(
+        dt.timezone.utc)
+
+
 def set_now(value: dt.datetime | None):
     global _frozen
     if value is not None and value.tzinfo is None:
