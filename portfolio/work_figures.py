@@ -14,7 +14,6 @@ from portfolio.figures import RATE_PLACES, chart, money, month_label, series
 from workflows.clock import BEIJING
 
 
-
 def _beijing_start(month):
     """The month's first moment in Beijing, as UTC (SQLite compares the stored UTC text)."""
     return dt.datetime.combine(month, dt.time(), BEIJING).astimezone(dt.timezone.utc)

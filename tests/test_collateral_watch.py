@@ -19,7 +19,6 @@ from workflows.clock import BEIJING
 from workflows.models import HumanTask
 
 
-
 def at(day):
     """Set the clock to 09:00 Beijing on `day`; returns the day."""
     clock.set_now(dt.datetime.combine(day, dt.time(9), BEIJING).astimezone(dt.timezone.utc))

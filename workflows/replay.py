@@ -662,8 +662,6 @@ def _placeholders(template):
     return re.findall(r"%\((\w+)\)s", template)
 
 
-
-
 def _local_time(value):
     try:
         moment = dt.datetime.fromisoformat(value)
