@@ -11,7 +11,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from accounts.models import User
 from cases.models import ContactLogEntry, Loan, PromiseToPay
 from collection.contact_rules import calls_on_day
-from collection.windows import beijing_now, next_call_window, window_range
+from collection.windows import next_call_window, window_range
 from extensions import db
 from ledger.book import ZERO
 from ledger.book import overdue_amount as ledger_overdue_amount
@@ -54,7 +54,7 @@ def decimal_or_none(value):
 
 def overdue_amount(loan, as_of=None):
     """What is due before `as_of` (Beijing today) and not yet paid."""
-    return ledger_overdue_amount(loan.id, as_of or beijing_now().date())
+    return ledger_overdue_amount(loan.id, as_of or clock.today())
 
 
 def snapshot(loan):
@@ -88,7 +88,7 @@ def starting(loan_ids):
         select(PromiseToPay.loan_id, func.count(PromiseToPay.id))
         .where(PromiseToPay.loan_id.in_(ids), PromiseToPay.status == "broken")
         .group_by(PromiseToPay.loan_id)).all())
-    today = beijing_now().date()
+    today = clock.today()
     owed = {}
     for row in db.session.scalars(select(Installment).where(
             Installment.loan_id.in_(ids), Installment.paid_off_on.is_(None),

@@ -9,7 +9,6 @@ from audit.operations import record
 from cases.intake import BAD_CHARACTERS, bad_character
 from cases.models import Guarantor, Loan
 from collection.facts import actor_of, completed_step, loan_of, log_contact, overdue_amount
-from collection.windows import beijing_now
 from extensions import db
 from i18n import N_
 from ledger.models import Repayment
@@ -96,7 +95,7 @@ def prepare(data, template=TEMPLATE):
     """The case's guarantors, the amount overdue now and each guarantor's notice text, which
     names the response deadline the diagram set (demand_deadline_on)."""
     loan = loan_of(data)
-    today = beijing_now().date()
+    today = clock.today()
     amount = overdue_amount(loan, today)
     deadline = dt.date.fromisoformat(str(data["demand_deadline_on"])[:10])
     guarantors = list(loan.guarantors)
@@ -211,10 +210,6 @@ def _instance_id(task_id):
 
 # ---------------------------------------------------------------- checks before completion
 
-def _today():
-    return beijing_now().date()
-
-
 def check_demand_forms(row, values):
     """Field errors a form cannot express: the guarantor number exists, no date in the
     future, the payment fits the balance and its reference is new."""
@@ -245,7 +240,7 @@ def check_demand_forms(row, values):
 
 
 def _future(value):
-    return bool(value) and dt.date.fromisoformat(str(value)[:10]) > _today()
+    return bool(value) and dt.date.fromisoformat(str(value)[:10]) > clock.today()
 
 
 BEFORE_COMPLETE.append(check_demand_forms)

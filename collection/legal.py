@@ -8,10 +8,10 @@ from decimal import Decimal
 from audit.operations import record
 from cases.models import Loan
 from collection.facts import completed_step, decimal_or_none, loan_of, log_contact, settlement
-from collection.windows import beijing_now
 from extensions import db
 from i18n import N_
 from ledger.repayments import post_recovery
+from workflows import clock
 from workflows.errors import InvalidData
 from workflows.services import service
 from workflows.tasks import BEFORE_COMPLETE
@@ -37,7 +37,7 @@ def record_legal_outcome(data):
     repayment = None
     if recovered > 0:
         # The recovered money is posted through the ledger like any repayment, once.
-        concluded = dt.date.fromisoformat(data.get("concluded_on") or beijing_now().date()
+        concluded = dt.date.fromisoformat(data.get("concluded_on") or clock.today()
                                           .isoformat())
         repayment = post_recovery(loan, recovered, concluded,
                                   RECOVERY_SOURCES.get(outcome, "legal_recovery"),

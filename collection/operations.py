@@ -25,8 +25,8 @@ from cases.models import Loan, PromiseToPay
 from collection import contact_rules
 from collection.facts import (completed_step, decimal_or_none, loan_of, log_contact, overdue_amount,
                               read_at_start, settlement, snapshot)
-from collection.windows import (NOTICE_TIME, PROMISE_CHECK_TIME, add_month, beijing_now,
-                                next_call_window, utc_iso, window_range)
+from collection.windows import (NOTICE_TIME, PROMISE_CHECK_TIME, add_month, next_call_window,
+                                utc_iso, window_range)
 from extensions import db
 from ledger.models import Repayment
 from management.points import award_recovery
@@ -225,7 +225,7 @@ def note_repayment(data):
         if _completed_by(loan, ("approve_visit", "approve_litigation")):
             # Collected after the leader's instruction: +3 to the collector [000 §七].
             award_recovery(loan.id, _completed_by(loan, ("visit_report", "phone_collection")),
-                           _dpd_collected_at(loan), beijing_now().date())
+                           _dpd_collected_at(loan), clock.today())
     note = (f"还款{payment.get('amount')}元，剩余本息{payment.get('outstanding')}元；"
             + ("逾期已结清，催收结束。" if cleared else "仍有逾期，继续催收。")
             + f" / Repayment of {payment.get('amount')}, "
@@ -299,7 +299,7 @@ def log_visit(data):
 @service("collection_plan_notice")
 def plan_notice(data):
     """The next monthly written collection notice: one month on, 10:00 Beijing time."""
-    due = add_month(beijing_now().date())
+    due = add_month(clock.today())
     data["notice_at"] = utc_iso(due, NOTICE_TIME)
     data["notice_due_on"] = due.isoformat()
     return {"notice_at": data["notice_at"]}

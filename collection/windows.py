@@ -16,10 +16,6 @@ PROMISE_CHECK_TIME = dt.time(18, 0)
 NOTICE_TIME = dt.time(10, 0)
 
 
-def beijing_now():
-    return clock.now().astimezone(BEIJING)
-
-
 def next_call_window(moment=None, include_current=True):
     """The next call window (start, end) as aware Beijing datetimes.
 

@@ -22,7 +22,7 @@ from wtforms import (BooleanField, DateField, DecimalField, Field, IntegerField,
 from wtforms.utils import unset_value
 
 from i18n import current_language
-from workflows.clock import BEIJING, now
+from workflows.clock import BEIJING, now, today as clock_today
 
 FIELD_TYPES = ("text", "textarea", "integer", "decimal", "date", "boolean", "select",
                "multiselect", "photos", "location")
@@ -103,7 +103,7 @@ class _NotPast:
     """A date that may not lie before today (Beijing), e.g. a promised payment date."""
 
     def __call__(self, form, field):
-        today = now().astimezone(BEIJING).date()
+        today = clock_today()
         if field.data is not None and field.data < today:
             raise validators.ValidationError(str(_l("This date cannot be in the past.")))
 

@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from accounts.models import User
 from cases.models import Loan
-from collection.windows import beijing_now
 from extensions import db
 from guarantees.guarantors import record_check, unchecked
+from workflows import clock
 from workflows.models import HumanTask
 from workflows.tasks import claim_task, complete_task
 
@@ -73,7 +73,7 @@ def _lost_contact(loan, today):
     notice = _ready(loan, "send_demand_notice")
     number = loan.guarantors.index(company) + 1
     _do(notice, collector, {
-        "demand_guarantor_no": number, "demand_sent_on": beijing_now().date().isoformat(),
+        "demand_guarantor_no": number, "demand_sent_on": clock.today().isoformat(),
         "demand_channel": "registered_mail", "demand_receipt": "pending",
         "demand_receipt_note": "EMS 1100 2233 022"})
 

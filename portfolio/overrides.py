@@ -65,10 +65,6 @@ def _reason(reason, errors):
     return reason
 
 
-def _today():
-    return clock.today()
-
-
 def ensure_category_row(loan):
     """The loan's LoanCategory, created from the rules when the daily run has not classified
     it yet (with its first CategoryChange)."""
@@ -78,7 +74,7 @@ def ensure_category_row(loan):
     from portfolio.classification import rule_category
     extended = db.session.query(LoanExtension.id).filter_by(loan_id=loan.id).first() is not None
     category = rule_category(current_rules(), loan.dpd, extended)
-    today = _today()
+    today = clock.today()
     row = LoanCategory(loan_id=loan.id, category=category, rule_category=category,
                        basis="rules", since=today, updated_on=today)
     db.session.add(row)
@@ -152,7 +148,7 @@ def _change(loan_id, to_category, basis, reason, actor, override_id=None):
     """Set the loan's category now and record the change (when it is one)."""
     loan = db.session.get(Loan, loan_id)
     row = ensure_category_row(loan)
-    today = _today()
+    today = clock.today()
     if row.category != to_category:
         db.session.add(CategoryChange(
             loan_id=loan_id, changed_on=today, from_category=row.category,
