@@ -18,10 +18,11 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from workflows.clock import BEIJING
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from workflows.clock import BEIJING  # noqa: E402 (the project is on the path now)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
